@@ -1,0 +1,479 @@
+"""The gateway's TOML config: parsed, validated with pydantic, every problem with its file and line.
+
+``load_config(path)`` returns a :class:`GatewayConfig` or raises :class:`ConfigError`
+holding *all* problems found (not just the first), each rendered as
+``FILE:LINE: key.path: what is wrong`` -- what ``check-config`` prints.
+
+Unknown keys are errors (``extra="forbid"``): a typo must not silently become a
+default on a door controller.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
+ANY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent.parent / "config" / "meters"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
+        raise ValueError(f"expected host:port, got {value!r}")
+    host = host.strip("[]")
+    if host and host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not re.match(r"^[A-Za-z0-9.-]+$", host):
+                raise ValueError(f"bad host in {value!r}") from None
+    return value
+
+
+# ---------------------------------------------------------------------- sections
+class GatewaySection(Strict):
+    id: str = Field(pattern=ID)
+    site: str = Field(pattern=ID)
+    data_dir: str
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}") from None
+        return v
+
+
+class MqttSection(Strict):
+    url: str = Field(pattern=r"^mqtts?://[^/\s]+$")
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    client_cert_file: str = ""   # mutual TLS: the gateway's certificate (PEM)
+    client_key_file: str = ""    # and its key
+    topic_root: str = Field(default="estate", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+    inflight: int = Field(default=500, ge=1, le=65000)  # QoS 1 messages awaiting PUBACK
+    command_hmac_key_file: str = ""  # set: commands must carry a valid HMAC (see README)
+
+    @property
+    def tls(self) -> bool:
+        return self.url.startswith("mqtts://")
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        rest = self.url.split("://", 1)[1]
+        if ":" in rest.lstrip("["):
+            tail = rest.rsplit(":", 1)[1]
+            if tail.isdigit():
+                return int(tail)
+        return 8883 if self.tls else 1883
+
+
+class TokenEntry(Strict):
+    name: str = Field(pattern=ANY_ID)
+    role: Literal["operator", "technician", "central", "admin"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ApiSection(Strict):
+    listen: str = "127.0.0.1:8080"
+    tokens: list[TokenEntry] = []
+
+    _v = field_validator("listen")(classmethod(lambda cls, v: _host_port(v)))
+
+
+class OutboxSection(Strict):
+    max_events: int = Field(default=2_000_000, ge=100)
+    #: days an event stays in the local log after delivery (GET /events)
+    retention_days: float = Field(default=90, gt=0)
+
+
+class StoreSection(Strict):
+    backup_dir: str = "backups"          # relative to data_dir
+    backup_interval_h: float = Field(default=24, ge=0)  # 0 = no periodic backup
+    backup_keep: int = Field(default=7, ge=1)
+
+
+class ReaderConfig(Strict):
+    id: str = Field(pattern=ANY_ID)
+    driver: Literal["osdp", "serial-ascii", "wiegand-serial"]
+    port: str
+    baud: int = Field(default=9600, gt=0)
+    address: int = Field(default=0, ge=0, le=126)
+    scbk_file: str = ""
+
+
+class DoorConfig(Strict):
+    id: str = Field(pattern=ANY_ID)
+    name: str = ""
+    building: str = ""
+    reader: str
+    output: int = Field(default=0, ge=0, le=255)
+    input: int = Field(default=0, ge=0, le=255)  # door contact input number on the reader
+    unlock_s: float = Field(default=5, gt=0, le=3600)
+    held_open_s: float = Field(default=60, ge=0)
+
+
+class AntiPassback(Strict):
+    entry: str   # door id where people go in
+    exit: str    # door id where they come out
+
+
+class AccessSection(Strict):
+    anti_passback: list[AntiPassback] = []
+    #: holidays (YYYY-MM-DD) on which worker schedules do not apply
+    holidays: list[str] = []
+
+
+class BusConfig(Strict):
+    id: str = Field(pattern=ANY_ID)
+    transport: Literal["rtu", "tcp", "rtu-over-tcp"]
+    port: str
+    baud: int = Field(default=9600, gt=0)
+    timeout_s: float = Field(default=0.3, gt=0, le=30)
+    retries: int = Field(default=1, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _port_fits(self) -> "BusConfig":
+        if self.transport in ("tcp", "rtu-over-tcp"):
+            _host_port(self.port)
+        return self
+
+
+class MeterConfig(Strict):
+    id: str = Field(pattern=ANY_ID)
+    bus: str
+    device_id: int = Field(ge=0, le=247)
+    profile: str = Field(pattern=ANY_ID)
+    unit: str
+    poll_s: float = Field(default=60, gt=0)
+
+
+class MeteringSection(Strict):
+    profile_dirs: list[str] = []
+    max_gap: int = Field(default=8, ge=0, le=100)        # registers a merged read may skip
+    max_registers: int = Field(default=125, ge=1, le=125)
+    offline_after: int = Field(default=3, ge=1)          # misses before meter.offline
+    leak_hours: float = Field(default=6, gt=0)           # continuous flow this long = leak
+    spike_m3: float = Field(default=5, gt=0)             # more than this between two reads = spike
+
+
+class AlarmReceiverConfig(Strict):
+    id: str = Field(pattern=ANY_ID)
+    protocol: Literal["sia-dc09", "contact-id-serial", "gb26875"]
+    listen: str = ""
+    port: str = ""
+    baud: int = Field(default=9600, gt=0)
+    accounts: list[str] = []
+    key_file: str = ""
+    supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
+
+    @model_validator(mode="after")
+    def _where(self) -> "AlarmReceiverConfig":
+        if self.protocol == "sia-dc09":
+            if not self.listen:
+                raise ValueError("sia-dc09 needs listen = \"host:port\"")
+            _host_port(self.listen)
+        elif not (self.port or self.listen):
+            raise ValueError(f"{self.protocol} needs port (serial) or listen (TCP)")
+        if self.listen and self.protocol != "sia-dc09":
+            _host_port(self.listen)
+        return self
+
+
+class AlarmZoneConfig(Strict):
+    receiver: str
+    zone: int = Field(ge=0)
+    building: str = ""
+    name: str = ""
+    unlock_doors: list[str] = []
+
+
+class AlarmsSection(Strict):
+    #: seconds an alarm may stay unacknowledged before alarm.escalated (and again each time after)
+    escalate_s: dict[str, float] = {"fire": 60, "smoke": 60, "panic": 60, "burglary": 120,
+                                    "fault": 900, "supervisory": 900, "test": 3600, "other": 600}
+    day_shift_starts: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    night_shift_starts: str = Field(default="18:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class GatewayConfig(Strict):
+    gateway: GatewaySection
+    mqtt: MqttSection
+    api: ApiSection = ApiSection()
+    outbox: OutboxSection = OutboxSection()
+    store: StoreSection = StoreSection()
+    access: AccessSection = AccessSection()
+    readers: list[ReaderConfig] = []
+    doors: list[DoorConfig] = []
+    buses: list[BusConfig] = []
+    meters: list[MeterConfig] = []
+    metering: MeteringSection = MeteringSection()
+    alarm_receivers: list[AlarmReceiverConfig] = []
+    alarm_zones: list[AlarmZoneConfig] = []
+    alarms: AlarmsSection = AlarmsSection()
+
+    #: folder of the config file: relative paths are relative to it (not a TOML key)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.gateway.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "gateway.db"
+
+    @property
+    def topic_root(self) -> str:
+        return f"{self.mqtt.topic_root}/{self.gateway.site}/{self.gateway.id}"
+
+    def profile_dirs(self) -> list[Path]:
+        return [self.resolve(d) for d in self.metering.profile_dirs] + [BUILTIN_PROFILE_DIR]
+
+
+# ---------------------------------------------------------------------- errors
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+Loc = tuple[Any, ...]
+
+
+def key_lines(text: str) -> dict[Loc, int]:
+    """Map each key path in a TOML text to the line it is on (1-based).
+
+    Handles ``[table]``, ``[[array.of.tables]]`` (indexed in order), ``key = value``
+    and dotted keys; enough to point a person at the right line.
+    """
+    lines: dict[Loc, int] = {}
+    counters: dict[Loc, int] = {}
+    current: Loc = ()
+    header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    keyline = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+    depth = 0  # inside a multi-line array/string: skip key detection
+    for n, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if depth == 0 and (m := header.match(raw)):
+            parts = tuple(p.strip().strip('"\'') for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                # index the array within its parent table path (resolved against earlier arrays)
+                parent = _resolve_arrays(parts[:-1], counters)
+                arr = parent + (parts[-1],)
+                idx = counters.get(arr, -1) + 1
+                counters[arr] = idx
+                current = arr + (idx,)
+                lines.setdefault(arr, n)
+            else:
+                current = _resolve_arrays(parts, counters)
+            lines.setdefault(current, n)
+            continue
+        if depth == 0 and (m := keyline.match(raw)) and not stripped.startswith("#"):
+            parts = tuple(p.strip().strip('"\'') for p in m.group(1).split("."))
+            lines.setdefault(current + parts, n)
+        depth += raw.count("[") - raw.count("]") if "=" in raw or depth else 0
+        depth = max(depth, 0)
+    return lines
+
+
+def _resolve_arrays(parts: Loc, counters: dict[Loc, int]) -> Loc:
+    out: Loc = ()
+    for p in parts:
+        out = out + (p,)
+        if out in counters:
+            out = out + (counters[out],)
+    return out
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of the longest known prefix of ``loc`` (1 when nothing matches)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+# ---------------------------------------------------------------------- loading
+def load_config(path: str | Path) -> GatewayConfig:
+    """Parse and validate; raise ConfigError with every problem found."""
+    path = Path(path)
+    fname = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(fname, 0, "(file)", f"cannot read: {exc}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([Problem(fname, int(m.group(1)) if m else 1, "(syntax)", f"TOML: {exc}")]) from None
+    lines = key_lines(text)
+    try:
+        cfg = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(exc, fname, lines)) from None
+    cfg.base_dir = path.resolve().parent
+    problems = [Problem(fname, line_of(lines, loc), _dotted(loc), msg) for loc, msg in cross_check(cfg)]
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _pydantic_problems(exc: ValidationError, fname: str, lines: dict[Loc, int]) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        out.append(Problem(fname, line_of(lines, loc), _dotted(loc), msg))
+    return out
+
+
+def _dupes(items: list[Any], attr: str, section: str) -> list[tuple[Loc, str]]:
+    seen: dict[Any, int] = {}
+    out = []
+    for i, item in enumerate(items):
+        key = getattr(item, attr)
+        if key in seen:
+            out.append(((section, i, attr), f"duplicate id {key!r} (first at {section}[{seen[key]}])"))
+        else:
+            seen[key] = i
+    return out
+
+
+def _file_exists(cfg: GatewayConfig, value: str, loc: Loc) -> list[tuple[Loc, str]]:
+    if value and not cfg.resolve(value).is_file():
+        return [(loc, f"file not found: {cfg.resolve(value)}")]
+    return []
+
+
+def cross_check(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    """References between sections: every id points at something that exists."""
+    out: list[tuple[Loc, str]] = []
+    for section in ("readers", "doors", "buses", "meters", "alarm_receivers"):
+        out += _dupes(getattr(cfg, section), "id", section)
+    readers = {r.id: r for r in cfg.readers}
+    doors = {d.id for d in cfg.doors}
+    buses = {b.id for b in cfg.buses}
+    receivers = {r.id for r in cfg.alarm_receivers}
+    for i, d in enumerate(cfg.doors):
+        if d.reader not in readers:
+            out.append((("doors", i, "reader"), f"no reader with id {d.reader!r}"))
+    for i, r in enumerate(cfg.readers):
+        out += _file_exists(cfg, r.scbk_file, ("readers", i, "scbk_file"))
+    seen_addr: dict[tuple[str, int], str] = {}
+    for i, r in enumerate(cfg.readers):
+        if r.driver == "osdp":
+            k = (r.port, r.address)
+            if k in seen_addr:
+                out.append((("readers", i, "address"), f"OSDP address {r.address} on {r.port} already used by {seen_addr[k]!r}"))
+            seen_addr[k] = r.id
+    for i, m in enumerate(cfg.meters):
+        if m.bus not in buses:
+            out.append((("meters", i, "bus"), f"no bus with id {m.bus!r}"))
+        if find_profile(cfg, m.profile) is None:
+            dirs = ", ".join(str(d) for d in cfg.profile_dirs())
+            out.append((("meters", i, "profile"), f"no meter profile {m.profile!r} (looked in {dirs})"))
+    seen_dev: dict[tuple[str, int], str] = {}
+    for i, m in enumerate(cfg.meters):
+        k = (m.bus, m.device_id)
+        if k in seen_dev:
+            out.append((("meters", i, "device_id"), f"device_id {m.device_id} on bus {m.bus!r} already used by {seen_dev[k]!r}"))
+        seen_dev[k] = m.id
+    for i, rc in enumerate(cfg.alarm_receivers):
+        out += _file_exists(cfg, rc.key_file, ("alarm_receivers", i, "key_file"))
+    for i, z in enumerate(cfg.alarm_zones):
+        if z.receiver not in receivers:
+            out.append((("alarm_zones", i, "receiver"), f"no alarm receiver with id {z.receiver!r}"))
+        for j, door in enumerate(z.unlock_doors):
+            if door not in doors:
+                out.append((("alarm_zones", i, "unlock_doors"), f"no door with id {door!r} (item {j})"))
+    for i, ap in enumerate(cfg.access.anti_passback):
+        for attr in ("entry", "exit"):
+            if getattr(ap, attr) not in doors:
+                out.append((("access", "anti_passback", i, attr), f"no door with id {getattr(ap, attr)!r}"))
+    out += _file_exists(cfg, cfg.mqtt.password_file, ("mqtt", "password_file"))
+    out += _file_exists(cfg, cfg.mqtt.ca_file, ("mqtt", "ca_file"))
+    out += _file_exists(cfg, cfg.mqtt.client_cert_file, ("mqtt", "client_cert_file"))
+    out += _file_exists(cfg, cfg.mqtt.client_key_file, ("mqtt", "client_key_file"))
+    out += _file_exists(cfg, cfg.mqtt.command_hmac_key_file, ("mqtt", "command_hmac_key_file"))
+    return out
+
+
+def find_profile(cfg: GatewayConfig, profile_id: str) -> Path | None:
+    """The profile file for ``profile_id``: first match in profile_dirs, then the built-in folder."""
+    for d in cfg.profile_dirs():
+        p = d / f"{profile_id}.toml"
+        if p.is_file():
+            return p
+    return None
+
+
+def check_config(path: str | Path) -> list[Problem]:
+    """Everything ``check-config`` reports: config problems plus those of the meter profiles it uses."""
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[Problem] = []
+    for hook in CHECK_HOOKS:
+        problems += hook(cfg)
+    return problems
+
+
+#: more checks run by check-config after the config itself is valid (e.g. meter profiles);
+#: each takes the config and returns Problems.
+CHECK_HOOKS: list[Any] = []

@@ -1,0 +1,267 @@
+"""Events: the envelope, gap-free sequence numbers, and the bounded outbox.
+
+An event is inserted into the ``events`` log and the ``outbox`` in one SQLite
+transaction; ``record`` returns after that commit, so whatever acts on an event
+(a relay, an ACK to an alarm panel) acts on something that is already on disk.
+
+``seq`` is ``MAX(seq)+1`` inside the single writer's transaction: rising by one,
+never reused after a crash (the newest row is never pruned).
+
+The outbox is bounded (``[outbox] max_events``). At 80 % it raises
+``gateway.outbox_near_full``; when full it sheds ``meter.reading`` rows oldest
+first (the readings themselves stay in the readings table for the HTTP pull) and
+never alarms, access or card events: with nothing left to shed it goes over the
+bound and says so loudly rather than drop one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TypeVar
+
+from gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SHEDDABLE_TYPES = ("meter.reading",)
+NEAR_FULL_RATIO = 0.8
+REARM_RATIO = 0.7
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_ts(ts: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and a Z, as in the contract."""
+    ts = ts.astimezone(timezone.utc)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    seq: int
+    ts: str
+    type: str
+    historical: bool
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def envelope(self, *, historical: bool | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "ts": self.ts,
+            "type": self.type,
+            "historical": self.historical if historical is None else historical,
+            "data": self.data,
+        }
+
+    def to_json(self, *, historical: bool | None = None) -> str:
+        return json.dumps(self.envelope(historical=historical), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> "Event":
+        seq, id_, ts, type_, historical, data = tuple(row)[:6]
+        return cls(id=id_, seq=seq, ts=ts, type=type_, historical=bool(historical), data=json.loads(data))
+
+
+Emit = Callable[[str, dict[str, Any]], Event]
+Subscriber = Callable[[Event], Any]
+
+
+class EventLog:
+    """Records events durably and tells in-process subscribers after commit."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_outbox: int = 2_000_000,
+        clock: Callable[[], datetime] = utc_now,
+        on_metric: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.max_outbox = max_outbox
+        self.clock = clock
+        #: set by the uplink: events recorded while it is down are historical
+        self.online = False
+        self._subscribers: list[Subscriber] = []
+        self._wakeups: list[Callable[[], None]] = []
+        self._on_metric = on_metric or (lambda name, n: None)
+        self._depth = store.query_one("SELECT COUNT(*) FROM outbox")[0]
+        self._near_full_raised = self._depth >= self.max_outbox * NEAR_FULL_RATIO
+        self.shed_total = 0
+        self.recorded_total = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def outbox_depth(self) -> int:
+        return self._depth
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(event)`` on the loop after each commit; returns an unsubscribe function."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def on_new(self, wake: Callable[[], None]) -> None:
+        """``wake()`` is called on the loop after events were recorded (the uplink's doorbell)."""
+        self._wakeups.append(wake)
+
+    # ------------------------------------------------------------------ recording
+    async def record(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        """Commit one event; return it once it is on disk."""
+        events = await self.transact(lambda conn, emit: [emit(type_, data or {})])
+        return events[0]
+
+    async def transact(self, fn: Callable[[sqlite3.Connection, Emit], T]) -> T:
+        """Run ``fn(conn, emit)`` in one transaction with the events it emits.
+
+        ``emit(type, data)`` inserts an event inside the transaction. After the
+        commit, subscribers see each emitted event in order.
+        """
+        emitted: list[Event] = []
+
+        def run(conn: sqlite3.Connection) -> T:
+            emitted.clear()
+
+            def emit(type_: str, data: dict[str, Any]) -> Event:
+                ev = self.insert(conn, type_, data)
+                emitted.append(ev)
+                return ev
+
+            return fn(conn, emit)
+
+        result = await self.store.write(run)
+        self._dispatch(emitted)
+        return result
+
+    def record_sync(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        """From a non-loop thread or tool: commit and return (no subscriber dispatch)."""
+        return self.store.write_sync(lambda conn: self.insert(conn, type_, data or {}))
+
+    def insert(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> Event:
+        """Insert one event and its outbox row. Runs in the writer thread."""
+        ts = format_ts(self.clock())
+        ev_id = str(uuid.uuid4())
+        historical = not self.online
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        cur = conn.execute(
+            "INSERT INTO events(seq, id, ts, type, historical, data) "
+            "VALUES((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?)",
+            (ev_id, ts, type_, int(historical), body),
+        )
+        seq = cur.lastrowid
+        assert seq is not None
+        conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
+        self._depth += 1
+        self.recorded_total += 1
+        self._enforce_bound(conn)
+        return Event(id=ev_id, seq=seq, ts=ts, type=type_, historical=historical, data=data)
+
+    def _enforce_bound(self, conn: sqlite3.Connection) -> None:
+        if self._depth > self.max_outbox:
+            placeholders = ",".join("?" * len(SHEDDABLE_TYPES))
+            row = conn.execute(
+                f"SELECT seq FROM outbox WHERE type IN ({placeholders}) ORDER BY seq LIMIT 1", SHEDDABLE_TYPES
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM outbox WHERE seq=?", (row[0],))
+                self._depth -= 1
+                self.shed_total += 1
+                self._on_metric("outbox_shed", 1)
+                if self.shed_total == 1 or self.shed_total % 1000 == 0:
+                    log.warning("outbox full (%d): shed %d meter.reading events so far", self.max_outbox, self.shed_total)
+            else:
+                log.error("outbox over its bound (%d > %d) with nothing sheddable: keeping every event", self._depth, self.max_outbox)
+        if not self._near_full_raised and self._depth >= self.max_outbox * NEAR_FULL_RATIO:
+            self._near_full_raised = True
+            log.warning("outbox at %d of %d events (80 %%)", self._depth, self.max_outbox)
+            data = {"depth": self._depth, "max_events": self.max_outbox, "shed": self.shed_total}
+            # inserted right here so the warning is in the same log order as the cause
+            self.insert(conn, "gateway.outbox_near_full", data)
+        elif self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
+            self._near_full_raised = False
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for wake in self._wakeups:
+            wake()
+        for ev in events:
+            for fn in list(self._subscribers):
+                try:
+                    fn(ev)
+                except Exception:
+                    log.exception("event subscriber failed on %s", ev.type)
+
+    # ------------------------------------------------------------------ outbox
+    def pending(self, after_seq: int, limit: int) -> list[tuple[Event, bool]]:
+        """Outbox rows after ``after_seq`` in seq order, with the historical flag to send."""
+        rows = self.store.query(
+            "SELECT e.seq, e.id, e.ts, e.type, e.historical, e.data, o.historical "
+            "FROM outbox o JOIN events e ON e.seq = o.seq WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [(Event.from_row(r), bool(r[6])) for r in rows]
+
+    async def mark_delivered(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+
+        def run(conn: sqlite3.Connection) -> int:
+            n = 0
+            for i in range(0, len(seqs), 500):
+                chunk = seqs[i : i + 500]
+                cur = conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+                n += cur.rowcount
+            self._depth -= n
+            if self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
+                self._near_full_raised = False
+            return n
+
+        await self.store.write(run)
+
+    async def mark_backlog_historical(self) -> int:
+        """On (re)connect: whatever is still queued was recorded before this link; send it as history."""
+        return await self.store.write(lambda c: c.execute("UPDATE outbox SET historical=1 WHERE historical=0").rowcount)
+
+    # ------------------------------------------------------------------ log queries
+    def query(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> list[Event]:
+        limit = max(1, min(limit, 1000))
+        if types:
+            marks = ",".join("?" * len(types))
+            rows = self.store.query(
+                f"SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? AND type IN ({marks}) "
+                "ORDER BY seq LIMIT ?",
+                (after, *types, limit),
+            )
+        else:
+            rows = self.store.query(
+                "SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            )
+        return [Event.from_row(r) for r in rows]
+
+    def last_seq(self) -> int:
+        row = self.store.query_one("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(row[0]) if row else 0
+
+    async def prune(self, keep_days: float) -> int:
+        """Drop delivered events older than ``keep_days`` (never the newest: it anchors seq)."""
+        cutoff = format_ts(self.clock() - timedelta(days=keep_days))
+
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM events WHERE ts < ? AND seq < (SELECT MAX(seq) FROM events) "
+                "AND seq NOT IN (SELECT seq FROM outbox) AND seq IN "
+                "(SELECT seq FROM events WHERE ts < ? ORDER BY seq LIMIT 50000)",
+                (cutoff, cutoff),
+            ).rowcount
+
+        return await self.store.write(run)
