@@ -1,0 +1,188 @@
+"""The HTTP API (FastAPI), served by uvicorn inside the daemon's loop.
+
+Every 4xx has the shape ``{"error": {"code", "message"}}``; bad input is never a
+5xx. Every state-changing request that passed authentication leaves an audit row
+(who, role, method and path, status), on top of the detailed rows the
+components write with the change itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import __version__
+from gateway.api.auth import Principal, TokenBook, require_role
+from gateway.api.errors import ApiError
+from gateway.context import GatewayContext
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def create_app(ctx: GatewayContext) -> FastAPI:
+    app = FastAPI(title="estate-gateway", version=__version__, docs_url="/api/docs",
+                  openapi_url="/api/v1/openapi.json", redoc_url=None)
+    app.state.ctx = ctx
+    app.state.tokens = TokenBook(ctx.config.api.tokens)
+    _install_error_handlers(app)
+    _install_audit(app, ctx)
+    app.include_router(core_router(ctx), prefix="/api/v1")
+    app.include_router(_root_router(ctx))
+    for comp in ctx.components.values():
+        router = comp.routes() if hasattr(comp, "routes") else None
+        if router is not None:
+            app.include_router(router, prefix="/api/v1")
+    console = getattr(ctx.components.get("console"), "page_router", None)
+    if console is None:
+        app.include_router(_placeholder_console())
+    return app
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in exc.errors()
+        )
+        return _error(422, "invalid", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("HTTP %s %s failed", request.method, request.url.path)
+        return _error(500, "internal", f"{type(exc).__name__}")
+
+
+def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
+    book: TokenBook = app.state.tokens
+
+    @app.middleware("http")
+    async def audit_writes(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        ctx.metrics.inc("http_requests_total", {"status": f"{response.status_code // 100}xx"})
+        if request.method in WRITE_METHODS and response.status_code not in (401, 403):
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get("egw_session", "")
+            who = book.lookup(token) if token else None
+            if who is not None:
+                await ctx.audit.record(who.name, who.role, f"{request.method} {request.url.path}",
+                                       request.url.path, {"status": response.status_code})
+        return response
+
+
+def core_router(ctx: GatewayContext) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health() -> dict[str, Any]:
+        uplink = ctx.uplink.state.as_dict() if ctx.uplink is not None else {"connected": False}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "gateway": ctx.config.gateway.id,
+            "site": ctx.config.gateway.site,
+            "uplink": uplink,
+            "outbox": {"depth": ctx.events.outbox_depth, "max_events": ctx.events.max_outbox,
+                       "shed": ctx.events.shed_total},
+            "devices": ctx.devices.snapshot(),
+            "tasks": ctx.supervisor.running(),
+        }
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        return ctx.metrics.render()
+
+    @router.get("/events")
+    async def events(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+                     type: list[str] | None = Query(None),
+                     who: Principal = Depends(require_role("central", "operator"))) -> dict[str, Any]:
+        items = [e.envelope() for e in ctx.events.query(after, limit, type)]
+        return {"items": items, "next": items[-1]["seq"] if items else after}
+
+    @router.post("/test-events", status_code=202)
+    async def test_events(body: TestEventsBody,
+                          who: Principal = Depends(require_role("admin"))) -> dict[str, Any]:
+        """Send ``count`` gateway.test events through the whole path (store, outbox, MQTT) to central."""
+        first = ctx.events.last_seq() + 1
+        task = asyncio.get_running_loop().create_task(_record_test_events(ctx, body.count, who.name))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        return {"accepted": body.count, "first_seq_at_least": first}
+
+    @router.get("/audit")
+    async def audit(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+                    who: Principal = Depends(require_role("admin"))) -> dict[str, Any]:
+        items = ctx.audit.query(after, limit)
+        return {"items": items, "next": items[-1]["id"] if items else after}
+
+    return router
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+class TestEventsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(1, ge=1, le=100_000)
+
+
+async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
+    """Record in small transactions so the burst interleaves with everything else."""
+    done = 0
+    while done < count:
+        n = min(100, count - done)
+        start = done
+
+        def batch(conn: Any, emit: Any, start: int = start, n: int = n) -> None:
+            for i in range(start, start + n):
+                emit("gateway.test", {"n": i + 1, "of": count, "by": by})
+
+        await ctx.events.transact(batch)
+        done += n
+
+
+def _placeholder_console() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return ("<!doctype html><meta charset=utf-8><title>estate-gateway</title>"
+                "<h1>estate-gateway</h1><p>API: <a href=/api/docs>/api/docs</a>, "
+                "<a href=/api/v1/health>health</a>, <a href=/metrics>metrics</a></p>")
+
+    return router
+
+
+def _root_router(ctx: GatewayContext) -> APIRouter:
+    """Prometheus scrapes /metrics at the root by convention; no token needed."""
+    router = APIRouter()
+
+    @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
+    async def metrics() -> str:
+        return ctx.metrics.render()
+
+    return router

@@ -1,0 +1,225 @@
+"""``estate-gateway``: run, check-config, simulate, token new, backup, restore.
+
+Exit codes: 0 ok, 2 bad config or usage, 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway import __version__
+
+EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """One line per event on stderr; journald adds the timestamp under systemd."""
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_journald else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt, stream=sys.stderr)
+    logging.getLogger("gateway.mqtt").setLevel(logging.WARNING)
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def _load(path: str) -> Any:
+    """Load the config or exit 2 with every problem, one per line."""
+    from gateway.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.daemon import Daemon
+    from gateway.store import SchemaTooNew
+
+    cfg = _load(args.config)
+    _import_components()
+    try:
+        asyncio.run(Daemon(cfg).run())
+    except SchemaTooNew as exc:
+        logging.getLogger("gateway").error("%s", exc)
+        return EXIT_RUNTIME
+    except RuntimeError as exc:
+        logging.getLogger("gateway").error("%s", exc)
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def _import_components() -> None:
+    """Components register their check-config hooks when imported."""
+    from gateway.daemon import default_components
+
+    default_components()
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from gateway.config import check_config
+
+    _import_components()
+    problems = check_config(args.config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
+    print(f"{args.config}: ok")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    return asyncio.run(_simulate(cfg))
+
+
+async def _simulate(cfg: Any) -> int:
+    """Simulated hardware for every device in the config that lives on this machine."""
+    import importlib
+
+    log = logging.getLogger("gateway.simulate")
+    tasks = []
+    for module in ("drivers.sim.osdp_reader", "drivers.sim.meters", "drivers.sim.alarm_panel"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            log.warning("simulator %s not available: %s", module, exc)
+            continue
+        serve = getattr(mod, "serve_for_config", None)
+        if serve is not None:
+            tasks.append(asyncio.create_task(serve(cfg), name=module))
+            log.info("simulating %s", module.rsplit(".", 1)[-1])
+    if not tasks:
+        log.error("no simulators to run")
+        return EXIT_RUNTIME
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for t in done:
+        if t is not waiter and t.exception() is not None:
+            log.error("simulator %s failed: %s", t.get_name(), t.exception())
+    for t in [waiter, *tasks]:
+        t.cancel()
+    await asyncio.gather(waiter, *tasks, return_exceptions=True)
+    return EXIT_OK
+
+
+def cmd_token_new(args: argparse.Namespace) -> int:
+    from gateway.api.auth import ROLES, hash_token, new_token
+
+    if args.role not in ROLES:
+        print(f"unknown role {args.role!r}: one of {', '.join(ROLES)}", file=sys.stderr)
+        return EXIT_CONFIG
+    token = new_token()
+    print(token)
+    print("# paste into the config; the token above is shown only now:", file=sys.stderr)
+    print(f'[[api.tokens]]\nname = "{args.name}"\nrole = "{args.role}"\nsha256 = "{hash_token(token)}"', file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.daemon import Backups
+
+    cfg = _load(args.config)
+    if not cfg.db_path.exists():
+        print(f"no database at {cfg.db_path}", file=sys.stderr)
+        return EXIT_RUNTIME
+    path = Backups(cfg).take(Path(args.to) if args.to else None)
+    print(path)
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from gateway.daemon import InstanceLock
+
+    cfg = _load(args.config)
+    src = Path(args.source)
+    if InstanceLock.held(cfg.data_path):
+        print("the gateway is running: stop it first (systemctl stop estate-gateway)", file=sys.stderr)
+        return EXIT_RUNTIME
+    try:
+        conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+        ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        conn.close()
+    except sqlite3.Error as exc:
+        print(f"{src}: not a gateway database: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    if ok != "ok":
+        print(f"{src}: integrity check failed: {ok}", file=sys.stderr)
+        return EXIT_RUNTIME
+    db = cfg.db_path
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if db.exists():
+        keep = db.with_name(db.name + ".before-restore")
+        shutil.copy2(db, keep)
+        print(f"current database kept as {keep}", file=sys.stderr)
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.copy2(src, db)
+    print(f"restored {src} -> {db}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="estate-gateway", description="Edge gateway of an estate's duty room")
+    p.add_argument("--version", action="version", version=f"estate-gateway {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("EGW_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("-c", "--config", required=True, help="the gateway's TOML config")
+        return sp
+
+    with_config("run", "run the daemon").set_defaults(fn=cmd_run)
+    with_config("check-config", "validate the config and its meter profiles").set_defaults(fn=cmd_check_config)
+    with_config("simulate", "run simulated hardware matching the config").set_defaults(fn=cmd_simulate)
+    b = with_config("backup", "online backup of the database")
+    b.add_argument("--to", help="file to write (default: data_dir/backups/gateway-<time>.db)")
+    b.set_defaults(fn=cmd_backup)
+    r = with_config("restore", "replace the database with a backup (gateway stopped)")
+    r.add_argument("--from", dest="source", required=True, help="backup file")
+    r.set_defaults(fn=cmd_restore)
+    tok = sub.add_parser("token", help="API tokens")
+    tsub = tok.add_subparsers(dest="token_command", required=True)
+    tn = tsub.add_parser("new", help="make a new token; prints it once and the config lines")
+    tn.add_argument("--role", required=True)
+    tn.add_argument("--name", required=True)
+    tn.set_defaults(fn=cmd_token_new)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_CONFIG if exc.code not in (0, None) else EXIT_OK
+    setup_logging(args.log_level)
+    try:
+        return int(args.fn(args) or 0)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The daemon: one asyncio loop owning the store, the components, the uplink and the HTTP API.
+
+Start order: store (migrations) -> event log -> components -> uplink -> HTTP ->
+READY to systemd. Stop order (SIGTERM/SIGINT) is the reverse: stop accepting HTTP,
+stop drivers, let in-flight MQTT messages be acknowledged, close the store. Every
+event was committed when it was recorded, so a stop -- clean or kill -9 -- loses
+nothing; a clean one merely avoids duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from gateway import __version__
+from gateway.audit import AuditLog
+from gateway.clock import Clock
+from gateway.commands import CommandRouter
+from gateway.config import GatewayConfig
+from gateway.context import GatewayContext
+from gateway.devices import DeviceRegistry
+from gateway.events import EventLog
+from gateway.metrics import Metrics
+from gateway.store import Store
+from gateway.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+def default_components() -> list[Any]:
+    """The estate's areas, in start order (access first: alarms call it for fire linkage)."""
+    from gateway.access import AccessComponent
+    from gateway.alarms import AlarmsComponent
+    from gateway.metering import MeteringComponent
+
+    return [AccessComponent(), MeteringComponent(), AlarmsComponent()]
+
+
+async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = None, *,
+                        clock: Clock | None = None, start: bool = True) -> GatewayContext:
+    """Open the store, wire the shared services, start the components (no MQTT, no HTTP).
+
+    The daemon uses it, and so do in-process tests of a component.
+    """
+    comps = list(default_components() if components is None else components)
+    clock = clock or Clock(cfg.gateway.timezone)
+    store = Store(cfg.db_path)
+    await asyncio.get_running_loop().run_in_executor(
+        None, lambda: store.open({c.name: list(getattr(c, "migrations", [])) for c in comps}))
+    metrics = Metrics()
+    events = EventLog(store, max_outbox=cfg.outbox.max_events, clock=clock.now,
+                      on_metric=lambda name, n: metrics.inc(f"{name}_total", n=n))
+    events.subscribe(lambda ev: metrics.inc("events_recorded_total"))
+    devices = DeviceRegistry(events, metrics)
+    ctx = GatewayContext(
+        config=cfg,
+        store=store,
+        events=events,
+        commands=CommandRouter(store, clock.now, metrics),
+        devices=devices,
+        supervisor=Supervisor(devices),
+        metrics=metrics,
+        audit=AuditLog(store, clock),
+        clock=clock,
+        components={c.name: c for c in comps},
+    )
+    if start:
+        for comp in comps:
+            await comp.start(ctx)
+    return ctx
+
+
+async def stop_context(ctx: GatewayContext) -> None:
+    for comp in reversed(list(ctx.components.values())):
+        try:
+            await comp.stop()
+        except Exception:
+            log.exception("component %s did not stop cleanly", getattr(comp, "name", comp))
+    await ctx.supervisor.stop()
+    await asyncio.get_running_loop().run_in_executor(None, ctx.store.close)
+
+
+# ---------------------------------------------------------------------- systemd
+def sd_notify(message: str) -> bool:
+    """Tell systemd (Type=notify) about READY/WATCHDOG/STOPPING; no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(addr)
+            sock.sendall(message.encode())
+        return True
+    except OSError as exc:
+        log.warning("sd_notify failed: %s", exc)
+        return False
+
+
+def watchdog_interval() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 1e6 / 2
+
+
+class InstanceLock:
+    """One daemon per data_dir: a second one would be a second writer."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "gateway.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"another estate-gateway is running on {self.path.parent} (lock {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def held(data_dir: Path) -> bool:
+        path = data_dir / "gateway.lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------- the daemon
+class Daemon:
+    def __init__(self, cfg: GatewayConfig, *, components: list[Any] | None = None) -> None:
+        self.cfg = cfg
+        self.components = components
+        self.boot_id = str(uuid.uuid4())
+        self.ctx: GatewayContext | None = None
+        self.uplink: Any = None
+        self._stop = asyncio.Event()
+        self._server: Any = None
+        self._lock = InstanceLock(cfg.data_path)
+
+    def request_stop(self, why: str = "") -> None:
+        if not self._stop.is_set():
+            log.info("stopping%s", f" ({why})" if why else "")
+            self._stop.set()
+
+    async def run(self) -> None:
+        from gateway.uplink import Uplink
+
+        self._lock.acquire()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        try:
+            ctx = self.ctx = await build_context(self.cfg, self.components, start=False)
+            self.uplink = ctx.uplink = Uplink(self.cfg, ctx.events, ctx.commands, ctx.metrics,
+                                              boot_id=self.boot_id, version=__version__)
+            await ctx.events.record("gateway.started", {"boot_id": self.boot_id, "version": __version__,
+                                                        "outbox_depth": ctx.events.outbox_depth})
+            self._register_core_commands(ctx)
+            for comp in ctx.components.values():
+                await comp.start(ctx)
+            ctx.supervisor.spawn("uplink", self.uplink.run)
+            ctx.supervisor.spawn("housekeeping", self._housekeeping)
+            await self._start_http(ctx)
+            sd_notify("READY=1\nSTATUS=running")
+            if (interval := watchdog_interval()) is not None:
+                ctx.supervisor.spawn("watchdog", lambda: self._watchdog(interval))
+            log.info("estate-gateway %s running: gateway %s, site %s, boot %s", __version__,
+                     self.cfg.gateway.id, self.cfg.gateway.site, self.boot_id)
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    def _register_core_commands(self, ctx: GatewayContext) -> None:
+        async def ping(args: dict[str, Any]) -> dict[str, Any]:
+            """Central checks the command path end to end."""
+            return {"boot_id": self.boot_id, "version": __version__, "last_seq": ctx.events.last_seq(),
+                    "outbox_depth": ctx.events.outbox_depth}
+
+        ctx.commands.register("ping", ping)
+
+    async def _start_http(self, ctx: GatewayContext) -> None:
+        import uvicorn
+
+        from gateway.api.app import create_app
+
+        app = create_app(ctx)
+        host, _, port = self.cfg.api.listen.rpartition(":")
+        config = uvicorn.Config(app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning",
+                                lifespan="off", access_log=False, loop="none")
+        server = uvicorn.Server(config)
+        # The daemon owns the signals; uvicorn must not install its own handlers.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+        ctx.supervisor.spawn("http", server.serve, restart=False)
+        for _ in range(200):
+            if server.started:
+                return
+            await asyncio.sleep(0.025)
+        raise RuntimeError(f"HTTP API did not start on {self.cfg.api.listen}")
+
+    async def _shutdown(self) -> None:
+        sd_notify("STOPPING=1")
+        ctx = self.ctx
+        if self._server is not None:
+            self._server.should_exit = True
+        if ctx is not None:
+            for comp in reversed(list(ctx.components.values())):
+                try:
+                    await comp.stop()
+                except Exception:
+                    log.exception("component %s did not stop cleanly", comp.name)
+            if self.uplink is not None:
+                await self.uplink.drain(timeout=3.0)
+                await self.uplink.close()
+            await ctx.supervisor.stop()
+            await asyncio.get_running_loop().run_in_executor(None, ctx.store.close)
+        self._lock.release()
+        log.info("stopped")
+
+    async def _watchdog(self, interval: float) -> None:
+        """Ping systemd only while the loop *and* the store writer are alive."""
+        assert self.ctx is not None
+        while True:
+            await asyncio.wait_for(self.ctx.store.write(lambda c: None), timeout=interval)
+            sd_notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _housekeeping(self) -> None:
+        """Prune the delivered event log, take periodic backups."""
+        ctx = self.ctx
+        assert ctx is not None
+        backups = Backups(self.cfg, ctx.store)
+        last_backup = backups.newest_age_s()
+        interval = self.cfg.store.backup_interval_h * 3600
+        while True:
+            await asyncio.sleep(60)
+            pruned = await ctx.events.prune(self.cfg.outbox.retention_days)
+            if pruned:
+                log.info("pruned %d delivered events older than %g days", pruned, self.cfg.outbox.retention_days)
+            if interval > 0 and (last_backup is None or last_backup >= interval):
+                path = await asyncio.get_running_loop().run_in_executor(None, backups.take)
+                log.info("backup written: %s", path)
+                last_backup = 0.0
+            elif last_backup is not None:
+                last_backup += 60
+
+
+class Backups:
+    """Online backups in ``data_dir/<store.backup_dir>``, keeping the newest ``backup_keep``."""
+
+    def __init__(self, cfg: GatewayConfig, store: Store | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.dir = cfg.data_path / cfg.store.backup_dir
+
+    def take(self, dest: Path | None = None) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        dest = dest or self.dir / f"gateway-{stamp}.db"
+        store = self.store or Store(self.cfg.db_path)
+        out = store.backup_to(dest)
+        self.prune()
+        return out
+
+    def list(self) -> list[Path]:
+        return sorted(self.dir.glob("gateway-*.db"))
+
+    def prune(self) -> None:
+        for old in self.list()[: -self.cfg.store.backup_keep]:
+            old.unlink(missing_ok=True)
+
+    def newest_age_s(self) -> float | None:
+        files = self.list()
+        return time.time() - files[-1].stat().st_mtime if files else None

@@ -1,0 +1,324 @@
+"""The MQTT uplink to the central office system (paho-mqtt 2.x).
+
+Delivery model -- why nothing is lost:
+
+* Events are already committed in the outbox before the uplink ever sees them.
+* The pump publishes outbox rows in ``seq`` order, QoS 1, with at most
+  ``[mqtt] inflight`` messages awaiting PUBACK.
+* A row leaves the outbox only when its PUBACK arrives (``on_publish``).
+* On every (re)connect the cursor goes back to the oldest undelivered row, so
+  whatever was in flight when the link dropped is sent again (duplicates are
+  possible and allowed; every event carries a unique ``id``). Rows recorded
+  before this connection are sent with ``historical: true``.
+
+paho's network thread does the socket work and reconnects with backoff; its
+callbacks only hand work to the asyncio loop, which owns all state here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.commands import CommandRouter
+from gateway.config import GatewayConfig
+from gateway.events import EventLog, format_ts, utc_now
+from gateway.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ACK_FLUSH_S = 0.05
+ACK_FLUSH_MAX = 1000
+MAX_PARALLEL_COMMANDS = 8
+
+
+@dataclass
+class UplinkState:
+    connected: bool = False
+    since: str = ""
+    connects: int = 0
+    last_error: str = ""
+    delivered: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"connected": self.connected, "since": self.since, "connects": self.connects,
+                "last_error": self.last_error, "delivered": self.delivered}
+
+
+class Uplink:
+    def __init__(self, cfg: GatewayConfig, events: EventLog, commands: CommandRouter, metrics: Metrics,
+                 *, boot_id: str, version: str) -> None:
+        self.cfg = cfg
+        self.events = events
+        self.commands = commands
+        self.metrics = metrics
+        self.boot_id = boot_id
+        self.version = version
+        self.root = cfg.topic_root
+        self.state = UplinkState()
+        self.window = cfg.mqtt.inflight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: mqtt.Client | None = None
+        self._wake = asyncio.Event()
+        self._link_up = asyncio.Event()
+        self._cursor = 0
+        self._generation = 0  # bumps on every connect; stale acks from an old link are ignored
+        self._inflight: dict[int, int] = {}  # paho mid -> seq
+        self._acked: list[int] = []
+        self._ack_flush_task: asyncio.Task[None] | None = None
+        self._command_slots = asyncio.Semaphore(MAX_PARALLEL_COMMANDS)
+        self._commands_running: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        events.on_new(self._wake.set)
+        metrics.gauge_fn("outbox_depth", lambda: self.events.outbox_depth)
+        metrics.gauge_fn("mqtt_connected", lambda: 1 if self.state.connected else 0)
+        metrics.gauge_fn("mqtt_inflight", lambda: len(self._inflight))
+
+    # ------------------------------------------------------------------ client
+    def _build_client(self) -> mqtt.Client:
+        m = self.cfg.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"egw-{self.cfg.gateway.site}-{self.cfg.gateway.id}",
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        client.enable_logger(logging.getLogger("gateway.mqtt"))
+        client.max_inflight_messages_set(self.window)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if m.username:
+            password = None
+            if m.password_file:
+                password = self.cfg.resolve(m.password_file).read_text(encoding="utf-8").strip()
+            client.username_pw_set(m.username, password)
+        if m.tls:
+            client.tls_set(
+                ca_certs=str(self.cfg.resolve(m.ca_file)) if m.ca_file else None,
+                certfile=str(self.cfg.resolve(m.client_cert_file)) if m.client_cert_file else None,
+                keyfile=str(self.cfg.resolve(m.client_key_file)) if m.client_key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.will_set(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _status_payload(self, state: str) -> str:
+        return json.dumps({"state": state, "boot_id": self.boot_id, "version": self.version,
+                           "gateway": self.cfg.gateway.id, "site": self.cfg.gateway.site,
+                           "ts": format_ts(utc_now())})
+
+    # ------------------------------------------------------------------ paho thread callbacks
+    def _call(self, fn: Any, *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self._call(self._set_error, f"broker refused connection: {reason}")
+            return
+        client.subscribe(f"{self.root}/cmd/+", qos=1)
+        self._call(self._link_established)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._call(self._set_error, "connection failed (broker unreachable, TLS or auth problem; see log)")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._call(self._link_lost, str(reason))
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._call(self._puback, mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._call(self._command_arrived, msg.topic, bytes(msg.payload))
+
+    # ------------------------------------------------------------------ loop side
+    def _set_error(self, text: str) -> None:
+        if text != self.state.last_error:
+            log.error("mqtt: %s", text)
+        self.state.last_error = text
+
+    def _link_established(self) -> None:
+        self.state.connected = True
+        self.state.since = format_ts(utc_now())
+        self.state.connects += 1
+        self.state.last_error = ""
+        if self.state.connects > 1:
+            self.metrics.inc("mqtt_reconnects_total")
+        self._generation += 1
+        self._inflight.clear()
+        self._cursor = 0
+        log.info("mqtt: connected to %s (connection %d)", self.cfg.mqtt.url, self.state.connects)
+        self._spawn(self._on_link_up(self._generation))
+
+    async def _on_link_up(self, generation: int) -> None:
+        # Everything queued now predates this link: it is history for central.
+        n = await self.events.mark_backlog_historical()
+        if generation != self._generation:
+            return
+        self.events.online = True
+        if n:
+            log.info("mqtt: %d queued events will be sent as historical", n)
+        assert self._client is not None
+        self._client.publish(f"{self.root}/status", self._status_payload("online"), qos=1, retain=True)
+        self._link_up.set()
+        self._wake.set()
+
+    def _link_lost(self, reason: str) -> None:
+        was = self.state.connected
+        self.state.connected = False
+        self.events.online = False
+        self._link_up.clear()
+        self._inflight.clear()
+        self._generation += 1
+        if was:
+            log.warning("mqtt: connection lost (%s); events are kept in the outbox", reason)
+            self.state.last_error = f"disconnected: {reason}"
+        self._wake.set()
+
+    def _puback(self, mid: int) -> None:
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return  # status/cmd-result, or an ack from a link that is gone
+        self._acked.append(seq)
+        if len(self._acked) >= ACK_FLUSH_MAX:
+            self._spawn(self._flush_acks())
+        elif self._ack_flush_task is None or self._ack_flush_task.done():
+            self._ack_flush_task = self._spawn(self._flush_acks_later())
+        self._wake.set()
+
+    async def _flush_acks_later(self) -> None:
+        await asyncio.sleep(ACK_FLUSH_S)
+        await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        seqs, self._acked = self._acked, []
+        if not seqs:
+            return
+        await self.events.mark_delivered(seqs)
+        self.state.delivered += len(seqs)
+        self.metrics.inc("events_delivered_total", n=len(seqs))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ the pump
+    async def run(self) -> None:
+        """Connect (and keep reconnecting) and publish the outbox forever."""
+        self._loop = asyncio.get_running_loop()
+        self._client = self._build_client()
+        m = self.cfg.mqtt
+        self._client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
+        self._client.loop_start()
+        try:
+            await self._pump()
+        except asyncio.CancelledError:
+            raise  # the daemon closes the link itself (offline status first)
+        except BaseException:
+            self._teardown()
+            raise
+
+    def _teardown(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+        self._link_lost("uplink task ended")
+
+    async def _pump(self) -> None:
+        while True:
+            await self._link_up.wait()
+            room = self.window - len(self._inflight)
+            if room <= 0:
+                self._wake.clear()
+                await self._wait_wake(1.0)
+                continue
+            rows = self.events.pending(self._cursor, min(room, 1000))
+            if not rows:
+                self._wake.clear()
+                # re-check after clearing: a commit may have landed in between
+                if not self.events.pending(self._cursor, 1):
+                    await self._wait_wake(1.0)
+                continue
+            self._publish_rows(rows)
+            await asyncio.sleep(0)  # let acks and commands in between batches
+
+    def _publish_rows(self, rows: list[Any]) -> None:
+        client = self._client
+        assert client is not None
+        for event, historical in rows:
+            if not self.state.connected:
+                return
+            info = client.publish(f"{self.root}/event/{event.type}", event.to_json(historical=historical), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("mqtt: publish of seq %d not queued (rc=%s); will retry", event.seq, info.rc)
+                return
+            self._inflight[info.mid] = event.seq
+            self._cursor = event.seq
+
+    async def _wait_wake(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ commands
+    def _command_arrived(self, topic: str, payload: bytes) -> None:
+        name = topic[len(self.root) + len("/cmd/"):]
+        self._spawn(self._run_command(name, payload))
+
+    async def _run_command(self, name: str, payload: bytes) -> None:
+        key = f"{name}:{hash(payload)}"
+        if key in self._commands_running:
+            return  # the same message redelivered while the first is still running
+        self._commands_running.add(key)
+        try:
+            async with self._command_slots:
+                result = await self.commands.handle(name, payload)
+        finally:
+            self._commands_running.discard(key)
+        log.info("command %s id=%s -> %s", name, result.get("id"),
+                 "ok" if result.get("ok") else result.get("error", {}).get("code"))
+        if self._client is not None:
+            self._client.publish(f"{self.root}/cmd-result", json.dumps(result, ensure_ascii=False), qos=1)
+
+    # ------------------------------------------------------------------ stop
+    async def drain(self, timeout: float) -> None:
+        """On a clean stop: give in-flight messages a moment to be acknowledged."""
+        deadline = time.monotonic() + timeout
+        while self._inflight and self.state.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._flush_acks()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self.state.connected:
+            try:
+                info = client.publish(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
+                await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("mqtt: offline status not confirmed: %s", exc)
+        client.disconnect()
+        client.loop_stop()
+        self.events.online = False
+        self.state.connected = False
+        await self._flush_acks()

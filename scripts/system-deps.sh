@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests and the demo need, only when missing:
+# mosquitto (real MQTT broker), chromium + CJK fonts (browser tests of the console).
+set -euo pipefail
+want=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
+if [ "${EGW_NO_BROWSER:-0}" != "1" ]; then
+  [ -x /usr/bin/chromium ] || want+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || want+=(fonts-noto-cjk)
+fi
+[ ${#want[@]} -eq 0 ] && exit 0
+echo "installing: ${want[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+# Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
+if [[ " ${want[*]} " == *" mosquitto "* ]]; then
+  ($SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true)
+fi

@@ -1,0 +1,289 @@
+"""Shared fixtures: a real mosquitto, the daemon as a subprocess, MQTT subscribers.
+
+Everything binds free ports so tests can run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent / "estate-gateway"
+ROLES = ("operator", "technician", "central", "admin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def token_for(role: str) -> str:
+    return f"test-token-{role}"
+
+
+def tokens_toml() -> str:
+    import hashlib
+
+    out = []
+    for role in ROLES:
+        digest = hashlib.sha256(token_for(role).encode()).hexdigest()
+        out.append(f'[[api.tokens]]\nname = "test-{role}"\nrole = "{role}"\nsha256 = "{digest}"\n')
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------- mosquitto
+class Mosquitto:
+    """A real broker on a free port; stop()/start() keep the port (outage tests)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
+        self.port = port or free_port()
+        self.workdir = workdir
+        self.conf = workdir / f"mosquitto-{self.port}.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"max_queued_messages 0\nmax_inflight_messages 0\n{extra_conf}")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"mosquitto-{self.port}.log"
+
+    @staticmethod
+    def binary() -> str:
+        path = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(path).exists():
+            pytest.skip("mosquitto is not installed (make test installs it)")
+        return path
+
+    def start(self) -> "Mosquitto":
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([self.binary(), "-c", str(self.conf)], stdout=logf, stderr=subprocess.STDOUT)
+        wait_until(self._listening, 10, what=f"mosquitto on {self.port}")
+        return self
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path).start()
+    yield broker
+    broker.stop()
+
+
+# ---------------------------------------------------------------------- MQTT helpers
+class Subscriber:
+    def __init__(self, port: int, topic: str) -> None:
+        self.messages: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{time.monotonic_ns()}")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise AssertionError("test subscriber could not subscribe")
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            payload: Any = json.loads(msg.payload)
+        except ValueError:
+            payload = msg.payload
+        with self._lock:
+            self.messages.append((msg.topic, payload))
+
+    def snapshot(self) -> list[tuple[str, Any]]:
+        with self._lock:
+            return list(self.messages)
+
+    def wait_for(self, pred: Callable[[str, Any], bool], timeout: float = 10.0) -> tuple[str, Any]:
+        def find() -> Any:
+            for topic, payload in self.snapshot():
+                if pred(topic, payload):
+                    return (topic, payload)
+            return None
+
+        return wait_until(find, timeout, what="an MQTT message")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def mqtt_sub() -> Iterator[Callable[[int, str], Subscriber]]:
+    subs: list[Subscriber] = []
+
+    def make(port: int, topic: str) -> Subscriber:
+        s = Subscriber(port, topic)
+        subs.append(s)
+        return s
+
+    yield make
+    for s in subs:
+        s.close()
+
+
+def mqtt_pub(port: int, topic: str, payload: Any, qos: int = 1) -> None:
+    """Publish one message and wait for the broker's ack."""
+    body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, body, qos=qos).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+@pytest.fixture(name="mqtt_pub")
+def mqtt_pub_fixture() -> Callable[..., None]:
+    return mqtt_pub
+
+
+# ---------------------------------------------------------------------- the daemon
+def config_text(data_dir: Path, mqtt_port: int, http_port: int, extra: str = "", *, gateway_id: str = "gw-test",
+                mqtt_extra: str = "") -> str:
+    return (f'[gateway]\nid = "{gateway_id}"\nsite = "test-site"\ndata_dir = "{data_dir}"\n\n'
+            f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n{mqtt_extra}\n'
+            f'[api]\nlisten = "127.0.0.1:{http_port}"\n\n{tokens_toml()}\n{extra}\n')
+
+
+class GatewayProc:
+    def __init__(self, workdir: Path, mqtt_port: int, extra: str = "", *, mqtt_extra: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "var"
+        self.http_port = free_port()
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.config_path = workdir / "gateway.toml"
+        self.config_path.write_text(config_text(self.data_dir, mqtt_port, self.http_port, extra, mqtt_extra=mqtt_extra))
+        self.topic_root = "estate/test-site/gw-test"
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "gateway.log"
+
+    def token(self, role: str) -> str:
+        return token_for(role)
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(role)}"}
+
+    def start(self, wait: bool = True) -> "GatewayProc":
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([str(BIN), "run", "-c", str(self.config_path)], stdout=logf,
+                                     stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+        if wait:
+            wait_until(self._healthy, 30, what=f"gateway health (log: {self.log})")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
+
+    def get(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", headers=self.headers(role), timeout=10, **kw)
+
+    def post(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", headers=self.headers(role), timeout=10, **kw)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("gateway did not stop on SIGTERM")
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Callable[..., GatewayProc]]:
+    procs: list[GatewayProc] = []
+
+    def make(extra: str = "", *, start: bool = True, **kw: Any) -> GatewayProc:
+        workdir = tmp_path / f"gw{len(procs)}"
+        workdir.mkdir()
+        gw = GatewayProc(workdir, mosquitto.port, extra, **kw)
+        procs.append(gw)
+        if start:
+            gw.start()
+        return gw
+
+    yield make
+    for gw in procs:
+        try:
+            gw.stop()
+        except AssertionError:
+            pass
+
+
+# ---------------------------------------------------------------------- in-process
+def make_config(tmp_path: Path, extra_toml: str = "", *, mqtt_port: int = 1883) -> Any:
+    """A validated GatewayConfig for in-process tests (data in tmp_path/var)."""
+    from gateway.config import load_config
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(config_text(tmp_path / "var", mqtt_port, free_port(), extra_toml))
+    return load_config(path)
