@@ -67,7 +67,10 @@ class Mosquitto:
         self.workdir = workdir
         self.conf = workdir / f"mosquitto-{self.port}.conf"
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"max_queued_messages 0\nmax_inflight_messages 0\n{extra_conf}")
+                             f"max_queued_messages 0\nmax_inflight_messages 0\n"
+                             # sessions survive a broker restart (outage tests): subscribers miss nothing
+                             f"persistence true\npersistence_location {workdir}/\n"
+                             f"persistence_file mosquitto-{self.port}.db\n{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"mosquitto-{self.port}.log"
 
@@ -115,7 +118,9 @@ class Subscriber:
         self.messages: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{time.monotonic_ns()}")
+        # a persistent session: messages published while this subscriber reconnects are kept for it
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{time.monotonic_ns()}",
+                                  clean_session=False)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -231,10 +236,12 @@ class GatewayProc:
         return httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
 
     def get(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", headers=self.headers(role), timeout=10, **kw)
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=10, **kw)
 
     def post(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", headers=self.headers(role), timeout=10, **kw)
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return httpx.post(f"{self.url}{path}", headers=headers, timeout=10, **kw)
 
     def stop(self, timeout: float = 20) -> int:
         if self.proc is None:

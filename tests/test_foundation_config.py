@@ -1,0 +1,100 @@
+"""check-config: every problem as FILE:LINE: key.path: message, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN
+
+GOOD = """\
+[gateway]
+id = "gw-b3"
+site = "garden-court"
+data_dir = "var"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+
+[[readers]]
+id = "r1"
+driver = "osdp"
+port = "socket://127.0.0.1:7001"
+
+[[doors]]
+id = "d1"
+reader = "r1"
+"""
+
+
+def check(tmp_path: Path, text: str) -> tuple[int, str]:
+    path = tmp_path / "gw.toml"
+    path.write_text(text)
+    res = subprocess.run([str(BIN), "check-config", "-c", str(path)], capture_output=True, text=True, timeout=60)
+    return res.returncode, res.stderr
+
+
+def test_good_config_passes(tmp_path: Path) -> None:
+    rc, err = check(tmp_path, GOOD)
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize(
+    "text, line, key, words",
+    [
+        (GOOD.replace('data_dir = "var"', 'data_dir = "var"\ncolour = "red"'), 5, "gateway.colour", "unknown key"),
+        (GOOD.replace('id = "r1"', 'id = "r1"\nbaud = "fast"'), 11, "readers[0].baud", "integer"),
+        (GOOD.replace('reader = "r1"', 'reader = "r9"'), 16, "doors[0].reader", "no reader"),
+        (GOOD.replace('id = "gw-b3"', 'id = "GW B3"'), 2, "gateway.id", "pattern"),
+        (GOOD.replace('url = "mqtt://127.0.0.1:1883"', 'url = "http://x"'), 7, "mqtt.url", "pattern"),
+        (GOOD.replace('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n', ''), 1, "mqtt", "required"),
+        (GOOD + '\n[[doors]]\nid = "d1"\nreader = "r1"\n', 19, "doors[1].id", "duplicate"),
+        (GOOD.replace('driver = "osdp"', 'driver = osdp'), 11, "(syntax)", "TOML"),
+        (GOOD + '\n[gateway2]\n', 18, "gateway2", "unknown key"),
+    ],
+)
+def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, line: int, key: str, words: str) -> None:
+    rc, err = check(tmp_path, text)
+    assert rc == 2
+    first = err.strip().splitlines()[0]
+    assert first.startswith(f"{tmp_path / 'gw.toml'}:{line}: {key}: "), err
+    assert words.lower() in first.lower(), err
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    text = GOOD.replace('reader = "r1"', 'reader = "r9"') + '\n[[meters]]\nid = "m1"\nbus = "nope"\ndevice_id = 1\nprofile = "no-such"\nunit = "1-1-101"\n'
+    rc, err = check(tmp_path, text)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert any("doors[0].reader" in x for x in lines)
+    assert any("meters[0].bus" in x and ":20:" in x for x in lines), err
+    assert any("meters[0].profile" in x for x in lines)
+
+
+def test_unreadable_and_missing_files(tmp_path: Path) -> None:
+    res = subprocess.run([str(BIN), "check-config", "-c", str(tmp_path / "missing.toml")], capture_output=True, text=True)
+    assert res.returncode == 2 and "cannot read" in res.stderr
+    rc, err = check(tmp_path, GOOD.replace('port = "socket://127.0.0.1:7001"', 'port = "socket://127.0.0.1:7001"\nscbk_file = "keys/r1.key"'))
+    assert rc == 2 and "readers[0].scbk_file: file not found" in err
+
+
+def test_run_with_bad_config_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(GOOD.replace('reader = "r1"', 'reader = "r9"'))
+    res = subprocess.run([str(BIN), "run", "-c", str(path)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "doors[0].reader" in res.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    res = subprocess.run([str(BIN), "frobnicate"], capture_output=True, text=True)
+    assert res.returncode == 2
+
+
+def test_shipped_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for name in ("example.toml", "demo.toml"):
+        res = subprocess.run([str(BIN), "check-config", "-c", str(root / "config" / name)], capture_output=True, text=True)
+        assert res.returncode == 0, f"{name}: {res.stderr}"
