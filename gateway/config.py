@@ -124,6 +124,8 @@ class ReaderConfig(Strict):
     baud: int = Field(default=9600, gt=0)
     address: int = Field(default=0, ge=0, le=126)
     scbk_file: str = ""
+    #: OSDP: talk to a factory-fresh reader with the default key and give it scbk_file's key (then set false)
+    install_mode: bool = False
 
 
 class DoorConfig(Strict):
@@ -135,6 +137,8 @@ class DoorConfig(Strict):
     input: int = Field(default=0, ge=0, le=255)  # door contact input number on the reader
     unlock_s: float = Field(default=5, gt=0, le=3600)
     held_open_s: float = Field(default=60, ge=0)
+    #: the building-unit this door serves (e.g. "3-1"); "" = a building-wide or common door
+    unit: str = ""
 
 
 class AntiPassback(Strict):
@@ -144,8 +148,16 @@ class AntiPassback(Strict):
 
 class AccessSection(Strict):
     anti_passback: list[AntiPassback] = []
-    #: holidays (YYYY-MM-DD) on which worker schedules do not apply
+    #: holidays (YYYY-MM-DD) on which scheduled cards (workers) are not let in
     holidays: list[str] = []
+    #: a pending enrolment waits this long for its swipe
+    enrolment_timeout_s: float = Field(default=600, gt=0)
+    #: renovation workers: default working hours (site time) and longest validity
+    worker_hours: str = Field(default="08:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+    worker_days: list[int] = [1, 2, 3, 4, 5]   # ISO weekdays, 1 = Monday
+    worker_max_days: int = Field(default=90, ge=1)
+    #: cards per unit that are free; issuing more emits card.fee_due
+    free_cards_per_unit: int = Field(default=3, ge=0)
 
 
 class BusConfig(Strict):
