@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, TypeVar
@@ -42,7 +42,17 @@ def utc_now() -> datetime:
 def format_ts(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds and a Z, as in the contract."""
     ts = ts.astimezone(timezone.utc)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
+            f"{ts.microsecond // 1000:03d}Z")
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID string; cheaper than uuid.uuid4() on the hot path."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,7 @@ class EventLog:
     def insert(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> Event:
         """Insert one event and its outbox row. Runs in the writer thread."""
         ts = format_ts(self.clock())
-        ev_id = str(uuid.uuid4())
+        ev_id = new_event_id()
         historical = not self.online
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
         cur = conn.execute(
@@ -209,6 +219,23 @@ class EventLog:
             (after_seq, limit),
         )
         return [(Event.from_row(r), bool(r[6])) for r in rows]
+
+    def pending_wire(self, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """Like :meth:`pending`, as (seq, type, JSON envelope) ready to publish.
+
+        The envelope is assembled from the stored JSON text without decoding it:
+        the uplink's hot path, where a decode/encode per event would halve throughput.
+        """
+        rows = self.store.reader.execute(
+            "SELECT e.seq, e.id, e.ts, e.type, o.historical, e.data "
+            "FROM outbox o JOIN events e ON e.seq = o.seq WHERE o.seq > ? ORDER BY o.seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [
+            (seq, type_, f'{{"id":"{id_}","seq":{seq},"ts":"{ts}","type":{json.dumps(type_)},'
+                         f'"historical":{"true" if hist else "false"},"data":{data}}}')
+            for seq, id_, ts, type_, hist, data in rows
+        ]
 
     async def mark_delivered(self, seqs: list[int]) -> None:
         if not seqs:

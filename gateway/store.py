@@ -297,7 +297,7 @@ CORE_MIGRATIONS: list[tuple[int, str]] = [
         -- the local event log: every event ever recorded (pruned by age only)
         CREATE TABLE events (
             seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
+            id TEXT NOT NULL,          -- uuid4; not indexed: a random-key index costs more than it serves
             ts TEXT NOT NULL,
             type TEXT NOT NULL,
             historical INTEGER NOT NULL DEFAULT 0,

@@ -18,6 +18,7 @@ callbacks only hand work to the asyncio loop, which owns all state here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import ssl
@@ -74,6 +75,8 @@ class Uplink:
         self._generation = 0  # bumps on every connect; stale acks from an old link are ignored
         self._inflight: dict[int, int] = {}  # paho mid -> seq
         self._acked: list[int] = []
+        self._acks_in: collections.deque[int] = collections.deque()
+        self._ack_wake_pending = False
         self._ack_flush_task: asyncio.Task[None] | None = None
         self._command_slots = asyncio.Semaphore(MAX_PARALLEL_COMMANDS)
         self._commands_running: set[str] = set()
@@ -141,7 +144,12 @@ class Uplink:
         self._call(self._link_lost, str(reason))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self._call(self._puback, mid)
+        # Thousands of PUBACKs a second: queue them and wake the loop once per batch,
+        # not once per ack (each wake-up is a syscall and a loop iteration).
+        self._acks_in.append(mid)
+        if not self._ack_wake_pending:
+            self._ack_wake_pending = True
+            self._call(self._drain_acks_in)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._call(self._command_arrived, msg.topic, bytes(msg.payload))
@@ -190,11 +198,17 @@ class Uplink:
             self.state.last_error = f"disconnected: {reason}"
         self._wake.set()
 
-    def _puback(self, mid: int) -> None:
-        seq = self._inflight.pop(mid, None)
-        if seq is None:
-            return  # status/cmd-result, or an ack from a link that is gone
-        self._acked.append(seq)
+    def _drain_acks_in(self) -> None:
+        self._ack_wake_pending = False
+        acks = self._acks_in
+        popped = 0
+        while acks:
+            seq = self._inflight.pop(acks.popleft(), None)
+            if seq is not None:  # else status/cmd-result, or an ack from a link that is gone
+                self._acked.append(seq)
+                popped += 1
+        if not popped:
+            return
         if len(self._acked) >= ACK_FLUSH_MAX:
             self._spawn(self._flush_acks())
         elif self._ack_flush_task is None or self._ack_flush_task.done():
@@ -250,11 +264,11 @@ class Uplink:
                 self._wake.clear()
                 await self._wait_wake(1.0)
                 continue
-            rows = self.events.pending(self._cursor, min(room, 1000))
+            rows = self.events.pending_wire(self._cursor, min(room, 1000))
             if not rows:
                 self._wake.clear()
                 # re-check after clearing: a commit may have landed in between
-                if not self.events.pending(self._cursor, 1):
+                if not self.events.pending_wire(self._cursor, 1):
                     await self._wait_wake(1.0)
                 continue
             self._publish_rows(rows)
@@ -263,15 +277,16 @@ class Uplink:
     def _publish_rows(self, rows: list[Any]) -> None:
         client = self._client
         assert client is not None
-        for event, historical in rows:
+        prefix = f"{self.root}/event/"
+        for seq, type_, payload in rows:
             if not self.state.connected:
                 return
-            info = client.publish(f"{self.root}/event/{event.type}", event.to_json(historical=historical), qos=1)
+            info = client.publish(prefix + type_, payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("mqtt: publish of seq %d not queued (rc=%s); will retry", event.seq, info.rc)
+                log.warning("mqtt: publish of seq %d not queued (rc=%s); will retry", seq, info.rc)
                 return
-            self._inflight[info.mid] = event.seq
-            self._cursor = event.seq
+            self._inflight[info.mid] = seq
+            self._cursor = seq
 
     async def _wait_wake(self, timeout: float) -> None:
         try:
