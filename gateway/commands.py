@@ -7,8 +7,11 @@ nothing twice. Bad input always gets ``ok:false`` with a code, never a crash.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+from datetime import datetime
 import re
 import sqlite3
 from typing import Any, Awaitable, Callable
@@ -34,11 +37,25 @@ class CommandError(Exception):
         self.details = details
 
 
+def canonical(name: str, msg: dict[str, Any]) -> bytes:
+    """The bytes a command's HMAC covers: name, id, ts and the args in canonical JSON."""
+    args = json.dumps(msg.get("args", {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{name}\n{msg.get('id')}\n{msg.get('ts')}\n{args}".encode("utf-8")
+
+
+def sign(key: bytes, name: str, msg: dict[str, Any]) -> str:
+    """What central puts in ``sig`` (hex HMAC-SHA256); used by tests and the README example."""
+    return hmac.new(key, canonical(name, msg), hashlib.sha256).hexdigest()
+
+
 class CommandRouter:
-    def __init__(self, store: Store, clock: Callable[[], Any], metrics: Any = None) -> None:
+    def __init__(self, store: Store, clock: Callable[[], Any], metrics: Any = None, *,
+                 hmac_key: bytes | None = None, replay_window_s: float = 300) -> None:
         self.store = store
         self.clock = clock
         self.metrics = metrics
+        self.hmac_key = hmac_key
+        self.replay_window_s = replay_window_s
         self._handlers: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
 
     def register(self, name: str, handler: Handler, args_model: type[BaseModel] | None = None) -> None:
@@ -60,6 +77,9 @@ class CommandRouter:
         cmd_id = msg.get("id")
         if not isinstance(cmd_id, str) or not ID_RE.match(cmd_id):
             return self._count(_error(None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]"))
+        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
+            log.warning("command %s id=%s refused: %s", name, cmd_id, refused["error"]["code"])
+            return self._count(refused)
         stored = self.store.query_one("SELECT result FROM commands WHERE id=?", (cmd_id,))
         if stored is not None:
             log.info("command %s (%s) repeated: answering the stored result", cmd_id, name)
@@ -88,6 +108,24 @@ class CommandRouter:
             log.exception("command %s (%s) failed", cmd_id, name)
             return _error(cmd_id, "internal", f"{type(exc).__name__}: {exc}")
         return {"id": cmd_id, "ok": True, "result": result or {}}
+
+    def _check_signature(self, name: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """With a key configured, only signed, fresh commands run (a rogue broker client can't open valves)."""
+        assert self.hmac_key is not None
+        sig, ts = msg.get("sig"), msg.get("ts")
+        if not isinstance(sig, str) or not isinstance(ts, str):
+            return _error(msg.get("id"), "unsigned", "commands must carry 'ts' (RFC 3339) and 'sig' (HMAC-SHA256)")
+        if not hmac.compare_digest(sig.lower(), sign(self.hmac_key, name, msg)):
+            return _error(msg.get("id"), "bad_signature", "signature does not match")
+        try:
+            when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            age = abs((self.clock() - when).total_seconds())
+        except (ValueError, TypeError):
+            return _error(msg.get("id"), "bad_request", "'ts' is not an RFC 3339 time with a zone")
+        if age > self.replay_window_s:
+            return _error(msg.get("id"), "stale", f"'ts' is {age:.0f} s away from the gateway's clock "
+                                                  f"(window {self.replay_window_s:.0f} s)")
+        return None
 
     def _remember(self, conn: sqlite3.Connection, cmd_id: str, name: str, result: dict[str, Any]) -> None:
         conn.execute(

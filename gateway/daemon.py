@@ -55,7 +55,8 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
     clock = clock or Clock(cfg.gateway.timezone)
     store = Store(cfg.db_path)
     await asyncio.get_running_loop().run_in_executor(
-        None, lambda: store.open({c.name: list(getattr(c, "migrations", [])) for c in comps}))
+        None, lambda: store.open({c.name: list(getattr(c, "migrations", [])) for c in comps},
+                                 backup_dir=cfg.data_path / cfg.store.backup_dir))
     metrics = Metrics()
     events = EventLog(store, max_outbox=cfg.outbox.max_events, clock=clock.now,
                       on_metric=lambda name, n: metrics.inc(f"{name}_total", n=n))
@@ -65,7 +66,7 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
         config=cfg,
         store=store,
         events=events,
-        commands=CommandRouter(store, clock.now, metrics),
+        commands=CommandRouter(store, clock.now, metrics, hmac_key=_hmac_key(cfg)),
         devices=devices,
         supervisor=Supervisor(devices),
         metrics=metrics,
@@ -77,6 +78,17 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
         for comp in comps:
             await comp.start(ctx)
     return ctx
+
+
+def _hmac_key(cfg: GatewayConfig) -> bytes | None:
+    """The per-gateway command key: hex in the file (64 hex digits = 32 bytes), or its raw text."""
+    if not cfg.mqtt.command_hmac_key_file:
+        return None
+    text = cfg.resolve(cfg.mqtt.command_hmac_key_file).read_text(encoding="utf-8").strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text.encode("utf-8")
 
 
 async def stop_context(ctx: GatewayContext) -> None:

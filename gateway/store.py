@@ -75,11 +75,22 @@ class Store:
         self._after_commit: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
-    def open(self, migrations: dict[str, list[tuple[int, str]]] | None = None) -> None:
-        """Create the file, apply migrations, start the writer thread."""
+    def open(self, migrations: dict[str, list[tuple[int, str]]] | None = None,
+             *, backup_dir: Path | None = None) -> None:
+        """Create the file, apply migrations, start the writer thread.
+
+        An existing database that needs migrating is first copied to ``backup_dir``
+        (an upgrade must never be a one-way door).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists() and self.path.stat().st_size > 0
         self._writer = connect(self.path)
         all_migrations = {self.CORE: CORE_MIGRATIONS, **(migrations or {})}
+        behind = pending_migrations(self._writer, all_migrations)
+        if existed and behind and backup_dir is not None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
+            log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)
         self._thread = threading.Thread(target=self._run_writer, name="store-writer", daemon=True)
         self._thread.start()
@@ -264,6 +275,21 @@ def apply_migrations(
                     conn.execute("ROLLBACK")
                 raise
             log.info("store: migrated %s to schema version %d", area, version)
+
+
+def pending_migrations(conn: sqlite3.Connection, areas: dict[str, list[tuple[int, str]]]) -> list[str]:
+    """Areas whose schema on disk is older than the code's (``area vN->vM``)."""
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE name='schema_version'").fetchone()
+    out = []
+    for area, steps in areas.items():
+        known = max((v for v, _ in steps), default=0)
+        current = 0
+        if has_table:
+            row = conn.execute("SELECT version FROM schema_version WHERE area=?", (area,)).fetchone()
+            current = row[0] if row else 0
+        if current < known:
+            out.append(f"{area} v{current}->v{known}")
+    return out
 
 
 def _split_sql(script: str) -> list[str]:

@@ -138,3 +138,24 @@ def test_backup_and_restore_commands(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a database" * 100)
     res = subprocess.run([str(BIN), "restore", "-c", str(cfg_path), "--from", str(garbage)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "not a gateway database" in res.stderr
+
+
+def test_upgrade_takes_a_backup_before_migrating(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    store = open_store(db, demo=[(1, "CREATE TABLE a(x);")])
+    store.write_sync(lambda c: c.execute("INSERT INTO a(x) VALUES(42)"))
+    store.close()
+    store = Store(db)
+    store.open({"demo": [(1, "CREATE TABLE a(x);"), (2, "ALTER TABLE a ADD COLUMN y;")]}, backup_dir=tmp_path / "bk")
+    store.close()
+    backups = list((tmp_path / "bk").glob("pre-migrate-*.db"))
+    assert len(backups) == 1
+    conn = sqlite3.connect(backups[0])
+    assert conn.execute("SELECT version FROM schema_version WHERE area='demo'").fetchone()[0] == 1
+    assert conn.execute("SELECT x FROM a").fetchone()[0] == 42
+    conn.close()
+    # nothing to migrate: no new backup
+    store = Store(db)
+    store.open({"demo": [(1, "CREATE TABLE a(x);"), (2, "ALTER TABLE a ADD COLUMN y;")]}, backup_dir=tmp_path / "bk")
+    store.close()
+    assert len(list((tmp_path / "bk").glob("pre-migrate-*.db"))) == 1

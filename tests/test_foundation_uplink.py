@@ -135,3 +135,31 @@ def test_second_daemon_on_same_data_dir_refuses(gateway_factory) -> None:  # typ
     gw = gateway_factory()
     res = subprocess.run([str(BIN), "run", "-c", str(gw.config_path)], capture_output=True, text=True, timeout=30)
     assert res.returncode == 1 and "another estate-gateway is running" in res.stderr
+
+
+def test_signed_commands_only_when_a_key_is_set(gateway_factory, mosquitto, mqtt_sub, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta, timezone
+
+    from gateway.commands import sign
+
+    key = bytes(range(32))
+    (tmp_path / "cmd.key").write_text(key.hex())
+    gw = gateway_factory(mqtt_extra=f'command_hmac_key_file = "{tmp_path / "cmd.key"}"\n')
+    sub = mqtt_sub(mosquitto.port, f"{gw.topic_root}/cmd-result")
+    wait_until(lambda: gw.health()["uplink"]["connected"], 10, what="uplink")
+    topic = f"{gw.topic_root}/cmd/ping"
+    now = datetime.now(timezone.utc)
+    mqtt_pub(mosquitto.port, topic, {"id": "s-1", "args": {}})
+    sub.wait_for(lambda t, p: p["id"] == "s-1" and p["error"]["code"] == "unsigned")
+    msg = {"id": "s-2", "ts": now.isoformat(), "args": {}}
+    msg["sig"] = sign(b"wrong key", "ping", msg)
+    mqtt_pub(mosquitto.port, topic, msg)
+    sub.wait_for(lambda t, p: p["id"] == "s-2" and p["error"]["code"] == "bad_signature")
+    msg = {"id": "s-3", "ts": (now - timedelta(hours=1)).isoformat(), "args": {}}
+    msg["sig"] = sign(key, "ping", msg)
+    mqtt_pub(mosquitto.port, topic, msg)
+    sub.wait_for(lambda t, p: p["id"] == "s-3" and p["error"]["code"] == "stale")
+    msg = {"id": "s-4", "ts": now.isoformat(), "args": {}}
+    msg["sig"] = sign(key, "ping", msg)
+    mqtt_pub(mosquitto.port, topic, msg)
+    sub.wait_for(lambda t, p: p["id"] == "s-4" and p["ok"])
