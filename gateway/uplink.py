@@ -218,8 +218,12 @@ class Uplink:
         self._wake.set()
 
     async def _flush_acks_later(self) -> None:
-        await asyncio.sleep(ACK_FLUSH_S)
-        await self._flush_acks()
+        # Loop until nothing is left: acks that arrive while a flush is being committed
+        # must not wait for some later ack to be flushed (the last acks of a burst would
+        # otherwise stay in the outbox, delivered but never marked).
+        while self._acked:
+            await asyncio.sleep(ACK_FLUSH_S)
+            await self._flush_acks()
 
     async def _flush_acks(self) -> None:
         seqs, self._acked = self._acked, []
