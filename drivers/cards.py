@@ -99,7 +99,8 @@ def parse_card_id(card: str) -> tuple[int, int]:
 def normalize_card_id(card: str) -> str:
     """Lower-case, validated canonical id (what the register stores)."""
     bits, value = parse_card_id(card)
-    return card_id_from_int(bits, value)
+    nbytes = (bits + 7) // 8
+    return f"{bits}:{value << (nbytes * 8 - bits):0{nbytes * 2}x}"
 
 
 # ---------------------------------------------------------------------- Wiegand formats
@@ -109,7 +110,8 @@ def _bit(value: int, bits: int, i: int) -> int:
 
 
 def _ones(value: int, bits: int, first: int, last: int) -> int:
-    return sum(_bit(value, bits, i) for i in range(first, last + 1))
+    width = last - first + 1
+    return ((value >> (bits - 1 - last)) & ((1 << width) - 1)).bit_count()
 
 
 def _field(value: int, bits: int, first: int, width: int) -> int:
@@ -156,7 +158,8 @@ def em4100_card_id(raw5: bytes) -> str:
 def decode(card: str) -> DecodedCard:
     """Decode a canonical id: known formats get facility/number and a parity verdict; others stay raw."""
     bits, value = parse_card_id(card)
-    canonical = card_id_from_int(bits, value)
+    nbytes = (bits + 7) // 8
+    canonical = f"{bits}:{value << (nbytes * 8 - bits):0{nbytes * 2}x}"
     fmt = _BY_BITS.get(bits)
     if fmt is not None:
         _b, _e, _o, fac, num = WIEGAND_FORMATS[fmt]

@@ -324,6 +324,7 @@ class AccessComponent:
         #: hook for benchmarks/tests: called with (reader, card, monotonic at read) after the relay command
         self.on_decided: Callable[[str, str, float, bool], None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._no_relay_warned: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, ctx: GatewayContext) -> None:
@@ -475,8 +476,10 @@ class AccessComponent:
     def _relay(self, door: Door, *, on: bool | None = None, pulse_s: float | None = None) -> bool:
         bus = self.bus_of.get(door.reader)
         if bus is None:
-            log.warning("door %s: reader %s (%s) has no relay output", door.id, door.reader,
-                        self.reader_driver.get(door.reader))
+            if door.id not in self._no_relay_warned:
+                self._no_relay_warned.add(door.id)
+                log.warning("door %s: reader %s (%s) has no relay output: decisions are recorded, the lock is "
+                            "not driven", door.id, door.reader, self.reader_driver.get(door.reader))
             return False
         return bus.output(door.reader, door.output, on=on, pulse_s=pulse_s)
 
@@ -978,14 +981,20 @@ class AccessComponent:
                 "done_at": row["done_at"]}
 
     # ------------------------------------------------------------------ sync with central
-    def _central_row(self, c: CardIn) -> tuple[Any, ...]:
-        card = normalize_card_id(c.card)
-        cols = self.check_spec(c, central=True)
-        dec = decode(card)
-        now = format_ts(self._ctx.clock.now())
-        return (card, dec.bits, dec.format, dec.facility, dec.number, cols["unit"], cols["holder"],
-                cols["holder_kind"], json.dumps(cols["doors"]), cols["valid_from"], cols["valid_until"],
-                json.dumps(cols["schedule"]) if cols["schedule"] else None, c.status, now, now)
+    def _central_row(self, c: CardIn, now: str, cache: dict[Any, Any]) -> tuple[Any, ...]:
+        """One register row from central's card (hot path of a 100,000-card snapshot: caches shared parts)."""
+        dec = decode(c.card)
+        card = dec.card
+        key = (tuple(c.doors), c.valid_from, c.valid_until, c.holder_kind,
+               None if c.schedule is None or isinstance(c.schedule, str) else
+               tuple((tuple(w.days), w.start, w.end) for w in c.schedule))
+        cols = cache.get(key)
+        if cols is None:
+            spec = self.check_spec(c, central=True)
+            cols = cache[key] = (json.dumps(spec["doors"]), spec["valid_from"], spec["valid_until"],
+                                 json.dumps(spec["schedule"]) if spec["schedule"] else None)
+        return (card, dec.bits, dec.format, dec.facility, dec.number, c.unit, c.holder, c.holder_kind,
+                cols[0], cols[1], cols[2], cols[3], c.status, now, now)
 
     UPSERT = (
         "INSERT INTO access_cards(card, bits, format, facility, number, unit, holder, holder_kind, doors, valid_from, "
@@ -1001,9 +1010,11 @@ class AccessComponent:
 
     def _rows(self, cards: list[CardIn]) -> list[tuple[Any, ...]]:
         rows = []
+        now = format_ts(self._ctx.clock.now())
+        cache: dict[Any, Any] = {}
         for i, c in enumerate(cards):
             try:
-                rows.append(self._central_row(c))
+                rows.append(self._central_row(c, now, cache))
             except (CardFormatError, BadSpec) as exc:
                 raise CommandError("bad_card", f"cards[{i}]: {exc}", index=i) from None
         return rows
