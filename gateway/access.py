@@ -466,6 +466,8 @@ class AccessComponent:
 
     async def _reader_status(self, reader: str, online: bool, reason: str = "", secure: bool = False) -> None:
         self.reader_online[reader] = online
+        if self.reader_driver.get(reader) == "osdp":
+            self._ctx.devices.declare(reader, "reader").extra["secure_channel"] = secure
         await self._ctx.devices.set_state(reader, "reader", online, reason)
         for door in self.doors_by_reader.get(reader, []):
             self._refresh_state(door)

@@ -1,0 +1,229 @@
+"""Reader variants: serial ASCII (EM4100/RDM6300) and Wiegand converters over a pyserial URL, OSDP secure
+channel with SCBK files, several PDs on one bus, and `estate-gateway simulate` driven via its control port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import BIN, free_port, make_config, wait_until
+from drivers.ascii_reader import em4100_frame
+from drivers.cards import card_id, parse_card_id, wiegand_encode
+from drivers.sim.osdp_reader import OsdpReaderSim
+from gateway.access import AccessComponent, CardIn
+from gateway.daemon import build_context, stop_context
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class LineServer:
+    """A TCP 'serial port' the test writes reader output into."""
+
+    def __init__(self) -> None:
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.conn: socket.socket | None = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.conn, _ = self.srv.accept()
+
+    def send(self, data: bytes) -> None:
+        wait_until(lambda: self.conn is not None, 10, what="reader connected")
+        assert self.conn is not None
+        self.conn.sendall(data)
+
+    def close(self) -> None:
+        for s in (self.conn, self.srv):
+            if s is not None:
+                s.close()
+
+
+async def until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := pred()):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+    return value
+
+
+def issue_body(card: str) -> CardIn:
+    return CardIn.model_validate({"card": card, "unit": "3-1-0201", "holder_kind": "resident", "doors": ["*"]})
+
+
+def test_serial_ascii_and_wiegand_readers(tmp_path: Path) -> None:
+    em, wg = LineServer(), LineServer()
+    toml = f"""
+[[readers]]
+id = "r-em"
+driver = "serial-ascii"
+port = "socket://127.0.0.1:{em.port}"
+
+[[readers]]
+id = "r-wg"
+driver = "wiegand-serial"
+port = "socket://127.0.0.1:{wg.port}"
+
+[[doors]]
+id = "d-em"
+reader = "r-em"
+
+[[doors]]
+id = "d-wg"
+reader = "r-wg"
+"""
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, toml), components=[AccessComponent()])
+        access: AccessComponent = ctx.components["access"]
+        try:
+            tag = bytes.fromhex("0f00a1b2c3")
+            await access.issue_card(issue_body(card_id(40, tag)), "t", "technician")
+            frame = em4100_frame(tag)
+            broken = frame[:11] + b"00" + frame[13:]
+            # the tag repeats its frame while held: one decision; a bad checksum is counted, not fatal
+            await asyncio.to_thread(em.send, b"noise" + broken + frame + frame + frame)
+            await until(lambda: ctx.events.query(0, 100, ["access.granted"]))
+            wiegand = wiegand_encode("H10301", 5, 77)
+            bits = format(parse_card_id(wiegand)[1], "026b")
+            flipped = bits[:5] + ("1" if bits[5] == "0" else "0") + bits[6:]
+            await asyncio.to_thread(wg.send, f"{flipped}\r\n{bits}\r\n".encode())
+            denied = await until(lambda: ctx.events.query(0, 100, ["access.denied"]))
+            assert [(e.data["door"], e.data["card"], e.data["reason"]) for e in denied] == [("d-wg", wiegand, "unknown")]
+            await asyncio.sleep(0.3)
+            granted = ctx.events.query(0, 100, ["access.granted"])
+            assert [e.data["door"] for e in granted] == ["d-em"]
+            assert ctx.devices.devices["r-em"].errors >= 2 and ctx.devices.devices["r-wg"].errors == 1
+            assert 'error="checksum"' in ctx.metrics.render()
+        finally:
+            await stop_context(ctx)
+            em.close()
+            wg.close()
+
+    asyncio.run(main())
+
+
+def test_secure_channel_and_two_pds_on_one_bus(tmp_path: Path) -> None:
+    key = bytes(range(16))
+    (tmp_path / "r0.scbk").write_text(key.hex())
+    (tmp_path / "r1.scbk").write_text(key[::-1].hex())
+    sim = OsdpReaderSim([0, 1], scbk={0: key, 1: key[::-1]}).start()
+    toml = f"""
+[[readers]]
+id = "r0"
+driver = "osdp"
+port = "{sim.url}"
+address = 0
+scbk_file = "r0.scbk"
+
+[[readers]]
+id = "r1"
+driver = "osdp"
+port = "{sim.url}"
+address = 1
+scbk_file = "r1.scbk"
+
+[[doors]]
+id = "d0"
+reader = "r0"
+
+[[doors]]
+id = "d1"
+reader = "r1"
+output = 2
+"""
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, toml), components=[AccessComponent()])
+        access: AccessComponent = ctx.components["access"]
+        try:
+            await until(lambda: all(ctx.devices.devices[r].extra.get("secure_channel") for r in ("r0", "r1")), 30)
+            assert sim.secure(0) and sim.secure(1)
+            card = wiegand_encode("H10301", 1, 2)
+            await access.issue_card(issue_body(card), "t", "technician")
+            sim.swipe(card, 1)
+            cmd = await asyncio.to_thread(sim.wait_command, lambda c: c["command"] == 1, 10, 1)
+            assert cmd["output_no"] == 2
+            assert ctx.events.query(0, 100, ["access.granted"])[0].data["door"] == "d1"
+            assert not [c for c in sim.commands(0) if c["command"] == 1]
+        finally:
+            await stop_context(ctx)
+            sim.stop()
+
+    asyncio.run(main())
+
+
+def _port_pair() -> int:
+    """A free port whose +1000 neighbour (the simulator's control port) is free too."""
+    for _ in range(50):
+        port = free_port()
+        if port + 1000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def test_simulate_command_serves_readers_with_a_control_port(gateway_factory: Any, tmp_path: Path) -> None:
+    port = _port_pair()
+    gw = gateway_factory(f"""
+[[readers]]
+id = "r-sim"
+driver = "osdp"
+port = "socket://127.0.0.1:{port}"
+
+[[doors]]
+id = "b1-main"
+building = "1"
+reader = "r-sim"
+""", start=False)
+    sim = subprocess.Popen([str(BIN), "simulate", "-c", str(gw.config_path)], stdout=subprocess.DEVNULL,
+                           stderr=open(tmp_path / "sim.log", "wb"))
+    try:
+        wait_until(lambda: _connectable(port + 1000), 20, what="simulator control port")
+        gw.start()
+        wait_until(lambda: gw.get("/api/v1/doors", role="operator").json()["items"][0]["reader_online"], 30,
+                   what="reader online")
+        card = wiegand_encode("H10301", 1, 1)
+        body = {"card": card, "unit": "1-1-0101", "holder_kind": "resident", "doors": ["building 1"]}
+        assert gw.post("/api/v1/cards", role="technician", json=body).status_code == 201
+        assert _control(port + 1000, f"swipe {card}") == "ok"
+        assert _control(port + 1000, "door open") == "ok"
+        assert _control(port + 1000, "bogus").startswith("error")
+        wait_until(lambda: gw.get("/api/v1/events?type=access.granted", role="operator").json()["items"], 15,
+                   what="granted")
+        wait_until(lambda: gw.get("/api/v1/doors", role="operator").json()["items"][0]["state"] == "open", 15,
+                   what="door open")
+        wait_until(lambda: '"command": 1' in _control(port + 1000, "commands"), 10, what="relay command")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+def _connectable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _control(port: int, line: str) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s, s.makefile("rwb") as f:
+        f.write((line + "\n").encode())
+        f.flush()
+        return f.readline().decode().strip()
