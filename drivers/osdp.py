@@ -32,7 +32,7 @@ from drivers.cards import CardFormatError, card_id
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 0.005
+REFRESH_S = 0.002
 STATUS_EVERY_S = 0.1
 RETRY_OFFLINE_S = 2.0
 REOPEN_S = 1.0

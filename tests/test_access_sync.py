@@ -96,3 +96,49 @@ def test_apply_rules_in_process(tmp_path: Path) -> None:
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_anti_passback_per_door_pair(tmp_path: Path) -> None:
+    toml = """
+[[readers]]
+id = "r-in"
+driver = "serial-ascii"
+port = "loop://"
+
+[[readers]]
+id = "r-out"
+driver = "serial-ascii"
+port = "loop://"
+
+[[doors]]
+id = "gate-in"
+building = "3"
+reader = "r-in"
+
+[[doors]]
+id = "gate-out"
+building = "3"
+reader = "r-out"
+
+[access]
+[[access.anti_passback]]
+entry = "gate-in"
+exit = "gate-out"
+"""
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, toml), components=[AccessComponent()])
+        access: AccessComponent = ctx.components["access"]
+        card = wiegand_encode("H10301", 3, 3)
+        try:
+            await access.issue_card(CardIn.model_validate({"card": card, "unit": "3-1-0101",
+                                                           "holder_kind": "resident", "doors": ["building 3"]}),
+                                    "t", "technician")
+            assert await access.card_read("r-in", card) is None
+            assert await access.card_read("r-in", card) == "anti_passback"  # passed the card back
+            assert await access.card_read("r-out", card) is None
+            assert await access.card_read("r-in", card) is None
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
