@@ -45,6 +45,7 @@ HOLDER_KINDS = ("resident", "family", "tenant", "worker", "staff")
 FEE_KINDS = ("resident", "family", "tenant")
 UNIT_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"
 HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
+_UNIT = re.compile(UNIT_RE)
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -1000,6 +1001,34 @@ class AccessComponent:
         return (card, dec.bits, dec.format, dec.facility, dec.number, c.unit, c.holder, c.holder_kind,
                 cols[0], cols[1], cols[2], cols[3], c.status, now, now)
 
+    _FIELDS = frozenset(CardIn.model_fields)
+
+    def _fast_row(self, c: dict[str, Any], now: str, cache: dict[Any, Any]) -> tuple[Any, ...] | None:
+        """A register row straight from a central card dict, or None if it needs the full model.
+
+        Why: building 100,000 pydantic models leaves ~30 MB of allocator fragmentation behind; plain
+        checks of the common, well-formed case leave none (and are faster).
+        """
+        card, unit, kind = c.get("card"), c.get("unit"), c.get("holder_kind")
+        holder, doors, status = c.get("holder", ""), c.get("doors", []), c.get("status", "active")
+        vf, vu, schedule = c.get("valid_from"), c.get("valid_until"), c.get("schedule")
+        if not (c.keys() <= self._FIELDS and isinstance(card, str) and isinstance(unit, str)
+                and _UNIT.match(unit) and kind in HOLDER_KINDS and isinstance(holder, str) and len(holder) <= 200
+                and holder == holder.strip() and isinstance(doors, list) and len(doors) <= 2000
+                and all(isinstance(d, str) for d in doors) and status in ("active", "revoked")
+                and (vf is None or isinstance(vf, str)) and (vu is None or isinstance(vu, str))
+                and (schedule is None or schedule == "working-hours")):
+            return None
+        dec = decode(card)
+        key = (tuple(doors), vf, vu, kind, schedule)
+        cols = cache.get(key)
+        if cols is None:
+            spec = self.check_spec(CardIn.model_validate(c), central=True)
+            cols = cache[key] = (json.dumps(spec["doors"]), spec["valid_from"], spec["valid_until"],
+                                 json.dumps(spec["schedule"]) if spec["schedule"] else None)
+        return (dec.card, dec.bits, dec.format, dec.facility, dec.number, unit, holder, kind,
+                cols[0], cols[1], cols[2], cols[3], status, now, now)
+
     UPSERT = (
         "INSERT INTO access_cards(card, bits, format, facility, number, unit, holder, holder_kind, doors, valid_from, "
         "valid_until, schedule, status, issued_at, updated_at, rev, source, confirmed) "
@@ -1019,8 +1048,10 @@ class AccessComponent:
         cache: dict[Any, Any] = {}
         for i, c in enumerate(cards):
             try:
-                card = c if isinstance(c, CardIn) else CardIn.model_validate(c)
-                rows.append(self._central_row(card, now, cache))
+                row = self._fast_row(c, now, cache) if isinstance(c, dict) else None
+                if row is None:  # not a plain well-formed card: the model validates it (and names the problem)
+                    row = self._central_row(c if isinstance(c, CardIn) else CardIn.model_validate(c), now, cache)
+                rows.append(row)
             except (CardFormatError, BadSpec) as exc:
                 raise CommandError("bad_card", f"cards[{i}]: {exc}", index=i) from None
             except ValidationError as exc:
