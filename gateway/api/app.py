@@ -45,6 +45,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     console = getattr(ctx.components.get("console"), "page_router", None)
     if console is None:
         app.include_router(_placeholder_console())
+    else:
+        app.include_router(console)
     return app
 
 

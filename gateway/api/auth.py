@@ -66,7 +66,21 @@ def current_principal(request: Request) -> Principal:
     principal = book.lookup(token)
     if principal is None:
         raise ApiError(401, "unauthenticated", "unknown token")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not _has_bearer_header(request):
+        # a console (cookie) session: writes must carry the session's CSRF value
+        if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf_for(token)):
+            raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token for a console session")
     return principal
+
+
+def _has_bearer_header(request: Request) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(value.strip())
+
+
+def csrf_for(token: str) -> str:
+    """The CSRF value of a console session: derived one-way from its token (survives restarts, unforgeable without it)."""
+    return hmac.new(hashlib.sha256(token.encode("utf-8")).digest(), b"egw-csrf-v1", hashlib.sha256).hexdigest()
 
 
 def require_role(*roles: str) -> Callable[..., Principal]:
