@@ -1,0 +1,277 @@
+"""Meter profiles: which registers hold which values, and how to decode them.
+
+A profile is one TOML file per meter model (``id`` = file stem). Fields name
+typed values at register addresses with a byte/word order; pymodbus only knows
+word order, so the byte swap is done here, once, for every type alike.
+
+Orders (bytes of the big-endian value are ``A B C D ...``):
+``ABCD`` big endian; ``CDAB`` registers reversed; ``BADC`` bytes swapped in each
+register; ``DCBA`` fully reversed (little endian). 16-bit types use ``AB``/``BA``.
+64-bit types generalise the same two switches (reverse registers, swap bytes).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: type -> (struct code, registers)
+TYPES: dict[str, tuple[str, int]] = {
+    "uint16": ("H", 1), "int16": ("h", 1),
+    "uint32": ("I", 2), "int32": ("i", 2), "float32": ("f", 2),
+    "uint64": ("Q", 4), "int64": ("q", 4), "float64": ("d", 4),
+}
+ORDERS_16 = ("AB", "BA")
+ORDERS_32 = ("ABCD", "CDAB", "BADC", "DCBA")
+TABLES = ("holding", "input")
+FIELD_KEYS = {"address", "type", "order", "scale", "description"}
+VALVE_KEYS = {"address", "open", "close", "state_address"}
+TOP_KEYS = {"description", "table", "fields", "valve", "rollover_m3", "source"}
+MAX_ADDRESS = 0xFFFF
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used; ``problems`` are (line, key, message)."""
+
+    def __init__(self, path: str, problems: list[tuple[int, str, str]]) -> None:
+        super().__init__("; ".join(f"{path}:{ln}: {k}: {m}" for ln, k, m in problems))
+        self.path = path
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    address: int
+    type: str = "float32"
+    order: str = "ABCD"
+    scale: float = 1.0
+
+    @property
+    def count(self) -> int:
+        return TYPES[self.type][1]
+
+    @property
+    def end(self) -> int:
+        """First register after this field."""
+        return self.address + self.count
+
+    def decode(self, regs: list[int] | tuple[int, ...]) -> float | int:
+        """Registers (exactly ``count``) -> scaled value."""
+        raw = decode_raw(regs, self.type, self.order)
+        if self.scale == 1.0:
+            return raw
+        return round(raw * self.scale, 12)
+
+    def encode(self, value: float | int) -> list[int]:
+        """Value in engineering units -> registers as the meter would hold them (simulator)."""
+        raw = value / self.scale if self.scale != 1.0 else value
+        if not self.type.startswith("float"):
+            raw = int(round(raw))
+        return encode_raw(raw, self.type, self.order)
+
+
+@dataclass(frozen=True)
+class Valve:
+    address: int
+    open: int = 1
+    close: int = 2
+    state_address: int | None = None
+
+    @property
+    def read_address(self) -> int:
+        return self.address if self.state_address is None else self.state_address
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    description: str = ""
+    table: str = "holding"
+    fields: tuple[Field, ...] = ()
+    valve: Valve | None = None
+    #: the meter's register wraps to 0 after this total (documented rollover); 0 = none
+    rollover_m3: float = 0.0
+    source: str = ""
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _flags(order: str) -> tuple[bool, bool]:
+    """(reverse registers, swap bytes in each register)."""
+    return order in ("CDAB", "DCBA"), order in ("BADC", "DCBA", "BA")
+
+
+def decode_raw(regs: list[int] | tuple[int, ...], type_: str, order: str) -> float | int:
+    code, n = TYPES[type_]
+    if len(regs) != n:
+        raise ValueError(f"{type_} needs {n} registers, got {len(regs)}")
+    reverse, swap = _flags(order)
+    words = list(regs)[::-1] if reverse else list(regs)
+    if swap:
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    value = struct.unpack(">" + code, struct.pack(f">{n}H", *words))[0]
+    if code == "f":
+        # float32 carries ~7 significant digits; show them, not the binary noise
+        return float(f"{value:.7g}")
+    return value
+
+
+def encode_raw(value: float | int, type_: str, order: str) -> list[int]:
+    code, n = TYPES[type_]
+    words = list(struct.unpack(f">{n}H", struct.pack(">" + code, value)))
+    reverse, swap = _flags(order)
+    if swap:
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return words[::-1] if reverse else words
+
+
+# ---------------------------------------------------------------------- loading
+def _key_lines(text: str) -> dict[str, int]:
+    """'fields.total_m3' / 'fields.total_m3.type' / 'valve.open' -> line (1-based)."""
+    out: dict[str, int] = {}
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if m := re.match(r"^\[\s*([^\]]+?)\s*\]", s):
+            section = ".".join(p.strip().strip("\"'") for p in m.group(1).split("."))
+            out.setdefault(section, n)
+        elif (m := re.match(r"^([A-Za-z0-9_.\-\"']+)\s*=", s)) and not s.startswith("#"):
+            key = ".".join(p.strip().strip("\"'") for p in m.group(1).split("."))
+            out.setdefault(f"{section}.{key}" if section else key, n)
+    return out
+
+
+def _line(lines: dict[str, int], key: str) -> int:
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return 1
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Parse and validate a profile file; raise ProfileError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(str(path), [(0, "(file)", f"cannot read: {exc}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ProfileError(str(path), [(int(m.group(1)) if m else 1, "(syntax)", f"TOML: {exc}")]) from None
+    return parse_profile(path.stem, raw, text, str(path))
+
+
+def parse_profile(profile_id: str, raw: dict[str, Any], text: str = "", where: str = "<profile>") -> Profile:
+    lines = _key_lines(text)
+    problems: list[tuple[int, str, str]] = []
+
+    def bad(key: str, msg: str) -> None:
+        problems.append((_line(lines, key), key, msg))
+
+    for k in raw:
+        if k not in TOP_KEYS:
+            bad(k, "unknown key")
+    table = raw.get("table", "holding")
+    if table not in TABLES:
+        bad("table", f"must be one of {', '.join(TABLES)}")
+    fields = _parse_fields(raw.get("fields"), bad)
+    valve = _parse_valve(raw.get("valve"), bad)
+    rollover = raw.get("rollover_m3", 0.0)
+    if not isinstance(rollover, (int, float)) or isinstance(rollover, bool) or rollover < 0:
+        bad("rollover_m3", "must be a number >= 0")
+        rollover = 0.0
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        bad("description", "must be a string")
+    if problems:
+        raise ProfileError(where, problems)
+    return Profile(id=profile_id, description=str(description), table=table, fields=tuple(fields),
+                   valve=valve, rollover_m3=float(rollover), source=str(raw.get("source", "")))
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _parse_fields(raw: Any, bad: Any) -> list[Field]:
+    if raw is None:
+        bad("fields", "a profile needs at least one field")
+        return []
+    if not isinstance(raw, dict) or not raw:
+        bad("fields", "must be a table of fields")
+        return []
+    out: list[Field] = []
+    for name, spec in raw.items():
+        key = f"fields.{name}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+            bad(key, "field names are lower_case with a unit suffix, e.g. total_m3")
+        if not isinstance(spec, dict):
+            bad(key, "must be a table")
+            continue
+        for k in spec:
+            if k not in FIELD_KEYS:
+                bad(f"{key}.{k}", "unknown key")
+        type_ = spec.get("type", "float32")
+        if type_ not in TYPES:
+            bad(f"{key}.type", f"unknown type {type_!r} (one of {', '.join(TYPES)})")
+            continue
+        n = TYPES[type_][1]
+        order = spec.get("order", "AB" if n == 1 else "ABCD")
+        allowed = ORDERS_16 if n == 1 else ORDERS_32
+        if order not in allowed:
+            bad(f"{key}.order", f"order {order!r} does not fit {type_} (one of {', '.join(allowed)})")
+            continue
+        addr = spec.get("address")
+        if not _int(addr) or not 0 <= addr <= MAX_ADDRESS - n + 1:
+            bad(f"{key}.address", "required integer register address 0..65535 (the field must fit)")
+            continue
+        scale = spec.get("scale", 1.0)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale == 0:
+            bad(f"{key}.scale", "must be a non-zero number")
+            continue
+        out.append(Field(name=name, address=addr, type=type_, order=order, scale=float(scale)))
+    ordered = sorted(out, key=lambda f: f.address)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.address < a.end:
+            bad(f"fields.{b.name}.address",
+                f"overlaps field {a.name!r} (registers {a.address}..{a.end - 1})")
+    return ordered
+
+
+def _parse_valve(raw: Any, bad: Any) -> Valve | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        bad("valve", "must be a table")
+        return None
+    ok = True
+    for k in raw:
+        if k not in VALVE_KEYS:
+            bad(f"valve.{k}", "unknown key")
+            ok = False
+    for k in ("address", "open", "close", "state_address"):
+        v = raw.get(k)
+        if k == "address" and v is None:
+            bad("valve.address", "required key is missing")
+            ok = False
+        elif v is not None and (not _int(v) or not 0 <= v <= 0xFFFF):
+            bad(f"valve.{k}", "must be an integer 0..65535")
+            ok = False
+    if ok and raw.get("open", 1) == raw.get("close", 2):
+        bad("valve.close", "open and close values must differ")
+        ok = False
+    if not ok:
+        return None
+    return Valve(address=raw["address"], open=raw.get("open", 1), close=raw.get("close", 2),
+                 state_address=raw.get("state_address"))

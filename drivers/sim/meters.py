@@ -1,0 +1,233 @@
+"""Simulated hot-water meters: a real pymodbus server holding many meters by device id.
+
+Serves Modbus TCP (MBAP) or RTU framing over TCP (what serial device servers
+do). Totals rise with each meter's flow. Faults on demand per meter:
+``silent`` (no reply at all), ``crc`` (reply with a broken CRC), ``exception``
+(exception reply 4, device failure). ``baud`` > 0 delays each reply by the time
+request and reply would take on a real RS-485 line (11 bits per character plus
+a 3.5-character gap each way), so benchmarks see a bus's physical limit.
+
+Protocol only: ``serve_for_config`` reads the gateway's config duck-typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymodbus import FramerType
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus.server import ModbusTcpServer
+
+from drivers.modbus.profile import Field, Profile, load_profile, parse_profile
+
+log = logging.getLogger(__name__)
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+FAULTS = (None, "silent", "crc", "exception")
+
+
+def frame_time_s(baud: int, request_bytes: int, reply_bytes: int) -> float:
+    """Line time of one request/reply pair at ``baud`` 8N1 (11 bits with parity-less stop framing)."""
+    char = 11.0 / baud
+    gap = max(3.5 * char, 0.00175)
+    return (request_bytes + reply_bytes) * char + 2 * gap
+
+
+@dataclass
+class SimMeter:
+    device_id: int
+    profile: Profile
+    total_m3: float = 100.0
+    flow_m3h: float = 0.2
+    temp_c: float = 55.0
+    fault: str | None = None
+    #: fixed values by field name (tests pin exact values)
+    pinned: dict[str, float] = field(default_factory=dict)
+    valve_state: int = 1
+    frozen: bool = False
+    reads: int = 0
+    writes: int = 0
+    _t0: float = field(default_factory=time.monotonic)
+    _extra: dict[int, int] = field(default_factory=dict)
+
+    def value(self, f: Field) -> float:
+        if f.name in self.pinned:
+            return self.pinned[f.name]
+        name = f.name
+        if name.startswith("total") or name.startswith("volume"):
+            return self.current_total()
+        if name.startswith("flow"):
+            return 0.0 if self.valve_closed else self.flow_m3h
+        if "temp" in name:
+            return self.temp_c
+        if name.startswith("battery"):
+            return 3.6
+        if name.startswith("valve"):
+            return self.valve_state
+        return 0.0
+
+    @property
+    def valve_closed(self) -> bool:
+        return self.profile.valve is not None and self.valve_state == self.profile.valve.close
+
+    def current_total(self) -> float:
+        if self.frozen or self.valve_closed:
+            return self.total_m3
+        hours = (time.monotonic() - self._t0) / 3600.0
+        return self.total_m3 + self.flow_m3h * hours
+
+    def registers(self, address: int, count: int) -> list[int]:
+        image: dict[int, int] = dict(self._extra)
+        for f in self.profile.fields:
+            if f.end > address and f.address < address + count:
+                for i, w in enumerate(f.encode(self.value(f))):
+                    image[f.address + i] = w
+        v = self.profile.valve
+        if v is not None:
+            image[v.read_address] = self.valve_state
+        return [image.get(a, 0) for a in range(address, address + count)]
+
+    def write(self, address: int, values: list[int]) -> None:
+        self.writes += 1
+        v = self.profile.valve
+        for i, w in enumerate(values):
+            a = address + i
+            if v is not None and a == v.address and w in (v.open, v.close):
+                # freeze the total at its current value when the valve changes (no flow when closed)
+                self.total_m3, self._t0 = self.current_total(), time.monotonic()
+                self.valve_state = w
+            else:
+                self._extra[a] = w
+
+
+class MetersContext(ModbusServerContext):
+    """pymodbus datastore answering for many meters; the hook for delays and faults."""
+
+    def __init__(self, sim: "MeterSimulator") -> None:  # noqa: D107 - no super(): we are the store
+        self.sim = sim
+        self.old_simulator = True  # tells pymodbus to call our async_getValues/async_setValues
+        self.simdevices = []
+        self._devices = {}
+
+    async def _meter(self, device_id: int, request_bytes: int, reply_bytes: int) -> SimMeter:
+        meter = self.sim.meters.get(device_id)
+        if self.sim.baud:
+            # the line is busy for the whole exchange, answered or not
+            async with self.sim.line:
+                await asyncio.sleep(frame_time_s(self.sim.baud, request_bytes, reply_bytes))
+        if meter is None or meter.fault == "silent":
+            raise NoSuchIdException(f"device {device_id} silent")
+        return meter
+
+    async def async_getValues(self, device_id: int, func_code: int, address: int, count: int = 1) -> Any:
+        meter = await self._meter(device_id, 8, 5 + 2 * count)
+        if meter.fault == "exception":
+            return ExcCodes.DEVICE_FAILURE
+        if address + count > 0x10000:
+            return ExcCodes.ILLEGAL_ADDRESS
+        meter.reads += 1
+        if func_code in (5, 6, 15, 16):  # read-back after a write: no extra line time
+            return meter.registers(address, count)
+        return meter.registers(address, count)
+
+    async def async_setValues(self, device_id: int, func_code: int, address: int, values: Any) -> Any:
+        meter = await self._meter(device_id, 8, 8)
+        if meter.fault == "exception":
+            return ExcCodes.DEVICE_FAILURE
+        meter.write(address, [int(v) for v in values])
+        return None
+
+    def device_ids(self) -> list[int]:
+        return list(self.sim.meters)
+
+
+class MeterSimulator:
+    """One bus' worth of meters behind one TCP port."""
+
+    def __init__(self, *, framing: str = "tcp", baud: int = 0) -> None:
+        if framing not in ("tcp", "rtu-over-tcp"):
+            raise ValueError(f"framing {framing!r}: tcp or rtu-over-tcp")
+        self.framing = framing
+        self.baud = baud
+        self.meters: dict[int, SimMeter] = {}
+        self.line = asyncio.Lock()
+        self.port = 0
+        self._server: ModbusTcpServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, device_id: int, profile: Profile, **kw: Any) -> SimMeter:
+        m = SimMeter(device_id=device_id, profile=profile, **kw)
+        self.meters[device_id] = m
+        return m
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if sending and data:
+            dev = data[0] if self.framing == "rtu-over-tcp" else (data[6] if len(data) > 6 else -1)
+            meter = self.meters.get(dev)
+            if meter is not None and meter.fault == "crc":
+                return data[:-1] + bytes([data[-1] ^ 0xFF])
+        return data
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen (port 0 = a free port); return the port."""
+        framer = FramerType.SOCKET if self.framing == "tcp" else FramerType.RTU
+        self._server = ModbusTcpServer(MetersContext(self), framer=framer, address=(host, port),
+                                       ignore_missing_devices=True, trace_packet=self._trace)
+        await self._server.serve_forever(background=True)
+        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+
+# ---------------------------------------------------------------------- estate-gateway simulate
+def _find_profile(dirs: list[Path], profile_id: str) -> Path | None:
+    for d in dirs:
+        p = Path(d) / f"{profile_id}.toml"
+        if p.is_file():
+            return p
+    return None
+
+
+async def serve_for_config(cfg: Any) -> None:
+    """Serve every [[meters]] of each tcp/rtu-over-tcp bus on 127.0.0.1 until cancelled."""
+    sims: list[MeterSimulator] = []
+    try:
+        for bus in cfg.buses:
+            if bus.transport not in ("tcp", "rtu-over-tcp"):
+                continue
+            host, _, port = bus.port.rpartition(":")
+            if host not in ("127.0.0.1", "localhost"):
+                continue
+            sim = MeterSimulator(framing=bus.transport)
+            for m in cfg.meters:
+                if m.bus != bus.id:
+                    continue
+                path = _find_profile(list(cfg.profile_dirs()), m.profile)
+                if path is None:
+                    log.warning("meter %s: no profile %s, not simulated", m.id, m.profile)
+                    continue
+                sim.add(m.device_id, load_profile(path), total_m3=100.0 + m.device_id * 3.7,
+                        flow_m3h=0.05 + (m.device_id % 7) * 0.05)
+            await sim.start("127.0.0.1", int(port))
+            log.info("simulating %d meters on bus %s (%s, port %s)", len(sim.meters), bus.id, bus.transport, port)
+            sims.append(sim)
+        await asyncio.Event().wait()
+    finally:
+        for sim in sims:
+            await sim.stop()
+
+
+__all__ = ["FAULTS", "MeterSimulator", "SimMeter", "frame_time_s", "parse_profile", "serve_for_config",
+           "tomllib"]
