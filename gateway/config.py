@@ -216,6 +216,9 @@ class AlarmReceiverConfig(Strict):
         return self
 
 
+ALARM_KINDS = ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")
+
+
 class AlarmZoneConfig(Strict):
     receiver: str
     zone: int = Field(ge=0)
@@ -230,6 +233,19 @@ class AlarmsSection(Strict):
                                     "fault": 900, "supervisory": 900, "test": 3600, "other": 600}
     day_shift_starts: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     night_shift_starts: str = Field(default="18:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    #: how often escalation and panel supervision are checked
+    tick_s: float = Field(default=1.0, gt=0, le=60)
+    #: how long a committed DC-09 block is remembered to recognise the panel's retries
+    dedupe_keep_h: float = Field(default=48, gt=0)
+
+    @model_validator(mode="after")
+    def _kinds(self) -> "AlarmsSection":
+        unknown = set(self.escalate_s) - set(ALARM_KINDS)
+        if unknown:
+            raise ValueError(f"escalate_s: unknown kind(s) {', '.join(sorted(unknown))} (kinds: {', '.join(ALARM_KINDS)})")
+        if self.day_shift_starts >= self.night_shift_starts:
+            raise ValueError("day_shift_starts must be before night_shift_starts")
+        return self
 
 
 class GatewayConfig(Strict):
