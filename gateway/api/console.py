@@ -77,7 +77,7 @@ SECURITY_HEADERS = {
                                 "base-uri 'none'; form-action 'self'"),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -143,7 +143,14 @@ def sse_frame(ev: Event) -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """A form post to /login or /logout must come from our own page (login CSRF)."""
+    """A form post to /login or /logout must come from our own page (login CSRF).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``.
+    Clients that send neither (scripts, tests) are not browsers and cannot be tricked into posting.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if not origin or origin == "null":
         return origin is None

@@ -1,0 +1,228 @@
+"""The console in a real browser (Debian's chromium driven by Playwright) against the real daemon.
+
+The daemon runs as a subprocess with a real mosquitto and a simulated libosdp reader bus,
+so what the page shows comes from the same paths as on site: a swipe at the simulated
+reader, the access component's decision, the event log, the SSE stream, the page.
+Screenshots go to tests/artifacts/ (the best ones are copied to docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import wait_until
+from drivers.cards import wiegand_encode
+from drivers.sim.osdp_reader import OsdpReaderSim
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DUTY_SCREEN = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (make test installs it)"),
+]
+
+CARD_NEW = wiegand_encode("H10301", 21, 501)
+EXTRA_CARDS = [wiegand_encode("H10301", 21, n) for n in (502, 503, 504)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def sim() -> Iterator[OsdpReaderSim]:
+    s = OsdpReaderSim([0, 1]).start()
+    yield s
+    s.stop()
+
+
+def site(sim: OsdpReaderSim) -> str:
+    return f"""
+[[readers]]
+id = "r-b3u1"
+driver = "osdp"
+port = "{sim.url}"
+address = 0
+
+[[readers]]
+id = "r-b3main"
+driver = "osdp"
+port = "{sim.url}"
+address = 1
+
+[[doors]]
+id = "b3-u1"
+name = "Building 3 unit 1 entrance"
+building = "3"
+unit = "3-1"
+reader = "r-b3u1"
+output = 1
+unlock_s = 2
+
+[[doors]]
+id = "b3-main"
+name = "Building 3 main gate"
+building = "3"
+reader = "r-b3main"
+output = 1
+"""
+
+
+@pytest.fixture
+def gw(gateway_factory: Any, sim: OsdpReaderSim) -> Any:
+    gw = gateway_factory(site(sim))
+
+    def online() -> bool:
+        r = gw.get("/api/v1/doors", role="operator")
+        return r.status_code == 200 and all(d["reader_online"] for d in r.json()["items"])
+
+    wait_until(online, 30, what="readers online")
+    return gw
+
+
+def open_page(browser: Any, gw: Any, role: str, viewport: dict[str, int], lang: str = "en") -> Any:
+    """A fresh browser context that logs in through the form, like a person would."""
+    ctx = browser.new_context(viewport=viewport, locale="en-US" if lang == "en" else "zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(f"{gw.url}/lang/{lang}")
+    assert page.url.endswith("/login")
+    page.fill("#token", gw.token(role))
+    page.click("#login-submit")
+    page.wait_for_selector("#live.on")
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=False)
+
+
+def test_operator_unlocks_a_door_and_sees_it_live(browser: Any, gw: Any, sim: OsdpReaderSim) -> None:
+    page = open_page(browser, gw, "operator", DUTY_SCREEN)
+    page.wait_for_selector('.door[data-door="b3-main"][data-state="closed"]')
+    assert page.locator("#tab-tech").count() == 0 and page.locator("#enrol-form").count() == 0
+    # device health shows both readers online
+    page.wait_for_selector('.device.online[data-device="r-b3main"]')
+
+    # unlock: a confirmation dialog first; cancelling does nothing
+    page.click('.door[data-door="b3-main"] button.unlock')
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-cancel")
+    page.click('.door[data-door="b3-main"] button.unlock')
+    page.click("#confirm-ok")
+    page.wait_for_selector('#activity li[data-type="door.unlocked"]')
+    page.wait_for_selector('.door[data-door="b3-main"][data-state="unlocked"]')
+
+    # a forced door turns red on the board without a reload
+    sim.door(True, 0)
+    page.wait_for_selector('.door[data-door="b3-u1"][data-state="forced"]')
+    page.wait_for_selector('#activity li[data-type="door.forced"]')
+    shot(page, "duty-1366")
+    sim.door(False, 0)
+    page.wait_for_selector('.door[data-door="b3-u1"][data-state="closed"]')
+    audit = gw.get("/api/v1/audit?limit=1000", role="admin").json()["items"]
+    assert any(a["action"] == "door.unlock" and a["target"] == "b3-main" and a["role"] == "operator" for a in audit)
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_technician_enrols_by_swipe_and_verifies_each_door(browser: Any, gw: Any, sim: OsdpReaderSim) -> None:
+    page = open_page(browser, gw, "technician", PHONE)
+    # what a technician may not do is not on the page, and the API refuses it anyway
+    assert page.locator("#door-board").count() == 0 and page.locator("button.unlock").count() == 0
+    status = page.evaluate("""async () => (await fetch('/api/v1/doors/b3-main/unlock', {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': JSON.parse(
+        document.getElementById('console-config').textContent).csrf}, body: '{}'})).status""")
+    assert status == 403
+
+    page.select_option("#enrol-door", "b3-main")
+    page.fill("#enrol-unit", "3-1-0201")
+    page.fill("#enrol-holder", "Li Na")
+    page.select_option("#enrol-kind", "family")
+    page.fill("#enrol-scope", "b3-main, b3-u1")
+    page.click("#enrol-start")
+    page.wait_for_selector('#enrol-status[data-state="waiting"]')
+    shot(page, "enrol-waiting-phone")
+    sim.swipe(CARD_NEW, 1)
+    page.wait_for_selector('#enrol-status[data-state="done"]')
+    assert CARD_NEW in page.inner_text("#enrol-status")
+    page.wait_for_selector('.verify[data-door="b3-main"][data-verified="true"]')
+    page.wait_for_selector('.verify[data-door="b3-u1"][data-verified="false"]')
+    # carried to the unit door and swiped: that door turns verified live
+    sim.swipe(CARD_NEW, 0)
+    page.wait_for_selector('.verify[data-door="b3-u1"][data-verified="true"]')
+    page.wait_for_selector("#verify-complete:not(.hidden)")
+    shot(page, "verify-phone")
+
+    # three more household cards: the unit is past its free cards and the page says so
+    for card in EXTRA_CARDS:
+        r = gw.post("/api/v1/cards", role="technician", json={
+            "card": card, "unit": "3-1-0201", "holder": "x", "holder_kind": "resident", "doors": ["b3-u1"]})
+        assert r.status_code == 201, r.text
+    page.click("#cards-show")
+    page.wait_for_selector('#cards-summary[data-count="4"]')
+    assert page.is_visible("#cards-fee")
+
+    # a lost card is revoked from the list (with confirmation), and the next swipe is denied
+    page.click(f'button.revoke[data-card="{EXTRA_CARDS[0]}"]')
+    page.click("#confirm-ok")
+    page.wait_for_selector(f'.card-row.revoked[data-card="{EXTRA_CARDS[0]}"]')
+    page.wait_for_selector('#cards-summary[data-count="3"]')
+    shot(page, "cards-phone")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_temporary_worker_card_and_language_switch(browser: Any, gw: Any, sim: OsdpReaderSim) -> None:
+    page = open_page(browser, gw, "technician", DUTY_SCREEN, lang="zh")
+    assert "刷卡登记" in page.inner_text("#enrol-panel")
+    page.select_option("#enrol-kind", "worker")
+    assert page.is_visible("#worker-fields")
+    page.select_option("#enrol-door", "b3-u1")
+    page.fill("#enrol-unit", "3-1-0502")
+    page.fill("#enrol-scope", "")
+    page.fill("#enrol-from", "09:00")
+    page.fill("#enrol-to", "17:00")
+    page.click("#enrol-start")
+    page.wait_for_selector('#enrol-status[data-state="waiting"]')
+    worker = wiegand_encode("H10301", 21, 900)
+    sim.swipe(worker, 0)
+    page.wait_for_selector('#enrol-status[data-state="done"]')
+    row = page.wait_for_selector(f'.card-row[data-card="{worker}"]')
+    text = row.inner_text()
+    assert "09:00-17:00" in text and re.search(r"\d+-\d\d \d\d:\d\d", text)  # hours and an expiry
+    shot(page, "tech-zh-1366")
+    page.click("#lang-switch")
+    page.wait_for_selector("#live.on")
+    assert "Enrol a card by swipe" in page.inner_text("#enrol-panel")
+
+
+def test_meters_view_and_wrong_role(browser: Any, gw: Any) -> None:
+    page = open_page(browser, gw, "central", DUTY_SCREEN)
+    assert page.locator("#tab-duty").count() == 0 and page.locator("#tab-tech").count() == 0
+    page.click("#tab-meters")
+    page.wait_for_selector("#meter-buildings .building, #meters-na:not(.hidden), #meter-buildings .empty")
+    shot(page, "meters-1366")
+    # an operator reaching for the technician's routes gets 403 from the API
+    op = open_page(browser, gw, "operator", DUTY_SCREEN)
+    status = op.evaluate("""async () => (await fetch('/api/v1/enrolments', {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': JSON.parse(
+        document.getElementById('console-config').textContent).csrf},
+        body: JSON.stringify({door: 'b3-u1', unit: '3-1-0201', holder_kind: 'resident', doors: []})})).status""")
+    assert status == 403
