@@ -255,19 +255,43 @@ class FrameReader:
             if len(self.buf) < HEADER_LEN:
                 return out
             (n,) = struct.unpack_from("<H", self.buf, 24)
-            if n > MAX_DATA:
-                out.append(BadFrame("length field too large"))
-                self.garbage += 2
-                del self.buf[:2]
+            if n > MAX_DATA or not CMD_CONTROL <= self.buf[26] <= CMD_DENY:
+                out.append(BadFrame("implausible header"))
+                self._skip()
                 continue
             total = HEADER_LEN + n + 3
             if len(self.buf) < total:
-                return out
+                later = self._complete_frame_after(1)
+                if later is None:
+                    return out
+                out.append(BadFrame("unterminated frame"))
+                self.garbage += later
+                del self.buf[:later]
+                continue
             raw = bytes(self.buf[:total])
             try:
                 out.append(parse_frame(raw))
                 del self.buf[:total]
             except Gb26875Error as exc:
                 out.append(BadFrame(str(exc)))
-                self.garbage += 2
-                del self.buf[:2]   # resync on the next '@@'
+                self._skip()
+
+    def _skip(self) -> None:
+        """Drop one byte: the next '@@' (possibly overlapping) is tried as a start."""
+        self.garbage += 1
+        del self.buf[:1]
+
+    def _complete_frame_after(self, pos: int) -> int | None:
+        """Where a later, complete and valid frame starts (a false start must not hold it back)."""
+        while (p := self.buf.find(START, pos)) >= 0:
+            if len(self.buf) - p >= HEADER_LEN:
+                (n,) = struct.unpack_from("<H", self.buf, p + 24)
+                total = HEADER_LEN + n + 3
+                if n <= MAX_DATA and len(self.buf) - p >= total:
+                    try:
+                        parse_frame(bytes(self.buf[p:p + total]))
+                        return p
+                    except Gb26875Error:
+                        pass
+            pos = p + 1
+        return None
