@@ -227,3 +227,34 @@ def _control(port: int, line: str) -> str:
         f.write((line + "\n").encode())
         f.flush()
         return f.readline().decode().strip()
+
+
+def test_install_mode_gives_a_fresh_reader_its_key(tmp_path: Path) -> None:
+    key = bytes(range(16, 32))
+    (tmp_path / "new.scbk").write_text(key.hex() + "\n")
+    sim = OsdpReaderSim([0]).start()  # factory-fresh: no key, in install mode
+    toml = f"""
+[[readers]]
+id = "r-new"
+driver = "osdp"
+port = "{sim.url}"
+scbk_file = "new.scbk"
+install_mode = true
+
+[[doors]]
+id = "d-new"
+reader = "r-new"
+"""
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, toml), components=[AccessComponent()])
+        try:
+            await until(lambda: ctx.devices.devices["r-new"].extra.get("secure_channel"), 30)
+            keyset = [c for c in sim.commands() if c.get("data") == key]
+            assert keyset, "the reader received its new SCBK (osdp_KEYSET)"
+            assert sim.secure()
+        finally:
+            await stop_context(ctx)
+            sim.stop()
+
+    asyncio.run(main())
