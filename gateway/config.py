@@ -191,6 +191,11 @@ class MeteringSection(Strict):
     offline_after: int = Field(default=3, ge=1)          # misses before meter.offline
     leak_hours: float = Field(default=6, gt=0)           # continuous flow this long = leak
     spike_m3: float = Field(default=5, gt=0)             # more than this between two reads = spike
+    reverse_tolerance_m3: float = Field(default=0.001, ge=0)  # a total this much lower is not yet "reverse"
+    max_backoff_s: float = Field(default=300, gt=0)      # a silent meter is retried at least this often
+    valve_timeout_s: float = Field(default=15, gt=0)     # a valve command waits this long for the bus
+    billing_check_s: float = Field(default=60, gt=0)     # how often the billing window is checked
+    billing_report_days: float = Field(default=7, gt=0)  # missing billing readings reported up to this long after
 
 
 class AlarmReceiverConfig(Strict):
