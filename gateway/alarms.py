@@ -29,6 +29,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -226,6 +227,8 @@ class AlarmsComponent:
         self._servers: list[Any] = []
         #: hook for tests/benchmarks: awaited after each committed outcome
         self.on_outcome: Callable[[Outcome], Any] | None = None
+        #: fault injection for the crash test: hold each DC-09 ACK back this long after the commit
+        self.ack_delay_s = float(os.environ.get("EGW_FAULT_ALARM_ACK_DELAY_S", "0") or 0)
 
     @property
     def _ctx(self) -> GatewayContext:
@@ -271,7 +274,13 @@ class AlarmsComponent:
         ctx = self._ctx
         if rc.protocol == "sia-dc09":
             host, _, port = rc.listen.rpartition(":")
-            key = load_key(ctx.config.resolve(rc.key_file).read_text()) if rc.key_file else None
+            try:
+                key = load_key(ctx.config.resolve(rc.key_file).read_text()) if rc.key_file else None
+            except (OSError, ValueError) as exc:
+                # refuse to listen rather than accept encrypted panels we cannot read: the receiver shows offline
+                log.error("alarm receiver %s: bad key_file: %s", rc.id, exc)
+                await ctx.devices.set_state(rc.id, "receiver", False, "bad key_file")
+                return
             recv = Dc09Receiver(host.strip("[]") or "0.0.0.0", int(port), lambda m, r=rc.id: self._on_dc09(r, m),
                                 accounts=rc.accounts or None, key=key, clock=ctx.clock.now,
                                 on_error=lambda e, r=rc.id: self._on_block_error(r, e))
@@ -316,6 +325,8 @@ class AlarmsComponent:
         if signals:
             dedupe = (msg.account.upper(), msg.seq, _digest(msg.id_token, msg.data, *msg.extended))
         await self.process(receiver, signals, dedupe=dedupe)
+        if self.ack_delay_s:
+            await asyncio.sleep(self.ack_delay_s)
         return Verdict.ACK
 
     def _on_block_error(self, receiver: str, err: BlockError) -> None:
