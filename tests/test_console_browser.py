@@ -8,13 +8,15 @@ Screenshots go to tests/artifacts/ (the best ones are copied to docs/screenshots
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -82,9 +84,61 @@ output = 1
 """
 
 
+ALARMS = """
+[[alarm_receivers]]
+id = "duty-panel"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{port}"
+accounts = ["1234"]
+
+[[alarm_zones]]
+receiver = "duty-panel"
+zone = 12
+building = "3"
+name = "B3 stairwell smoke"
+
+[[alarm_zones]]
+receiver = "duty-panel"
+zone = 5
+building = "3"
+name = "B3 shop back door"
+"""
+
+
+def send_dc09(port: int, *payloads: str) -> None:
+    """The alarm panel reports over SIA DC-09 (ADM-CID payloads) until each block is ACKed."""
+    from drivers.sim.alarm_panel import Dc09Panel
+
+    async def main() -> None:
+        panel = Dc09Panel("127.0.0.1", port, account="1234")
+        try:
+            for payload in payloads:
+                assert await panel.send("ADM-CID", payload) == "ACK"
+        finally:
+            await panel.close()
+
+    # Playwright's sync API keeps its own loop on this thread: the panel talks from another one
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "DC-09 panel did not finish"
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture
 def gw(gateway_factory: Any, sim: OsdpReaderSim) -> Any:
-    gw = gateway_factory(site(sim))
+    panel_port = free_port()
+    gw = gateway_factory(site(sim) + ALARMS.format(port=panel_port))
+    gw.panel_port = panel_port
 
     def online() -> bool:
         r = gw.get("/api/v1/doors", role="operator")
@@ -140,6 +194,44 @@ def test_operator_unlocks_a_door_and_sees_it_live(browser: Any, gw: Any, sim: Os
     page.wait_for_selector('.door[data-door="b3-u1"][data-state="closed"]')
     audit = gw.get("/api/v1/audit?limit=1000", role="admin").json()["items"]
     assert any(a["action"] == "door.unlock" and a["target"] == "b3-main" and a["role"] == "operator" for a in audit)
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+def test_alarm_appears_live_fire_on_top_and_is_acknowledged(browser: Any, gw: Any) -> None:
+    page = open_page(browser, gw, "operator", DUTY_SCREEN)
+    page.wait_for_selector("#alarms-empty:not(.hidden)")
+    send_dc09(gw.panel_port, "1130 01 005")           # burglary, zone 5
+    page.wait_for_selector('.alarm.unacked[data-kind="burglary"]')
+    send_dc09(gw.panel_port, "1110 01 012")           # fire, zone 12: goes to the top
+    page.wait_for_selector('.alarm.unacked[data-kind="fire"]')
+    kinds = page.eval_on_selector_all("#alarm-list .alarm", "els => els.map(e => e.dataset.kind)")
+    assert kinds[0] == "fire" and "burglary" in kinds
+    assert "B3 stairwell smoke" in page.inner_text('.alarm[data-kind="fire"]')
+    # unacknowledged alarms flash (a CSS animation)
+    anim = page.eval_on_selector('.alarm[data-kind="fire"]', "e => getComputedStyle(e).animationName")
+    assert anim == "flash"
+    shot(page, "alarms-1366")
+
+    page.click('.alarm[data-kind="fire"] button.ack')
+    page.fill("#ack-note", "guard sent to B3 stairwell")
+    page.click("#confirm-ok")
+    page.wait_for_selector('.alarm.acked[data-kind="fire"]')
+    fire = page.get_attribute('.alarm[data-kind="fire"]', "data-alarm")
+    alarm = gw.get(f"/api/v1/alarms/{fire}", role="operator").json()
+    assert alarm["acked_by"] == "test-operator" and alarm["note"] == "guard sent to B3 stairwell"
+    # the other operator's page saw the acknowledgement live too
+    other = open_page(browser, gw, "operator", PHONE)
+    other.wait_for_selector('.alarm.acked[data-kind="fire"]')
+    other.wait_for_selector('.alarm.unacked[data-kind="burglary"]')
+    shot(other, "alarms-phone")
+
+    # the handover form shows what is still open and records the shift change
+    page.wait_for_selector('.report-section.has-items[data-section="open_alarms"]')
+    page.fill("#handover-from", "Wang")
+    page.fill("#handover-to", "Chen")
+    page.fill("#handover-notes", "burglary zone 5 still open")
+    page.click("#handover-submit")
+    page.wait_for_selector('#activity li[data-type="shift.handover"]')
     assert not page.errors  # type: ignore[attr-defined]
 
 

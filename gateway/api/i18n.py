@@ -96,6 +96,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "handover.open_alarms": ("未关闭报警", "Open alarms"),
     "handover.doors": ("异常门", "Doors in trouble"),
     "handover.meters": ("异常水表", "Meters in trouble"),
+    "handover.unacknowledged_alarms": ("未确认报警", "Unacknowledged alarms"),
+    "handover.alarms_since": ("上次交接后的报警", "Alarms since the last handover"),
+    "handover.devices_offline": ("离线设备", "Devices offline"),
+    "handover.last": ("上次交接", "Last handover"),
     # activity
     "activity.title": ("最新事件", "Latest events"),
     # technician

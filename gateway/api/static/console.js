@@ -160,7 +160,8 @@ function normAlarm(a) {
     restored: Boolean(a.restored || a.restored_at) || st === "restored",
     zone: a.zone, building: a.building, name: a.name || a.zone_name || "", text: a.text || a.description || "",
     code: a.code, receiver: a.receiver, account: a.account,
-    raised_at: a.raised_at || a.ts || a.created_at || a.first_at, by: a.acknowledged_by || a.ack_by || a.by || "",
+    raised_at: a.raised_at || a.ts || a.created_at || a.first_at,
+    by: a.acked_by || a.acknowledged_by || a.ack_by || a.by || "",
     note: a.note || a.ack_note || "",
   };
 }
@@ -340,23 +341,30 @@ async function loadHandover() {
   $("handover-report").replaceChildren(renderReport(r.data));
 }
 
-/** The handover report is whatever the alarms component says is open; drawn generically by section. */
+/** The handover report (from the alarms component): known sections first, each with its items. */
+const REPORT_SECTIONS = ["open_alarms", "unacknowledged_alarms", "doors", "meters", "devices_offline", "alarms_since"];
+
 function renderReport(rep) {
-  const box = el("div", {});
-  const sections = rep && (rep.report || rep);
-  for (const [key, value] of Object.entries(sections || {})) {
-    if (Array.isArray(value)) {
-      const label = L(`handover.${key}`) !== `handover.${key}` ? L(`handover.${key}`) : key;
-      box.append(el("h3", {}, `${label} (${value.length})`));
-      box.append(el("ul", { class: "report-list" }, value.slice(0, 50).map((item) =>
-        el("li", {}, typeof item === "object" ? summarize(item) : String(item)))));
-    } else if (value && typeof value === "object") {
-      box.append(renderReport(value));
-    } else if (["generated_at", "open_alarms", "count"].includes(key)) {
-      box.append(el("p", {}, `${key}: ${value}`));
-    }
+  const box = el("div", { class: "report" });
+  if (!rep || typeof rep !== "object") return box;
+  const last = rep.last_handover;
+  if (last && typeof last === "object") {
+    box.append(el("p", { class: "hint", id: "handover-last" },
+      `${L("handover.last")}: ${fmtTime(last.ts)} ${last.from || ""} → ${last.to || ""}${last.notes ? " · " + last.notes : ""}`));
   }
-  if (!box.childElementCount) box.append(el("p", { class: "empty" }, L("none")));
+  const keys = REPORT_SECTIONS.concat(Object.keys(rep).filter((k) => !REPORT_SECTIONS.includes(k) && Array.isArray(rep[k])));
+  for (const key of keys) {
+    const value = rep[key];
+    if (!Array.isArray(value)) continue;
+    const label = L(`handover.${key}`) !== `handover.${key}` ? L(`handover.${key}`) : key;
+    const section = el("div", { class: "report-section" + (value.length ? " has-items" : ""), dataset: { section: key } },
+      el("h3", {}, `${label} (${value.length})`));
+    if (value.length) {
+      section.append(el("ul", { class: "report-list" }, value.slice(0, 50).map((item) =>
+        el("li", {}, typeof item === "object" && item !== null ? summarize(item) : String(item)))));
+    }
+    box.append(section);
+  }
   return box;
 }
 
