@@ -22,6 +22,7 @@ import collections
 import json
 import logging
 import ssl
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,38 @@ class UplinkState:
                 "last_error": self.last_error, "delivered": self.delivered}
 
 
+def explain_connect_error(exc: BaseException | None, cfg: GatewayConfig) -> str:
+    """One line a technician can act on, from the exception of a failed connect."""
+    m = cfg.mqtt
+    where = f"{m.host}:{m.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        ca = m.ca_file or "the system CAs"
+        return (f"TLS: the broker's certificate at {where} is not trusted ({exc.verify_message}; "
+                f"certificate verify failed); check mqtt.ca_file ({ca}) and that the certificate names {m.host}")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}: no broker listening there"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {where} (timeout)"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc}"
+    return "connection failed (broker unreachable, TLS or auth problem; see log)"
+
+
+def explain_refusal(reason: Any, socket_error: str, cfg: GatewayConfig) -> str:
+    """Why a connection closed before the broker accepted it."""
+    m = cfg.mqtt
+    text = socket_error.lower()
+    if "certificate_required" in text or "certificate required" in text:
+        return ("TLS: the broker requires a client certificate and rejected ours "
+                "(set mqtt.client_cert_file and mqtt.client_key_file)")
+    if "certificate" in text or "ssl" in text or "tls" in text:
+        return f"TLS: the broker closed the connection: {socket_error}"
+    hint = "" if m.tls else " (if that port speaks TLS, use an mqtts:// url)"
+    return f"connection to {m.host}:{m.port} closed before the broker accepted it: {socket_error or reason}{hint}"
+
+
 class Uplink:
     def __init__(self, cfg: GatewayConfig, events: EventLog, commands: CommandRouter, metrics: Metrics,
                  *, boot_id: str, version: str) -> None:
@@ -81,6 +114,7 @@ class Uplink:
         self._command_slots = asyncio.Semaphore(MAX_PARALLEL_COMMANDS)
         self._commands_running: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_socket_error = ""
         events.on_new(self._wake.set)
         metrics.gauge_fn("outbox_depth", lambda: self.events.outbox_depth)
         metrics.gauge_fn("mqtt_connected", lambda: 1 if self.state.connected else 0)
@@ -120,6 +154,7 @@ class Uplink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_log = self._on_log
         return client
 
     def _status_payload(self, state: str) -> str:
@@ -140,7 +175,14 @@ class Uplink:
         self._call(self._link_established)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._call(self._set_error, "connection failed (broker unreachable, TLS or auth problem; see log)")
+        # paho calls this from inside its ``except OSError``: the exception says what went wrong
+        self._call(self._set_error, explain_connect_error(sys.exc_info()[1], self.cfg))
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
+        # A TLS alert after the handshake (e.g. the broker wants a client certificate) only shows
+        # up here, as a socket error: keep the last one to explain a link that never came up.
+        if level == mqtt.MQTT_LOG_ERR:
+            self._last_socket_error = text
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._call(self._link_lost, str(reason))
@@ -198,6 +240,8 @@ class Uplink:
         if was:
             log.warning("mqtt: connection lost (%s); events are kept in the outbox", reason)
             self.state.last_error = f"disconnected: {reason}"
+        elif self._client is not None and not self.state.last_error.startswith("broker refused"):
+            self._set_error(explain_refusal(reason, self._last_socket_error, self.cfg))
         self._wake.set()
 
     def _drain_acks_in(self) -> None:

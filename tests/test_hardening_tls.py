@@ -1,0 +1,286 @@
+"""MQTT over TLS and broker authentication, with a real mosquitto and the real daemon.
+
+A throw-away PKI is generated with ``cryptography``: a CA, a server certificate for
+127.0.0.1/localhost, a client certificate (mutual TLS) and an unrelated "wrong" CA.
+The gateway must deliver over TLS, over mutual TLS and with username + password_file;
+with the wrong CA it must not connect and ``/health`` must say why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import ipaddress
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conftest import GatewayProc, Mosquitto, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# ---------------------------------------------------------------------- PKI
+@dataclass
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    wrong_ca: Path
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return path
+
+
+def _write_cert(cert: x509.Certificate, path: Path) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "estate-gateway tests"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def issue(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, cn: str, *, server: bool
+          ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = _key()
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
+                                                     else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+def make_pki(d: Path) -> Pki:
+    d.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = make_ca("estate test CA")
+    server, server_key = issue(ca, ca_key, "localhost", server=True)
+    client, client_key = issue(ca, ca_key, "gw-test", server=False)
+    wrong, _ = make_ca("some other CA")
+    return Pki(ca=_write_cert(ca, d / "ca.pem"), server_cert=_write_cert(server, d / "server.pem"),
+               server_key=_write_key(server_key, d / "server.key"), client_cert=_write_cert(client, d / "client.pem"),
+               client_key=_write_key(client_key, d / "client.key"), wrong_ca=_write_cert(wrong, d / "wrong-ca.pem"))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def tls_broker(workdir: Path, pki: Pki, *, require_certificate: bool = False) -> Mosquitto:
+    conf = (f"{SAME_USER}cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
+            f"tls_version tlsv1.2\nrequire_certificate {'true' if require_certificate else 'false'}\n")
+    return Mosquitto(workdir, extra_conf=conf).start()
+
+
+# ---------------------------------------------------------------------- helpers
+#: mosquitto started as root drops to user "mosquitto", who cannot read pytest's 0700 temp dirs
+SAME_USER = f"user {getpass.getuser()}\n"
+
+
+def gateway(workdir: Path, port: int, *, tls: bool, mqtt_extra: str = "") -> GatewayProc:
+    """The real daemon pointed at ``port``; mqtts:// when ``tls``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    gw = GatewayProc(workdir, port, mqtt_extra=mqtt_extra)
+    if tls:
+        text = gw.config_path.read_text()
+        gw.config_path.write_text(text.replace(f'url = "mqtt://127.0.0.1:{port}"', f'url = "mqtts://127.0.0.1:{port}"', 1))
+    return gw
+
+
+def tls_subscriber(port: int, pki: Pki | None, topic: str, *, username: str = "", password: str = "") -> Any:
+    """A 'central' subscriber, over TLS with a client cert when ``pki`` (works on the mutual-TLS broker)."""
+    import json
+    import threading
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    class Sub:
+        def __init__(self) -> None:
+            self.messages: list[tuple[str, Any]] = []
+            self.ready = threading.Event()
+            c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{time.monotonic_ns()}")
+            if pki is not None:
+                c.tls_set(ca_certs=str(pki.ca), certfile=str(pki.client_cert), keyfile=str(pki.client_key))
+            if username:
+                c.username_pw_set(username, password)
+            c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topic, qos=1)
+            c.on_subscribe = lambda *a: self.ready.set()
+            c.on_message = lambda cl, u, m: self.messages.append((m.topic, json.loads(m.payload)))
+            c.connect_async("127.0.0.1", port)
+            c.loop_start()
+            assert self.ready.wait(10), "TLS subscriber could not subscribe"
+
+        def close(self) -> None:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+    return Sub()
+
+
+def deliver_test_events(gw: GatewayProc, sub: Any, n: int = 20) -> None:
+    r = gw.post("/api/v1/test-events", json={"count": n})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: len({p["data"]["n"] for t, p in list(sub.messages) if t.endswith("/event/gateway.test")}) >= n,
+               30, what=f"{n} test events over TLS")
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Any]]:
+    things: list[Any] = []
+    yield things
+    for thing in reversed(things):
+        try:
+            thing.stop() if hasattr(thing, "stop") else thing.close()
+        except Exception:  # noqa: BLE001 - cleanup must go on
+            pass
+
+
+# ---------------------------------------------------------------------- tests
+def test_tls_with_ca_file_delivers_events(tmp_path: Path, pki: Pki, cleanup: list[Any]) -> None:
+    broker = tls_broker(tmp_path, pki)
+    cleanup.append(broker)
+    gw = gateway(tmp_path / "gw", broker.port, tls=True, mqtt_extra=f'ca_file = "{pki.ca}"\n')
+    cleanup.append(gw)
+    sub = tls_subscriber(broker.port, pki, f"{gw.topic_root}/#")
+    cleanup.append(sub)
+    gw.start()
+    wait_until(lambda: gw.health()["uplink"]["connected"], 20, what="uplink connected over TLS")
+    deliver_test_events(gw, sub)
+    assert gw.health()["uplink"]["last_error"] == ""
+
+
+def test_mutual_tls_with_client_certificate(tmp_path: Path, pki: Pki, cleanup: list[Any]) -> None:
+    broker = tls_broker(tmp_path, pki, require_certificate=True)
+    cleanup.append(broker)
+    sub = tls_subscriber(broker.port, pki, "estate/#")
+    cleanup.append(sub)
+    gw = gateway(tmp_path / "gw", broker.port, tls=True, mqtt_extra=(
+        f'ca_file = "{pki.ca}"\nclient_cert_file = "{pki.client_cert}"\nclient_key_file = "{pki.client_key}"\n'))
+    cleanup.append(gw)
+    gw.start()
+    wait_until(lambda: gw.health()["uplink"]["connected"], 20, what="uplink connected with mutual TLS")
+    deliver_test_events(gw, sub)
+
+
+def test_mutual_tls_without_client_certificate_is_refused(tmp_path: Path, pki: Pki, cleanup: list[Any]) -> None:
+    broker = tls_broker(tmp_path, pki, require_certificate=True)
+    cleanup.append(broker)
+    gw = gateway(tmp_path / "gw", broker.port, tls=True, mqtt_extra=f'ca_file = "{pki.ca}"\n')
+    cleanup.append(gw)
+    gw.start()
+    wait_until(lambda: gw.health()["uplink"]["last_error"], 30, what="an uplink error")
+    health = gw.health()["uplink"]
+    assert not health["connected"] and health["connects"] == 0
+    assert "certificate" in health["last_error"].lower(), health
+
+
+def test_wrong_ca_is_refused_with_a_clear_error(tmp_path: Path, pki: Pki, cleanup: list[Any]) -> None:
+    broker = tls_broker(tmp_path, pki)
+    cleanup.append(broker)
+    gw = gateway(tmp_path / "gw", broker.port, tls=True, mqtt_extra=f'ca_file = "{pki.wrong_ca}"\n')
+    cleanup.append(gw)
+    gw.start()
+    error = wait_until(lambda: gw.health()["uplink"]["last_error"], 30, what="an uplink error")
+    health = gw.health()["uplink"]
+    assert not health["connected"] and health["connects"] == 0
+    # what a technician needs: it is TLS, the server certificate is not trusted, which setting to check
+    assert "TLS" in error and "certificate verify failed" in error and "ca_file" in error, error
+    # and it stays down: no silent fallback to plain MQTT
+    r = gw.post("/api/v1/test-events", json={"count": 3})
+    assert r.status_code == 202
+    wait_until(lambda: gw.health()["outbox"]["depth"] >= 3, 10, what="events kept in the outbox")
+    assert not gw.health()["uplink"]["connected"]
+    assert "certificate verify failed" in gw.log.read_text()
+
+
+def test_plain_mqtt_url_against_tls_listener_does_not_connect(tmp_path: Path, pki: Pki, cleanup: list[Any]) -> None:
+    broker = tls_broker(tmp_path, pki)
+    cleanup.append(broker)
+    gw = gateway(tmp_path / "gw", broker.port, tls=False)
+    cleanup.append(gw)
+    gw.start()
+    wait_until(lambda: gw.health()["uplink"]["last_error"], 30, what="an uplink error")
+    assert not gw.health()["uplink"]["connected"]
+
+
+def password_broker(workdir: Path, users: dict[str, str], extra: str = "") -> Mosquitto:
+    pwfile = workdir / "mosquitto.passwd"
+    pwfile.touch()
+    for user, password in users.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, password], check=True, capture_output=True)
+    return Mosquitto(workdir, extra_conf=f"{SAME_USER}allow_anonymous false\npassword_file {pwfile}\n{extra}").start()
+
+
+def test_username_and_password_file(tmp_path: Path, cleanup: list[Any]) -> None:
+    broker = password_broker(tmp_path, {"gw-test": "s3cret-gw", "central": "s3cret-central"})
+    cleanup.append(broker)
+    sub = tls_subscriber(broker.port, None, "estate/#", username="central", password="s3cret-central")
+    cleanup.append(sub)
+    (tmp_path / "gw").mkdir()
+    pw = tmp_path / "gw" / "mqtt.password"
+    pw.write_text("s3cret-gw\n")
+    gw = gateway(tmp_path / "gw", broker.port, tls=False,
+                 mqtt_extra='username = "gw-test"\npassword_file = "mqtt.password"\n')
+    cleanup.append(gw)
+    gw.start()
+    wait_until(lambda: gw.health()["uplink"]["connected"], 20, what="uplink connected with a password")
+    deliver_test_events(gw, sub)
+    assert "s3cret" not in gw.log.read_text()
+
+
+def test_wrong_password_is_refused_clearly(tmp_path: Path, cleanup: list[Any]) -> None:
+    broker = password_broker(tmp_path, {"gw-test": "right"})
+    cleanup.append(broker)
+    (tmp_path / "gw").mkdir()
+    (tmp_path / "gw" / "mqtt.password").write_text("wrong-password\n")
+    gw = gateway(tmp_path / "gw", broker.port, tls=False,
+                 mqtt_extra='username = "gw-test"\npassword_file = "mqtt.password"\n')
+    cleanup.append(gw)
+    gw.start()
+    error = wait_until(lambda: gw.health()["uplink"]["last_error"], 30, what="an uplink error")
+    assert not gw.health()["uplink"]["connected"]
+    assert "refused" in error and ("authori" in error.lower() or "password" in error.lower()), error
+    assert "wrong-password" not in gw.log.read_text()
