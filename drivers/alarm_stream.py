@@ -68,7 +68,7 @@ async def serve_tcp(host: str, port: int, decoder_factory: Callable[[], Decoder]
         except (ConnectionError, OSError):
             pass
         except asyncio.CancelledError:
-            raise
+            pass  # closing: end quietly
         except Exception:
             log.exception("alarm stream: connection failed")
         finally:

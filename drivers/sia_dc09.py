@@ -150,11 +150,17 @@ _TAIL = re.compile(r"^(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_\d\d
 
 
 def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, TS_FORMAT).replace(tzinfo=timezone.utc)
+    """``_HH:MM:SS,MM-DD-YYYY`` (UTC); slicing, not strptime: this is on every block's path."""
+    if len(text) != 20 or text[0] != "_" or text[3] != ":" or text[6] != ":" or text[9] != "," \
+            or text[12] != "-" or text[15] != "-":
+        raise ValueError("bad DC-09 timestamp")
+    return datetime(int(text[16:20]), int(text[10:12]), int(text[13:15]), int(text[1:3]), int(text[4:6]),
+                     int(text[7:9]), tzinfo=timezone.utc)
 
 
 def format_timestamp(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime(TS_FORMAT)
+    t = ts.astimezone(timezone.utc)
+    return f"_{t.hour:02d}:{t.minute:02d}:{t.second:02d},{t.month:02d}-{t.day:02d}-{t.year:04d}"
 
 
 def parse_block(
@@ -162,12 +168,12 @@ def parse_block(
     *,
     keys: Callable[[str], bytes | None] = lambda acct: None,
     now: datetime | None = None,
-    accounts: Iterable[str] | None = None,
+    accounts: "set[str] | frozenset[str] | None" = None,
 ) -> Dc09Message | BlockError:
     """Check and parse what was between LF and CR. Never raises on input.
 
     ``keys(account)`` gives the AES key for encrypted blocks; ``accounts`` (if given) are the
-    accepted account numbers; ``now`` enables the timestamp window check.
+    accepted account numbers, upper case; ``now`` enables the timestamp window check.
     """
     if len(body) < 9 or body[8:9] != b'"':
         return BlockError(Verdict.NAK, "short or malformed block")
@@ -192,7 +198,7 @@ def parse_block(
     ctx = dict(seq=seq, receiver=rcv, line=line, account=acct, encrypted=encrypted)
     if id_token not in KNOWN_IDS:
         return BlockError(Verdict.DUH, f"unknown id {id_token[:20]}", **ctx)
-    if accounts is not None and acct.upper() not in {a.upper() for a in accounts}:
+    if accounts is not None and acct.upper() not in accounts:
         return BlockError(Verdict.DUH, "account not accepted", **ctx)
     try:
         tail_text = m["rest"].decode("ascii")
@@ -428,7 +434,7 @@ class Dc09Receiver:
         except (ConnectionError, OSError):
             pass
         except asyncio.CancelledError:
-            raise
+            pass  # closing: end quietly (asyncio logs a cancelled connection task as an error)
         except Exception:  # never let one connection take the server down
             log.exception("dc09: connection handler failed")
         finally:

@@ -86,6 +86,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX alarms_state ON alarms(state, id);
         CREATE INDEX alarms_match ON alarms(receiver, account, zone, kind, state);
         CREATE INDEX alarms_hold ON alarms(hold_released) WHERE hold_released = 0;
+        -- escalation looks only at alarms that are due (cheap however many are open)
+        CREATE INDEX alarms_unacked ON alarms(kind, COALESCE(escalated_at, raised_at))
+            WHERE acked_at IS NULL AND state != 'closed';
         -- DC-09 blocks already committed: a retry of one is ACKed again, not a second alarm
         CREATE TABLE alarm_dedupe (
             receiver TEXT NOT NULL, account TEXT NOT NULL, seq TEXT NOT NULL,
@@ -541,13 +544,16 @@ class AlarmsComponent:
         now = ctx.clock.now()
         limits = {**DEFAULT_ESCALATE, **ctx.config.alarms.escalate_s}
         due: list[tuple[int, str, int, float]] = []
-        for r in ctx.store.query("SELECT id, kind, raised_at, escalated_at, escalations FROM alarms "
-                                 "WHERE acked_at IS NULL AND state != 'closed'"):
-            limit = limits.get(r["kind"], limits.get("other", 600))
-            since = _parse_ts(r["escalated_at"] or r["raised_at"])
-            if limit > 0 and (now - since).total_seconds() >= limit:
+        for kind in KINDS:
+            limit = limits.get(kind, 600)
+            if limit <= 0:
+                continue
+            cutoff = format_ts(now - timedelta(seconds=limit))
+            for r in ctx.store.query("SELECT id, raised_at, escalations FROM alarms WHERE acked_at IS NULL "
+                                     "AND state != 'closed' AND kind = ? AND COALESCE(escalated_at, raised_at) <= ? "
+                                     "LIMIT 1000", (kind, cutoff)):
                 open_s = (now - _parse_ts(r["raised_at"])).total_seconds()
-                due.append((r["id"], r["kind"], r["escalations"] + 1, open_s))
+                due.append((r["id"], kind, r["escalations"] + 1, open_s))
         if not due:
             return []
         stamp = format_ts(now)

@@ -1,0 +1,177 @@
+"""Alarm receiver benchmark. Writes bench/results/alarms.json and prints a summary. Not part of `make test`.
+
+The real daemon runs as a subprocess (`estate-gateway run`, real mosquitto, SQLite with synchronous=FULL);
+simulated panels in this process speak SIA DC-09 over TCP, each sending one block at a time and
+waiting for its ACK, as panels do. Every block is an alarm or a restore (ADM-CID), so each ACK
+stands for a committed alarm row + event + outbox row.
+
+1. latency: 200 alarms/s spread over 20 panels for DURATION s; time from the block's first byte
+   on the wire to the ACK's arrival (= frame received -> committed -> ACK sent, plus loopback).
+   Target p99 < 20 ms.
+2. throughput: PANELS panels sending back to back, BLOCKS blocks in all. Target >= 1,000 blocks/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from conftest import GatewayProc, Mosquitto, free_port  # noqa: E402
+
+from drivers.sia_dc09 import Framer, build_block, parse_response  # noqa: E402
+
+RATE = float(os.environ.get("RATE", 200))
+DURATION = float(os.environ.get("DURATION", 15))
+LAT_PANELS = int(os.environ.get("LAT_PANELS", 20))
+PANELS = int(os.environ.get("PANELS", 50))
+BLOCKS = int(os.environ.get("BLOCKS", 30_000))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 3)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50_ms": pct(values, 50), "p95_ms": pct(values, 95), "p99_ms": pct(values, 99),
+            "max_ms": round(max(values) * 1000, 3), "mean_ms": round(statistics.mean(values) * 1000, 3)}
+
+
+class Panel:
+    """A minimal DC-09 panel for load: one block in flight, waits for the answer."""
+
+    def __init__(self, port: int, account: str) -> None:
+        self.port, self.account = port, account
+        self.seq = 0
+        self.n = 0
+        self.framer = Framer()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def alarm(self) -> tuple[str, float]:
+        """Alternate alarm / restore on a few zones; returns (answer, seconds to the answer)."""
+        assert self.reader is not None and self.writer is not None
+        self.seq = self.seq % 9999 + 1
+        q = 1 if self.n % 2 == 0 else 3
+        zone = (self.n // 2) % 50
+        self.n += 1
+        block = build_block("ADM-CID", self.seq, self.account, f"{q}130 01 {zone:03d}")
+        t0 = time.perf_counter()
+        self.writer.write(block)
+        while True:
+            data = await self.reader.read(4096)
+            if not data:
+                raise ConnectionError("closed")
+            for body in self.framer.feed(data):
+                res = parse_response(body)
+                if res:
+                    return res[0], time.perf_counter() - t0
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def latency(port: int) -> dict[str, Any]:
+    panels = [Panel(port, f"{1000 + i}") for i in range(LAT_PANELS)]
+    for p in panels:
+        await p.connect()
+    per_panel = RATE / LAT_PANELS
+    lat: list[float] = []
+    answers: dict[str, int] = {}
+    start = time.perf_counter()
+
+    async def run(i: int, p: Panel) -> None:
+        k = 0
+        t_next = start + i / RATE
+        while t_next - start < DURATION:
+            await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+            ans, dt = await p.alarm()
+            answers[ans] = answers.get(ans, 0) + 1
+            lat.append(dt)
+            k += 1
+            t_next = start + i / RATE + k / per_panel
+
+    await asyncio.gather(*[run(i, p) for i, p in enumerate(panels)])
+    elapsed = time.perf_counter() - start
+    for p in panels:
+        await p.close()
+    return {"target_rate_per_s": RATE, "achieved_rate_per_s": round(len(lat) / elapsed, 1), "panels": LAT_PANELS,
+            "answers": answers, "block_to_ack": summary(lat)}
+
+
+async def throughput(port: int) -> dict[str, Any]:
+    panels = [Panel(port, f"{2000 + i}") for i in range(PANELS)]
+    for p in panels:
+        await p.connect()
+    per = BLOCKS // PANELS
+    lat: list[float] = []
+    answers: dict[str, int] = {}
+
+    async def run(p: Panel) -> None:
+        for _ in range(per):
+            ans, dt = await p.alarm()
+            answers[ans] = answers.get(ans, 0) + 1
+            lat.append(dt)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[run(p) for p in panels])
+    elapsed = time.perf_counter() - t0
+    for p in panels:
+        await p.close()
+    return {"panels": PANELS, "blocks": per * PANELS, "seconds": round(elapsed, 2),
+            "blocks_per_s": round(per * PANELS / elapsed, 1), "answers": answers, "block_to_ack": summary(lat)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work).start()
+        port = free_port()
+        accounts = ", ".join(f'"{n}"' for n in [*range(1000, 1000 + LAT_PANELS), *range(2000, 2000 + PANELS)])
+        gw_dir = work / "gw"
+        gw_dir.mkdir()
+        gw = GatewayProc(gw_dir, broker.port, f"""
+[[alarm_receivers]]
+id = "duty-panel"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{port}"
+accounts = [{accounts}]
+""").start()
+        try:
+            results = {"latency": asyncio.run(latency(port)), "throughput": asyncio.run(throughput(port))}
+        finally:
+            gw.stop()
+            broker.stop()
+    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                          "loadavg_1m_after": round(os.getloadavg()[0], 2),
+                          "note": "panels run in this process, the daemon and mosquitto beside it on the same CPUs"}
+    out = ROOT / "bench" / "results" / "alarms.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    lat, thr = results["latency"], results["throughput"]
+    print(f"latency  : {lat['achieved_rate_per_s']}/s over {lat['panels']} panels, block->ACK "
+          f"p50 {lat['block_to_ack']['p50_ms']} ms, p99 {lat['block_to_ack']['p99_ms']} ms (target < 20 ms)")
+    print(f"throughput: {thr['blocks_per_s']} blocks/s with {thr['panels']} panels "
+          f"(p99 {thr['block_to_ack']['p99_ms']} ms) (target >= 1000/s)")
+    print(f"answers  : {lat['answers']} / {thr['answers']}")
+    print(f"machine  : {results['machine']['cpus']} CPUs, load average {results['machine']['loadavg_1m_after']}")
+    print(f"written  : {out}")
+
+
+if __name__ == "__main__":
+    main()
