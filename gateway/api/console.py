@@ -158,10 +158,18 @@ def same_origin(request: Request) -> bool:
     return urllib.parse.urlsplit(origin).netloc == host
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """An event ready to send: encoded once, however many pages receive it."""
+
+    seq: int
+    text: str
+
+
 @dataclass(eq=False)
 class _Client:
     role: str
-    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[_Frame | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflow: bool = False
 
 
@@ -201,11 +209,14 @@ class ConsoleComponent:
 
     def _on_event(self, ev: Event) -> None:
         """Runs on the loop after each commit: hand the event to every page that may see it."""
+        frame: _Frame | None = None
         for client in list(self._clients):
             if client.overflow or not visible(client.role, ev.type):
                 continue
+            if frame is None:
+                frame = _Frame(ev.seq, sse_frame(ev))
             try:
-                client.queue.put_nowait(ev)
+                client.queue.put_nowait(frame)
             except asyncio.QueueFull:
                 # a stalled browser: tell it to reload its lists rather than grow without bound
                 client.overflow = True
@@ -242,9 +253,9 @@ class ConsoleComponent:
             sent = 0
             if last_seq is not None:
                 replay, complete = self._replay(role, last_seq)
-                for ev in replay:
-                    yield sse_frame(ev)
-                    sent = ev.seq
+                if replay:
+                    yield "".join(sse_frame(ev) for ev in replay)
+                    sent = replay[-1].seq
                 if not complete:
                     yield "event: resync\ndata: {}\n\n"
             while not self._closing:
@@ -253,14 +264,17 @@ class ConsoleComponent:
                     client.overflow = False
                     yield "event: resync\ndata: {}\n\n"
                 try:
-                    ev = await asyncio.wait_for(client.queue.get(), KEEPALIVE_S)
+                    first = await asyncio.wait_for(client.queue.get(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
                     yield ": keepalive\n\n"
                     continue
-                if ev is None:
+                # whatever else is already queued goes out in the same write (bursts cost one send, not n)
+                batch, closing = _take_ready(client.queue, first)
+                chunk = "".join(f.text for f in batch if f.seq > sent)
+                if chunk:
+                    yield chunk
+                if closing:
                     break
-                if ev.seq > sent:
-                    yield sse_frame(ev)
         finally:
             self._clients.discard(client)
 
@@ -444,6 +458,23 @@ class ConsoleComponent:
 
 def _page(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _take_ready(queue: asyncio.Queue[_Frame | None], first: _Frame | None,
+                limit: int = 200) -> tuple[list[_Frame], bool]:
+    """``first`` and up to ``limit`` frames already waiting; True when the stream is told to end."""
+    batch: list[_Frame] = []
+    item = first
+    while True:
+        if item is None:
+            return batch, True
+        batch.append(item)
+        if len(batch) >= limit:
+            return batch, False
+        try:
+            item = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return batch, False
 
 
 def _drain(queue: asyncio.Queue[Any]) -> None:

@@ -647,9 +647,11 @@ function reloadAll() {
 function initStream() {
   const live = $("live");
   const es = new EventSource(API + "/stream");
+  let opened = false;
   es.addEventListener("open", () => {
     live.className = "live on"; live.textContent = L("live.on");
-    reloadAll();  // whatever happened while we were away
+    if (opened) reloadAll();  // a reconnect: whatever happened while we were away
+    opened = true;
   });
   es.addEventListener("error", () => { live.className = "live off"; live.textContent = L("live.off"); });
   es.addEventListener("ev", (msg) => {
@@ -667,7 +669,7 @@ document.addEventListener("DOMContentLoaded", () => {
   initHandover();
   initEnrolment();
   initCards();
-  initStream();
+  initStream();  // first, so no event committed while the lists load is missed
   reloadAll();
   setInterval(loadHealth, 5000);
   setInterval(loadDoors, 10000);
