@@ -305,12 +305,61 @@ def test_temporary_worker_card_and_language_switch(browser: Any, gw: Any, sim: O
     assert "Enrol a card by swipe" in page.inner_text("#enrol-panel")
 
 
-def test_meters_view_and_wrong_role(browser: Any, gw: Any) -> None:
-    page = open_page(browser, gw, "central", DUTY_SCREEN)
-    assert page.locator("#tab-duty").count() == 0 and page.locator("#tab-tech").count() == 0
-    page.click("#tab-meters")
-    page.wait_for_selector("#meter-buildings .building, #meters-na:not(.hidden), #meter-buildings .empty")
-    shot(page, "meters-1366")
+class MeterSimThread:
+    """The pymodbus meter simulator on its own loop (the daemon is a subprocess)."""
+
+    def __init__(self) -> None:
+        from drivers.modbus import load_profile
+        from drivers.sim.meters import MeterSimulator
+
+        root = Path(__file__).resolve().parent.parent
+        generic = load_profile(root / "config" / "meters" / "generic-hot-water.toml")
+        self.loop = asyncio.new_event_loop()
+        self.sim = MeterSimulator(framing="tcp")
+        self.sim.add(1, generic, total_m3=321.5, flow_m3h=40.0)
+        self.sim.add(2, generic, total_m3=88.0, flow_m3h=10.0)
+        self.sim.add(3, generic, fault="silent")
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def meters_toml(port: int) -> str:
+    out = (f'[metering]\noffline_after = 2\n[[buses]]\nid = "tcp-gw-1"\ntransport = "tcp"\n'
+           f'port = "127.0.0.1:{port}"\ntimeout_s = 0.2\nretries = 0\n')
+    for mid, dev in (("hw-3-1-0101", 1), ("hw-3-1-0102", 2), ("hw-5-2-0301", 3)):
+        unit = mid[3:]
+        out += (f'[[meters]]\nid = "{mid}"\nbus = "tcp-gw-1"\ndevice_id = {dev}\nprofile = "generic-hot-water"\n'
+                f'unit = "{unit}"\npoll_s = 0.5\n')
+    return out
+
+
+def test_meters_view_with_chart_and_wrong_role(browser: Any, gateway_factory: Any) -> None:
+    meters = MeterSimThread()
+    try:
+        gw = gateway_factory(meters_toml(meters.port))
+        page = open_page(browser, gw, "central", DUTY_SCREEN)
+        assert page.locator("#tab-duty").count() == 0 and page.locator("#tab-tech").count() == 0
+        page.click("#tab-meters")
+        page.wait_for_selector('.meter-row[data-meter="hw-3-1-0101"]')
+        page.wait_for_selector('.meter-row[data-meter="hw-5-2-0301"] td.bad')  # the silent meter: offline
+        assert page.locator(".building").count() == 2  # buildings 3 and 5
+        wait_until(lambda: len(gw.get("/api/v1/console/meters/hw-3-1-0101/history", role="central")
+                               .json()["items"]) >= 4, 30, what="a few readings")
+        page.click('.meter-row[data-meter="hw-3-1-0101"]')
+        page.wait_for_selector("#meter-chart svg.chart rect.bar")
+        assert "321." in page.inner_text('.meter-row[data-meter="hw-3-1-0101"]')
+        shot(page, "meters-1366")
+    finally:
+        meters.stop()
+
+
+def test_wrong_role_cannot_reach_technician_routes(browser: Any, gw: Any) -> None:
     # an operator reaching for the technician's routes gets 403 from the API
     op = open_page(browser, gw, "operator", DUTY_SCREEN)
     status = op.evaluate("""async () => (await fetch('/api/v1/enrolments', {method: 'POST',

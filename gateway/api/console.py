@@ -26,6 +26,7 @@ import html
 import json
 import logging
 import re
+import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,19 +293,31 @@ class ConsoleComponent:
         return out[:REPLAY_MAX], False
 
     def meter_history(self, meter: str, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` readings of a meter from the event log, oldest first."""
+        """The newest ``limit`` readings of a meter, oldest first.
+
+        From the metering component's ``readings`` table (kept for billing pulls, indexed by
+        meter); from the event log when that table does not exist.
+        """
         assert self.ctx is not None
-        rows = self.ctx.store.query(
-            "SELECT ts, data FROM events WHERE type='meter.reading' AND json_extract(data, '$.meter') = ? "
-            "ORDER BY seq DESC LIMIT ?", (meter, limit))
+        try:
+            rows = self.ctx.store.query("SELECT read_at, vals FROM readings WHERE meter=? ORDER BY id DESC LIMIT ?",
+                                        (meter, limit))
+            pairs = [(r["read_at"], r["vals"]) for r in rows]
+        except sqlite3.OperationalError:
+            rows = self.ctx.store.query(
+                "SELECT ts, data FROM events WHERE type='meter.reading' AND json_extract(data, '$.meter') = ? "
+                "ORDER BY seq DESC LIMIT ?", (meter, limit))
+            pairs = [(r["ts"], r["data"]) for r in rows]
         out = []
-        for row in reversed(rows):
+        for read_at, text in reversed(pairs):
             try:
-                data = json.loads(row["data"])
+                data = json.loads(text)
             except ValueError:
                 continue
-            values = data.get("values") or {}
-            out.append({"read_at": data.get("read_at") or row["ts"], "values": values})
+            if isinstance(data, dict) and isinstance(data.get("values"), dict):  # an event's data
+                read_at, data = data.get("read_at") or read_at, data["values"]
+            if isinstance(data, dict):
+                out.append({"read_at": read_at, "values": data})
         return out
 
     # ------------------------------------------------------------------ pages at /

@@ -77,6 +77,16 @@ function fmtTime(ts) {
   return `${d.getMonth() + 1}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** At most one call per ``ms``, the last request always honoured (for lists fed by frequent events). */
+function throttle(fn, ms) {
+  let timer = null, last = 0;
+  return (...args) => {
+    if (timer) return;
+    const wait = Math.max(0, last + ms - Date.now());
+    timer = setTimeout(() => { timer = null; last = Date.now(); fn(...args); }, wait);
+  };
+}
+
 function debounce(fn, ms) {
   let timer = null;
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
@@ -559,7 +569,8 @@ async function loadMeters() {
         el("tbody", {}, ms.map(meterRow))))));
   box.replaceChildren(...(sections.length ? sections : [el("p", { class: "empty" }, L("none"))]));
 }
-const reloadMeters = debounce(loadMeters, 500);
+const reloadMeters = throttle(loadMeters, 2000);
+const reloadChart = throttle(() => { if (state.meterShown) showChart(state.meterShown); }, 5000);
 
 function meterValues(m) {
   return m.values || (m.last && m.last.values) || (m.last_reading && m.last_reading.values) || {};
@@ -632,7 +643,10 @@ function onEvent(ev) {
   if (t.startsWith("door.") || t.startsWith("device.") || t.startsWith("access.")) reloadDoors();
   if (t.startsWith("device.") || t === "gateway.outbox_near_full") reloadHealth();
   if (t === "shift.handover" || t.startsWith("alarm.")) reloadHandover();
-  if (t.startsWith("meter.")) reloadMeters();
+  if (t.startsWith("meter.") && $("view-meters") && $("view-meters").classList.contains("active")) {
+    reloadMeters();
+    if (t === "meter.reading" && ev.data && ev.data.meter === state.meterShown) reloadChart();
+  }
   if (t === "card.verified" && ev.data && ev.data.card === state.verifyCard) showVerification(state.verifyCard);
   if ((t === "card.issued" || t === "access.denied") && state.enrolment) pollEnrolment();
   if (t.startsWith("card.") && state.unitShown && ev.data && ev.data.unit === state.unitShown) showCards(state.unitShown);
