@@ -47,6 +47,37 @@ UNIT_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"
 HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
 _UNIT = re.compile(UNIT_RE)
 
+#: the cards table (the migration creates it; a snapshot stages a copy with the same columns in this order)
+CARDS_DDL = """
+        CREATE TABLE {name} (
+            card TEXT PRIMARY KEY,
+            bits INTEGER NOT NULL,
+            format TEXT,
+            facility INTEGER,
+            number INTEGER,
+            unit TEXT NOT NULL,
+            holder TEXT NOT NULL DEFAULT '',
+            holder_kind TEXT NOT NULL,
+            doors TEXT NOT NULL DEFAULT '[]',
+            valid_from TEXT,
+            valid_until TEXT,
+            schedule TEXT,
+            status TEXT NOT NULL DEFAULT 'active',
+            revoke_reason TEXT NOT NULL DEFAULT '',
+            rev INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'local',
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            issued_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+SNAPSHOT_CHUNK = 2000
+SNAPSHOT_SLICE = 250
+STAGE_INSERT = (
+    "INSERT OR REPLACE INTO access_cards_next(card, bits, format, facility, number, unit, holder, holder_kind, "
+    "doors, valid_from, valid_until, schedule, status, issued_at, updated_at, rev, source, confirmed) "
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, 'central', 1)"
+)
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -328,6 +359,8 @@ class AccessComponent:
         self.on_decided: Callable[[str, str, float, bool], None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._no_relay_warned: set[str] = set()
+        #: one register sync at a time (a delta must not land in the middle of a staged snapshot)
+        self._sync_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, ctx: GatewayContext) -> None:
@@ -353,6 +386,8 @@ class AccessComponent:
         ctx.commands.register("cards.snapshot", self._cmd_snapshot, SnapshotArgs)
         ctx.commands.register("door.unlock", self._cmd_unlock, DoorUnlockArgs)
         ctx.supervisor.spawn("access.decisions", self._consume)
+        # a snapshot's replaced table left behind by a stop: empty it in slices
+        self._tasks.append(asyncio.get_running_loop().create_task(self._drop_old_cards(), name="access.cleanup"))
         self._start_readers()
 
     async def stop(self) -> None:
@@ -1041,17 +1076,19 @@ class AccessComponent:
         "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
     )
 
-    def _rows(self, cards: list[Any]) -> list[tuple[Any, ...]]:
-        """Register rows from central's cards (CardIn or raw dicts, validated here one at a time)."""
+    def _rows(self, cards: list[Any], offset: int = 0, rev: int | None = None) -> list[tuple[Any, ...]]:
+        """Register rows from central's cards (CardIn or raw dicts, validated here one at a time).
+
+        With ``rev``, each row ends with it (the staging insert's last parameter)."""
         rows = []
         now = format_ts(self._ctx.clock.now())
         cache: dict[Any, Any] = {}
-        for i, c in enumerate(cards):
+        for i, c in enumerate(cards, start=offset):
             try:
                 row = self._fast_row(c, now, cache) if isinstance(c, dict) else None
                 if row is None:  # not a plain well-formed card: the model validates it (and names the problem)
                     row = self._central_row(c if isinstance(c, CardIn) else CardIn.model_validate(c), now, cache)
-                rows.append(row)
+                rows.append(row if rev is None else (*row, rev))
             except (CardFormatError, BadSpec) as exc:
                 raise CommandError("bad_card", f"cards[{i}]: {exc}", index=i) from None
             except ValidationError as exc:
@@ -1090,7 +1127,8 @@ class AccessComponent:
             return {"applied_rev": args.rev}
 
         try:
-            return await ctx.events.transact(txn)
+            async with self._sync_lock:
+                return await ctx.events.transact(txn)
         except CardFormatError as exc:
             raise CommandError("bad_card", str(exc)) from None
 
@@ -1098,24 +1136,91 @@ class AccessComponent:
         return await self.apply_snapshot(args.rev, args.cards)
 
     async def apply_snapshot(self, rev: int, cards: list[Any]) -> dict[str, Any]:
-        """Replace central's card set in one transaction; local revocations and unseen local issues stay."""
+        """Replace central's card set atomically; local revocations and unseen local issues stay.
+
+        Why staged: writing 100,000 rows in the one transaction that swaps them in would hold the
+        store's single writer for seconds, and every swipe's event (hence its relay) would wait.
+        So the new set is written into a staging table in small transactions that interleave with
+        swipes, and one short transaction merges what must survive and swaps the tables. Decisions
+        read the live table, which is the whole old set until that commit and the whole new set after.
+        """
+        async with self._sync_lock:
+            return await self._apply_snapshot(rev, cards)
+
+    async def _apply_snapshot(self, rev: int, cards: list[Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(None, self._rows, cards)
         ctx = self._ctx
+        index = await ctx.store.write(self._create_staging)
+        count = 0
+        writing: asyncio.Future[Any] | None = None
+        try:
+            # pipeline: validate the next chunk while the writer stores the previous one. Validation runs
+            # on the loop in small slices (a thread would fight the loop for the GIL and slow every swipe)
+            for start in range(0, len(cards), SNAPSHOT_CHUNK):
+                rows = []
+                for sl in range(start, min(start + SNAPSHOT_CHUNK, len(cards)), SNAPSHOT_SLICE):
+                    rows += self._rows(cards[sl:sl + SNAPSHOT_SLICE], sl, rev)
+                    await asyncio.sleep(0)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(ctx.store.write(lambda c, rows=rows: c.executemany(STAGE_INSERT, rows)))
+                count += len(rows)
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                await asyncio.gather(writing, return_exceptions=True)
 
-        def txn(conn: sqlite3.Connection, emit: Any) -> dict[str, Any]:
-            conn.execute("DELETE FROM access_cards WHERE status!='revoked' AND NOT (source='local' AND confirmed=0)")
-            conn.executemany(self.UPSERT, [(*r, rev) for r in rows])
+        def swap(conn: sqlite3.Connection, emit: Any) -> dict[str, Any]:
+            # what survives a snapshot: unseen local issues, and every revocation made here
+            conn.execute("INSERT OR IGNORE INTO access_cards_next SELECT * FROM access_cards "
+                         "WHERE status='revoked' OR (source='local' AND confirmed=0)")
+            conn.execute("UPDATE access_cards_next SET status='revoked', revoke_reason=o.revoke_reason "
+                         "FROM (SELECT card, revoke_reason FROM access_cards WHERE status='revoked') AS o "
+                         "WHERE access_cards_next.card = o.card AND access_cards_next.status != 'revoked'")
+            # renames are cheap; dropping 100,000 rows is not: the old table is emptied in slices afterwards
+            conn.execute("ALTER TABLE access_cards RENAME TO access_cards_old")
+            conn.execute("ALTER TABLE access_cards_next RENAME TO access_cards")
             conn.execute("INSERT OR REPLACE INTO access_state(key, value) VALUES('rev', ?)", (str(rev),))
-            ctx.audit.insert(conn, "central", "central", "cards.snapshot", f"rev {rev}", {"count": len(rows)})
-            return {"applied_rev": rev, "count": len(rows)}
+            ctx.audit.insert(conn, "central", "central", "cards.snapshot", f"rev {rev}", {"count": count})
+            return {"applied_rev": rev, "count": count}
 
-        result = await ctx.events.transact(txn)
-        log.info("card snapshot rev %d applied: %d cards", rev, len(rows))
-        del rows
+        result = await ctx.events.transact(swap)
+        log.info("card snapshot rev %d applied: %d cards (unit index %s)", rev, count, index)
+        self._tasks.append(loop.create_task(self._drop_old_cards(), name="access.snapshot-cleanup"))
         # the parsed payload is freed once the command returns; give that memory back to the OS then
         loop.call_later(0.5, _release_memory)
         return result
+
+    async def _drop_old_cards(self) -> None:
+        """Empty the replaced table a slice per transaction (swipes' writes go in between), then drop it."""
+        store = self._ctx.store
+        async with self._sync_lock:  # the next sync waits until the old set is gone
+            while await store.write(self._drop_old_slice):
+                await asyncio.sleep(0)
+
+    @staticmethod
+    def _drop_old_slice(conn: sqlite3.Connection) -> int:
+        """Delete one slice of the replaced table; drop it once empty. Returns rows deleted (0 = done)."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'").fetchone():
+            return 0
+        n = conn.execute("DELETE FROM access_cards_old WHERE rowid IN "
+                         "(SELECT rowid FROM access_cards_old LIMIT ?)", (SNAPSHOT_CHUNK * 2,)).rowcount
+        if n == 0:
+            conn.execute("DROP TABLE access_cards_old")
+        return n
+
+    @staticmethod
+    def _create_staging(conn: sqlite3.Connection) -> str:
+        """An empty copy of the cards table; its unit index takes the name the live one does not use."""
+        conn.execute("DROP TABLE IF EXISTS access_cards_old")
+        conn.execute("DROP TABLE IF EXISTS access_cards_next")
+        conn.execute(CARDS_DDL.format(name="access_cards_next"))
+        live = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='access_cards'")}
+        index = "access_cards_unit_b" if "access_cards_unit_a" in live else "access_cards_unit_a"
+        conn.execute(f"CREATE INDEX {index} ON access_cards_next(unit)")
+        return index
 
     async def _cmd_unlock(self, args: DoorUnlockArgs) -> dict[str, Any]:
         try:
@@ -1204,11 +1309,12 @@ class AccessComponent:
 
 
 def _release_memory() -> None:
-    """After a big snapshot: collect, and let glibc return freed heap pages (RSS stays near idle)."""
-    import ctypes
-    import gc
+    """After a big snapshot: let glibc return freed heap pages (RSS stays near idle).
 
-    gc.collect()
+    No gc.collect(): the parsed payload is acyclic and already freed by reference counting, and a full
+    collection would pause the loop (and the doors) for a noticeable time."""
+    import ctypes
+
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
