@@ -196,6 +196,7 @@ class MeteringSection(Strict):
     valve_timeout_s: float = Field(default=15, gt=0)     # a valve command waits this long for the bus
     billing_check_s: float = Field(default=60, gt=0)     # how often the billing window is checked
     billing_report_days: float = Field(default=7, gt=0)  # missing billing readings reported up to this long after
+    keep_days: float = Field(default=400, gt=0)          # readings older than this are pruned (billing rows kept)
 
 
 class AlarmReceiverConfig(Strict):

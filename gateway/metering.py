@@ -448,12 +448,25 @@ class MeteringComponent:
 
     # ------------------------------------------------------------------ billing
     async def _billing_loop(self) -> None:
+        last_prune = 0.0
         while True:
             try:
                 await self.check_billing()
+                if time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    await self.prune()
             except Exception:
                 log.exception("billing check failed")
             await asyncio.sleep(self.section.billing_check_s)
+
+    async def prune(self) -> int:
+        """Drop readings older than ``keep_days`` (the disk stays bounded; billing readings are kept)."""
+        cutoff = format_ts(self.ctx.clock.now() - timedelta(days=self.section.keep_days))
+        n = await self.ctx.store.write(
+            lambda conn: conn.execute("DELETE FROM readings WHERE read_at < ?", (cutoff,)).rowcount)
+        if n:
+            log.info("pruned %d readings older than %s", n, cutoff)
+        return int(n)
 
     async def check_billing(self) -> dict[str, Any]:
         """In the window: poll meters still lacking their billing reading now. After it: report the missing, once."""

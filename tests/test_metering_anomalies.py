@@ -71,3 +71,28 @@ def test_stuck_register_while_flow_is_reported() -> None:
     assert got == [[], [], ["stuck"], []]
     feed(comp, m, [(100.3, 0.2, 1.0)])
     assert "stuck" not in m.anomalies
+
+
+def test_old_readings_are_pruned_billing_rows_kept(tmp_path) -> None:
+    import asyncio
+
+    from conftest import make_config
+    from gateway.daemon import build_context, stop_context
+
+    async def main() -> None:
+        comp = MeteringComponent()
+        ctx = await build_context(make_config(tmp_path, "[metering]\nkeep_days = 30\n"), components=[comp])
+        try:
+            def seed(conn):
+                for ts in ("2026-01-01T00:00:00.000Z", "2026-11-01T00:00:00.000Z"):
+                    conn.execute("INSERT INTO readings(meter, unit, read_at, vals) VALUES('m','u',?,'{}')", (ts,))
+                conn.execute("INSERT INTO billing_readings VALUES('m','2025Q4','u','2025-12-26T00:00:00.000Z','{}')")
+            await ctx.store.write(seed)
+            ctx.clock.set(datetime(2026, 11, 23, tzinfo=timezone.utc))
+            assert await comp.prune() == 1
+            assert ctx.store.query_one("SELECT COUNT(*) FROM readings")[0] == 1
+            assert ctx.store.query_one("SELECT COUNT(*) FROM billing_readings")[0] == 1
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
-from drivers.modbus.profile import Field, Profile, load_profile, parse_profile
+from drivers.modbus.profile import Field, Profile, load_profile
 
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -134,8 +133,6 @@ class MetersContext(ModbusServerContext):
         if address + count > 0x10000:
             return ExcCodes.ILLEGAL_ADDRESS
         meter.reads += 1
-        if func_code in (5, 6, 15, 16):  # read-back after a write: no extra line time
-            return meter.registers(address, count)
         return meter.registers(address, count)
 
     async def async_setValues(self, device_id: int, func_code: int, address: int, values: Any) -> Any:
@@ -229,5 +226,4 @@ async def serve_for_config(cfg: Any) -> None:
             await sim.stop()
 
 
-__all__ = ["FAULTS", "MeterSimulator", "SimMeter", "frame_time_s", "parse_profile", "serve_for_config",
-           "tomllib"]
+__all__ = ["FAULTS", "MeterSimulator", "MetersContext", "SimMeter", "frame_time_s", "serve_for_config"]
