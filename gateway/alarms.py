@@ -225,6 +225,7 @@ class AlarmsComponent:
         self.ports: dict[str, int] = {}              # id -> bound TCP port (listen = ...:0 in tests)
         self.last_heard: dict[str, float] = {}       # receiver id -> monotonic
         self.silent: set[str] = set()
+        self._heard_again: set[str] = set()
         self.stats = {"signals": 0, "duplicates": 0, "errors": 0}
         self._tasks: list[asyncio.Task[Any]] = []
         self._servers: list[Any] = []
@@ -291,7 +292,7 @@ class AlarmsComponent:
             self.receivers[rc.id] = recv
             self._servers.append(recv)
             ctx.supervisor.spawn(f"alarms.{rc.id}", recv.serve_forever, device=(rc.id, "receiver"))
-            await ctx.devices.set_state(rc.id, "receiver", True)
+            await self._listening(rc.id)
             log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.ports[rc.id],
                      " (AES)" if key else "")
             return
@@ -307,7 +308,7 @@ class AlarmsComponent:
             self.ports[rc.id] = server.sockets[0].getsockname()[1]
             self.receivers[rc.id] = server
             self._servers.append(server)
-            await ctx.devices.set_state(rc.id, "receiver", True)
+            await self._listening(rc.id)
         else:
             src = SerialSource(rc.port, rc.baud, decoder(), handler,
                                on_link=lambda up, why, r=rc.id: self._ctx.devices.set_state(r, "receiver", up, why))
@@ -315,6 +316,10 @@ class AlarmsComponent:
             self._servers.append(src)
             ctx.supervisor.spawn(f"alarms.{rc.id}", src.run, device=(rc.id, "receiver"))
         log.info("alarm receiver %s: %s on %s", rc.id, rc.protocol, rc.listen or rc.port)
+
+    async def _listening(self, receiver: str) -> None:
+        silent = receiver in self.silent   # still silent from before a restart
+        await self._ctx.devices.set_state(receiver, "receiver", not silent, "panel silent" if silent else "")
 
     # ------------------------------------------------------------------ protocol handlers
     async def _on_dc09(self, receiver: str, msg: Dc09Message) -> Verdict:
@@ -461,6 +466,8 @@ class AlarmsComponent:
     def heard(self, receiver: str) -> None:
         """A valid message: the panel is alive (the watch loop restores a silence alarm)."""
         self.last_heard[receiver] = time.monotonic()
+        if receiver in self.silent:
+            self._heard_again.add(receiver)
 
     # ------------------------------------------------------------------ acknowledgement
     async def acknowledge(self, alarm_id: int, by: str, role: str, note: str) -> dict[str, Any]:
@@ -577,14 +584,16 @@ class AlarmsComponent:
             if rc.supervision_s <= 0:
                 continue
             quiet = now - self.last_heard.get(rc.id, now)
-            if quiet > rc.supervision_s and rc.id not in self.silent:
-                self.silent.add(rc.id)
-                sig = Signal(rc.id, "", SILENT_CODE, 0, "fault", f"panel silent for {quiet:.0f} s")
-                await self.process_internal(sig)
-                await self._ctx.devices.set_state(rc.id, "receiver", False, "panel silent")
-            elif quiet <= rc.supervision_s and rc.id in self.silent:
-                self.silent.discard(rc.id)
+            if rc.id not in self.silent:
+                if quiet > rc.supervision_s:
+                    sig = Signal(rc.id, "", SILENT_CODE, 0, "fault", f"panel silent for {quiet:.0f} s")
+                    await self.process_internal(sig)
+                    self.silent.add(rc.id)
+                    await self._ctx.devices.set_state(rc.id, "receiver", False, "panel silent")
+            elif rc.id in self._heard_again:   # only a real message ends a silence (not a restart)
                 await self.process_internal(Signal(rc.id, "", SILENT_CODE, 0, "fault", "panel heard again", True))
+                self._heard_again.discard(rc.id)
+                self.silent.discard(rc.id)
                 await self._ctx.devices.set_state(rc.id, "receiver", True, "panel heard again")
 
     async def process_internal(self, sig: Signal) -> None:

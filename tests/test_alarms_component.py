@@ -217,8 +217,10 @@ def test_escalation_follows_the_clock(tmp_path: Path) -> None:
         await panel.send("ADM-CID", "1301 01 000")          # AC loss: fault, default 900 s
         assert await alarms.check_escalations() == []
         ctx.clock.offset += timedelta(seconds=901)
-        assert len(await alarms.check_escalations()) == 1
+        await alarms.check_escalations()            # (the watch loop may have done it first)
+        await until(lambda: len(events(ctx, "alarm.escalated")) == 1)
         assert await alarms.check_escalations() == []
+        assert events(ctx, "alarm.escalated")[0]["kind"] == "fault"
 
     run(tmp_path, body, extra="")
 
@@ -231,6 +233,7 @@ def test_supervision_silence_raises_fault_and_restores(tmp_path: Path) -> None:
         assert any(d["id"] == "duty-panel" for d in ctx.devices.offline())
         assert await panel.send("NULL") == "ACK"                 # a supervision poll
         await until(lambda: alarms.get_alarm(fault["id"])["state"] == "restored", 5)
+        await until(lambda: events(ctx, "device.online"), 5)
         assert not any(d["id"] == "duty-panel" for d in ctx.devices.offline())
         assert [e["device"] for e in events(ctx, "device.online")] == ["duty-panel"]
 
@@ -323,6 +326,104 @@ def test_holds_reapplied_at_start(tmp_path: Path) -> None:
         ctx = await build_context(cfg, components=[fake2, AlarmsComponent()])
         try:
             assert fake2.calls and fake2.calls[0][:3] == ("hold", ("b3-u1",), "fire")
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
+
+
+class SerialEnd:
+    """The far end of a serial line: the gateway opens ``socket://127.0.0.1:port`` as its port."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.base_events.Server | None = None
+        self.conn: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = None
+
+    async def start(self) -> int:
+        self.conn = asyncio.get_running_loop().create_future()
+
+        async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            if self.conn is not None and not self.conn.done():
+                self.conn.set_result((r, w))
+
+        self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def test_serial_receivers_contact_id_and_gb26875(tmp_path: Path) -> None:
+    """Contact ID lines and GB frames through the pyserial thread path (socket:// URLs), GB confirms written back."""
+    from drivers import gb26875 as gb
+
+    async def main() -> None:
+        cid_end, gb_end = SerialEnd(), SerialEnd()
+        cid_port, gb_port = await cid_end.start(), await gb_end.start()
+        cfg = make_config(tmp_path, f"""
+[[alarm_receivers]]
+id = "cid-serial"
+protocol = "contact-id-serial"
+port = "socket://127.0.0.1:{cid_port}"
+accounts = ["4321"]
+
+[[alarm_receivers]]
+id = "gb-serial"
+protocol = "gb26875"
+port = "socket://127.0.0.1:{gb_port}"
+""")
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[alarms])
+        try:
+            assert cid_end.conn is not None and gb_end.conn is not None
+            # pyserial flushes its input when it opens the port: write once the link is reported up
+            await until(lambda: all(ctx.devices.devices[d].online for d in ("cid-serial", "gb-serial")))
+            _r, w = await asyncio.wait_for(cid_end.conn, 10)
+            w.write((format_line("4321", 1, 120, 1, 2) + "\r\n" + format_line("9999", 1, 120, 1, 3) + "\r\n").encode())
+            await w.drain()
+            await until(lambda: alarms.list_alarms("all"))
+            [a] = alarms.list_alarms("all")
+            assert (a["receiver"], a["kind"], a["zone"]) == ("cid-serial", "panic", 2)   # 9999: not our account
+            gr, gw_ = await asyncio.wait_for(gb_end.conn, 10)
+            obj = gb.ComponentStatus(1, 1, 40, 77, 0b0101, "B5 fault", None)
+            gw_.write(gb.build_frame(9, gb.CMD_SEND, gb.component_unit([obj])))
+            await gw_.drain()
+            reader = gb.FrameReader()
+            frames: list[Any] = []
+            while not frames:
+                frames = [f for f in reader.feed(await asyncio.wait_for(gr.read(1024), 10)) if isinstance(f, gb.Frame)]
+            assert frames[0].command == gb.CMD_CONFIRM and frames[0].serial == 9
+            assert any(x["receiver"] == "gb-serial" and x["kind"] == "fault" for x in alarms.list_alarms("open"))
+        finally:
+            await stop_context(ctx)
+            cid_end.close()
+            gb_end.close()
+
+    asyncio.run(main())
+
+
+def test_silence_survives_a_restart_until_the_panel_is_heard(tmp_path: Path) -> None:
+    async def main() -> None:
+        cfg = make_config(tmp_path, site(free_port(), free_port(), free_port(), supervision_s=0.3))
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[FakeAccess(), alarms])
+        try:
+            await until(lambda: alarms.list_alarms("open"))
+        finally:
+            await stop_context(ctx)
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[FakeAccess(), alarms])
+        try:
+            await asyncio.sleep(0.2)      # restarted inside the interval: still silent, not restored
+            [a] = alarms.list_alarms("open")
+            assert a["code"] == "silent" and a["state"] == "raised"
+            assert any(d["id"] == "duty-panel" for d in ctx.devices.offline())
+            panel = Dc09Panel("127.0.0.1", alarms.ports["duty-panel"])
+            assert await panel.send("NULL") == "ACK"
+            await panel.close()
+            await until(lambda: alarms.get_alarm(a["id"])["state"] == "restored")
+            assert len(alarms.list_alarms("all")) == 1
         finally:
             await stop_context(ctx)
 
