@@ -550,7 +550,7 @@ class AlarmsComponent:
         ctx = self._ctx
         now = ctx.clock.now()
         limits = {**DEFAULT_ESCALATE, **ctx.config.alarms.escalate_s}
-        due: list[tuple[int, str, int, float]] = []
+        due: list[tuple[int, str, int, float, str]] = []
         for kind in KINDS:
             limit = limits.get(kind, 600)
             if limit <= 0:
@@ -560,22 +560,27 @@ class AlarmsComponent:
                                      "AND state != 'closed' AND kind = ? AND COALESCE(escalated_at, raised_at) <= ? "
                                      "LIMIT 1000", (kind, cutoff)):
                 open_s = (now - _parse_ts(r["raised_at"])).total_seconds()
-                due.append((r["id"], kind, r["escalations"] + 1, open_s))
+                due.append((r["id"], kind, r["escalations"] + 1, open_s, cutoff))
         if not due:
             return []
         stamp = format_ts(now)
 
-        def txn(conn: sqlite3.Connection, emit: Any) -> None:
-            for alarm_id, kind, count, open_s in due:
-                conn.execute("UPDATE alarms SET escalations=?, escalated_at=? WHERE id=? AND acked_at IS NULL",
-                             (count, stamp, alarm_id))
-                emit("alarm.escalated", {"alarm": alarm_id, "kind": kind, "count": count,
-                                         "unacknowledged_s": round(open_s)})
+        def txn(conn: sqlite3.Connection, emit: Any) -> list[int]:
+            done = []
+            for alarm_id, kind, count, open_s, cutoff in due:
+                # re-checked inside the transaction: acknowledged meanwhile, or escalated by a concurrent check
+                cur = conn.execute("UPDATE alarms SET escalations=?, escalated_at=? WHERE id=? AND acked_at IS NULL "
+                                   "AND state != 'closed' AND COALESCE(escalated_at, raised_at) <= ?",
+                                   (count, stamp, alarm_id, cutoff))
+                if cur.rowcount == 1:
+                    emit("alarm.escalated", {"alarm": alarm_id, "kind": kind, "count": count,
+                                             "unacknowledged_s": round(open_s)})
+                    done.append(alarm_id)
+                    log.warning("alarm %d (%s) unacknowledged for %.0f s: escalated (%d)", alarm_id, kind, open_s,
+                                count)
+            return done
 
-        await ctx.events.transact(txn)
-        for alarm_id, kind, count, open_s in due:
-            log.warning("alarm %d (%s) unacknowledged for %.0f s: escalated (%d)", alarm_id, kind, open_s, count)
-        return [d[0] for d in due]
+        return await ctx.events.transact(txn)
 
     async def check_supervision(self) -> None:
         """A panel silent past its supervision interval raises a fault alarm; hearing it restores it."""
