@@ -38,6 +38,7 @@ RETRY_OFFLINE_S = 2.0
 REOPEN_S = 1.0
 STARTUP_GRACE_S = 3.0
 LINE_DEAD_S = 1.5
+STABLE_CHECKS = 3
 
 # osdp_OUT control codes (OSDP 2.2, 6.9)
 OUT_OFF = 1                # permanent off, abort timed operation
@@ -211,6 +212,8 @@ class _PdState:
     offline_since: float = 0.0
     inputs: bytes | None = None
     last_retry: float = 0.0
+    pending: tuple[bool, bool] | None = None
+    pending_checks: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -284,6 +287,14 @@ class OsdpBus:
             if st.online is None and not online and now - self._started < STARTUP_GRACE_S:
                 continue  # still coming up: not news yet
             if online != st.online or (online and secure != st.secure):
+                # a change must hold for STABLE_CHECKS checks: a PD being re-enabled flickers
+                if st.pending != (online, secure):
+                    st.pending, st.pending_checks = (online, secure), 1
+                else:
+                    st.pending_checks += 1
+                if st.pending_checks < STABLE_CHECKS and st.online is not None:
+                    continue
+                st.pending_checks = 0
                 st.online, st.secure = online, secure
                 if online:
                     st.inputs = None  # report the contact afresh once it speaks again
@@ -291,6 +302,8 @@ class OsdpBus:
                 else:
                     st.offline_since = now
                     self._put(ReaderStatus(st.spec.key, False, False, self.channel.last_error or "no reply"))
+            else:
+                st.pending, st.pending_checks = None, 0
             if not online and now - st.offline_since > RETRY_OFFLINE_S and now - st.last_retry > RETRY_OFFLINE_S:
                 # libosdp parks an offline PD for minutes; knock it back to INIT now
                 st.last_retry = now

@@ -70,7 +70,7 @@ CARDS_DDL = """
             issued_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )"""
-SNAPSHOT_CHUNK = 2000
+SNAPSHOT_CHUNK = 1000
 SNAPSHOT_SLICE = 250
 STAGE_INSERT = (
     "INSERT OR REPLACE INTO access_cards_next(card, bits, format, facility, number, unit, holder, holder_kind, "
@@ -1205,7 +1205,7 @@ class AccessComponent:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'").fetchone():
             return 0
         n = conn.execute("DELETE FROM access_cards_old WHERE rowid IN "
-                         "(SELECT rowid FROM access_cards_old LIMIT ?)", (SNAPSHOT_CHUNK * 2,)).rowcount
+                         "(SELECT rowid FROM access_cards_old LIMIT ?)", (SNAPSHOT_CHUNK,)).rowcount
         if n == 0:
             conn.execute("DROP TABLE access_cards_old")
         return n
