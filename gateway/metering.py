@@ -222,7 +222,7 @@ class BusScheduler:
         for block in m.plan:
             regs = await self.bus.read(block.table, block.start, block.count, m.cfg.device_id)
             values.update(block.decode(regs))
-        return values
+        return m.profile.fold(values) if m.profile is not None else values
 
     async def _poll(self, m: MeterRuntime, urgent: bool = False) -> dict[str, Any] | None:
         started = time.monotonic()

@@ -298,3 +298,28 @@ def test_quarter_end_billing_with_a_controlled_clock(tmp_path: Path) -> None:
             assert [e["meter"] for e in h.of("meter.billing_missing")] == ["hw-3"]
 
     run(main())
+
+
+@pytest.mark.parametrize("profile_id", ["tuf-2000m", "dynaflox-ultrad", "generic-hot-water"])
+def test_shipped_profiles_read_back_through_the_server(profile_id: str) -> None:
+    """Split totals (integer m3 + fraction) come back as one total_m3, in each map's own word order."""
+    profile = load_profile(ROOT / "config" / "meters" / f"{profile_id}.toml")
+
+    async def main() -> None:
+        sim = MeterSimulator(framing="rtu-over-tcp")
+        meter = sim.add(9, profile, total_m3=12345.678, flow_m3h=0.25, frozen=True)
+        port = await sim.start()
+        bus = ModbusBus("rtu-over-tcp", f"127.0.0.1:{port}", timeout_s=1.0, retries=0)
+        try:
+            plan = plan_reads(profile)
+            replies = [await bus.read(b.table, b.start, b.count, 9) for b in plan]
+            from drivers.modbus import decode_plan
+            values = decode_plan(plan, replies, profile)
+            assert values["total_m3"] == pytest.approx(meter.current_total(), abs=2e-3)
+            assert "total_fraction_m3" not in values
+            assert values["flow_m3h"] == pytest.approx(0.25, abs=1e-3)
+        finally:
+            await bus.close()
+            await sim.stop()
+
+    run(main())

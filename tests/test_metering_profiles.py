@@ -156,3 +156,13 @@ def test_check_config_reports_profile_problems(tmp_path: Path) -> None:
 def test_field_scale() -> None:
     f = Field("temp_c", 0, "int16", "AB", 0.1)
     assert f.decode(f.encode(-12.3)) == pytest.approx(-12.3)
+
+
+def test_add_to_folds_parts_and_is_validated() -> None:
+    p = parse_profile("p", {"fields": {"total_m3": {"address": 0, "type": "uint32"},
+                                       "total_fraction_m3": {"address": 2, "type": "uint32", "scale": 0.001,
+                                                             "add_to": "total_m3"}}})
+    assert p.fold({"total_m3": 12, "total_fraction_m3": 0.345}) == {"total_m3": 12.345}
+    with pytest.raises(ProfileError) as exc:
+        parse_profile("p", {"fields": {"total_m3": {"address": 0, "type": "uint32", "add_to": "nope"}}})
+    assert exc.value.problems[0][1] == "fields.total_m3.add_to"

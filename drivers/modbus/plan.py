@@ -55,8 +55,9 @@ def _block(table: str, fields: list[Field]) -> ReadBlock:
     return ReadBlock(table=table, start=start, count=end - start, fields=tuple(fields))
 
 
-def decode_plan(plan: tuple[ReadBlock, ...], replies: list[list[int]]) -> dict[str, float | int]:
+def decode_plan(plan: tuple[ReadBlock, ...], replies: list[list[int]], profile: Profile | None = None
+                ) -> dict[str, float | int]:
     values: dict[str, float | int] = {}
     for block, regs in zip(plan, replies):
         values.update(block.decode(regs))
-    return values
+    return profile.fold(values) if profile is not None else values

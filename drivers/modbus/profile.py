@@ -28,7 +28,7 @@ TYPES: dict[str, tuple[str, int]] = {
 ORDERS_16 = ("AB", "BA")
 ORDERS_32 = ("ABCD", "CDAB", "BADC", "DCBA")
 TABLES = ("holding", "input")
-FIELD_KEYS = {"address", "type", "order", "scale", "description"}
+FIELD_KEYS = {"address", "type", "order", "scale", "description", "add_to"}
 VALVE_KEYS = {"address", "open", "close", "state_address"}
 TOP_KEYS = {"description", "table", "fields", "valve", "rollover_m3", "source"}
 MAX_ADDRESS = 0xFFFF
@@ -50,6 +50,8 @@ class Field:
     type: str = "float32"
     order: str = "ABCD"
     scale: float = 1.0
+    #: fold this value into another field (meters that split a total into integer m3 + fraction)
+    add_to: str = ""
 
     @property
     def count(self) -> int:
@@ -104,6 +106,14 @@ class Profile:
                 return f
         raise KeyError(name)
 
+    def fold(self, values: dict[str, float | int]) -> dict[str, float | int]:
+        """Add ``add_to`` parts into their target (e.g. integer m3 + mL fraction = total_m3); drop the parts."""
+        out = dict(values)
+        for f in self.fields:
+            if f.add_to and f.name in out and f.add_to in out:
+                out[f.add_to] = round(out[f.add_to] + out.pop(f.name), 9)
+        return out
+
 
 def _flags(order: str) -> tuple[bool, bool]:
     """(reverse registers, swap bytes in each register)."""
@@ -120,8 +130,8 @@ def decode_raw(regs: list[int] | tuple[int, ...], type_: str, order: str) -> flo
         words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
     value = struct.unpack(">" + code, struct.pack(f">{n}H", *words))[0]
     if code == "f":
-        # float32 carries ~7 significant digits; show them, not the binary noise
-        return float(f"{value:.7g}")
+        # float32 carries 7-8 significant digits; show them, not the binary noise (0.2, not 0.200000003)
+        return float(f"{value:.8g}")
     return value
 
 
@@ -240,7 +250,15 @@ def _parse_fields(raw: Any, bad: Any) -> list[Field]:
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale == 0:
             bad(f"{key}.scale", "must be a non-zero number")
             continue
-        out.append(Field(name=name, address=addr, type=type_, order=order, scale=float(scale)))
+        add_to = spec.get("add_to", "")
+        if not isinstance(add_to, str) or (add_to and (add_to == name or add_to not in raw)):
+            bad(f"{key}.add_to", "must name another field of this profile")
+            continue
+        out.append(Field(name=name, address=addr, type=type_, order=order, scale=float(scale), add_to=add_to))
+    names = {f.name: f for f in out}
+    for f in out:
+        if f.add_to and f.add_to in names and names[f.add_to].add_to:
+            bad(f"fields.{f.name}.add_to", f"{f.add_to!r} is itself added to another field")
     ordered = sorted(out, key=lambda f: f.address)
     for a, b in zip(ordered, ordered[1:]):
         if b.address < a.end:

@@ -61,6 +61,11 @@ class SimMeter:
         if f.name in self.pinned:
             return self.pinned[f.name]
         name = f.name
+        if f.add_to:  # the fraction part of a split total (integer m3 + fraction)
+            total = self.current_total()
+            return (total - int(total)) if f.add_to.startswith("total") else 0.0
+        if any(p.add_to == name for p in self.profile.fields):
+            return float(int(self.current_total())) if name.startswith("total") else 0.0
         if name.startswith("total") or name.startswith("volume"):
             return self.current_total()
         if name.startswith("flow"):
