@@ -24,6 +24,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -222,7 +223,14 @@ class BusScheduler:
         for block in m.plan:
             regs = await self.bus.read(block.table, block.start, block.count, m.cfg.device_id)
             values.update(block.decode(regs))
-        return m.profile.fold(values) if m.profile is not None else values
+        values = m.profile.fold(values) if m.profile is not None else values
+        bad = [k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            # NaN/inf (a float register holding garbage) is not JSON and no reading: drop the field, count it
+            self.comp.ctx.devices.error(self.cfg.id, "bus", "bad_value")
+            for k in bad:
+                del values[k]
+        return values
 
     async def _poll(self, m: MeterRuntime, urgent: bool = False) -> dict[str, Any] | None:
         started = time.monotonic()
@@ -248,7 +256,11 @@ class BusScheduler:
         if not urgent:
             m.next_due = max(m.next_due + m.cfg.poll_s, started)
         self.comp.ctx.metrics.inc("meter_polls_total", {"bus": self.cfg.id})
-        self.comp.on_values(m, values)
+        try:
+            self.comp.on_values(m, values)
+        except Exception:  # a rule bug must not stop the bus: log it, keep polling
+            log.exception("meter %s: could not process a reading", m.id)
+            self.comp.ctx.metrics.inc("meter_process_failures_total")
         return values
 
     async def _valve(self, m: MeterRuntime, action: str) -> str:

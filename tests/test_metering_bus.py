@@ -323,3 +323,19 @@ def test_shipped_profiles_read_back_through_the_server(profile_id: str) -> None:
             await sim.stop()
 
     run(main())
+
+
+def test_nan_registers_are_dropped_not_stored(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = MeterSimulator(framing="tcp")
+        sim.add(1, GENERIC, pinned={"flow_m3h": float("nan")})
+        async with Harness(tmp_path, sim, [("hw-1", 1, "generic-hot-water")], poll_s=0.2) as h:
+            await h.start()
+            await wait_for(lambda: h.of("meter.reading"), 10, "a reading")
+            values = h.of("meter.reading")[0]["values"]
+            assert "flow_m3h" not in values and values["total_m3"] > 0
+            await h.comp.flush()
+            page = h.comp.readings_after(0, 10)
+            assert "flow_m3h" not in page["items"][0]["values"]
+
+    run(main())
