@@ -625,7 +625,7 @@ class MeteringComponent:
         async def get_readings(after: str = Query(default="0", max_length=20),
                                limit: int = Query(default=500, ge=1, le=5000),
                                who: Principal = Depends(central)) -> dict[str, Any]:
-            if not after.isdigit():
+            if not (after.isascii() and after.isdigit()) or int(after) >= 2 ** 63:
                 raise ApiError(422, "invalid_cursor", "after must be a cursor returned as next")
             return self.readings_after(int(after), limit)
 

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from typing import Any, Iterator
 
+import httpx
 import pytest
 
 from conftest import free_port, wait_until
@@ -76,7 +77,10 @@ def test_meters_readings_valve_over_http_and_mqtt(gateway_factory: Any, mosquitt
 
     # central pull: no repeats, no gaps, 403 for the wrong role, 422 for a bad cursor
     assert gw.get("/api/v1/readings", "operator").status_code == 403
-    assert gw.get("/api/v1/readings?after=abc", "central").status_code == 422
+    for bad in ("abc", "-1", "99999999999999999999", "%C2%B2", "1.5"):
+        assert gw.get(f"/api/v1/readings?after={bad}", "central").status_code == 422, bad
+    assert gw.get("/api/v1/readings?limit=0", "central").status_code == 422
+    assert httpx.get(f"{gw.url}/api/v1/readings", timeout=10).status_code == 401
     seen: list[tuple[str, str]] = []
     cursor = "0"
     first = gw.get("/api/v1/readings?limit=1", "central").json()
