@@ -229,7 +229,7 @@ def bench_daemon_rss(work: Path) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    res: dict[str, Any] = {}
+    res: dict[str, Any] = {"load_avg_1m_at_start": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         for name, fn in (("decision", bench_decisions), ("osdp_swipe_to_output", bench_osdp),
@@ -248,7 +248,8 @@ def main() -> dict[str, Any]:
         res["daemon_memory"] = bench_daemon_rss(work)
         print(f"daemon_memory: {res['daemon_memory']}", flush=True)
     res["targets"] = {"decision_p99_ms": 2, "osdp_p50_ms": 80, "snapshot_s": 5, "rss_mb": 100}
-    res["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}
+    res["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0],
+                      "load_avg_1m_at_end": round(os.getloadavg()[0], 1)}
     return res
 
 

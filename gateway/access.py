@@ -70,7 +70,7 @@ CARDS_DDL = """
             issued_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )"""
-SNAPSHOT_CHUNK = 1000
+SNAPSHOT_CHUNK = 4000
 SNAPSHOT_SLICE = 250
 STAGE_INSERT = (
     "INSERT OR REPLACE INTO access_cards_next(card, bits, format, facility, number, unit, holder, holder_kind, "
