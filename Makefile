@@ -29,5 +29,13 @@ bench: venv
 	EGW_NO_BROWSER=1 bash scripts/system-deps.sh
 	bash scripts/bench.sh
 
+soak: venv
+	EGW_NO_BROWSER=1 bash scripts/system-deps.sh
+	bash scripts/soak.sh
+
+# PREFIX (default /opt/estate-gateway) and DESTDIR (staging root, for packaging) are honoured
+install:
+	PREFIX="$(or $(PREFIX),/opt/estate-gateway)" DESTDIR="$(DESTDIR)" PY="$(PY)" bash scripts/install.sh
+
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .hypothesis
