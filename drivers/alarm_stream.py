@@ -55,8 +55,9 @@ async def serve_tcp(host: str, port: int, decoder_factory: Callable[[], Decoder]
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(reader.read(4096), idle_timeout_s)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(idle_timeout_s):
+                        data = await reader.read(4096)
+                except TimeoutError:
                     break
                 if not data:
                     break
