@@ -156,9 +156,21 @@ class BusScheduler:
         for i, m in enumerate(self.meters):
             m.next_due = now + min(m.cfg.poll_s, 5.0) * i / n
 
-    def submit(self, job: Job) -> None:
-        self.urgent.append(job)
+    def submit(self, job: Job) -> bool:
+        """Queue urgent work: valve writes ahead of everything (after earlier valve writes), then polls.
+
+        A meter already waiting for an urgent poll is not queued twice (billing retries and
+        ``readings.now`` repeated while a slow bus catches up would otherwise pile up).
+        """
+        if job.kind == "valve":
+            pos = sum(1 for j in self.urgent if j.kind == "valve")
+            self.urgent.insert(pos, job)
+        elif any(j.kind == "poll" and j.meter is job.meter for j in self.urgent):
+            return False
+        else:
+            self.urgent.append(job)
         self.wake.set()
+        return True
 
     async def run(self) -> None:
         """Forever: urgent jobs first, else the most overdue meter, else wait until one is due."""

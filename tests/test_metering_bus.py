@@ -363,3 +363,29 @@ def test_unreachable_buses_are_reported_and_valves_fail_cleanly(tmp_path: Path) 
             await stop_context(ctx)
 
     run(main())
+
+
+def test_valve_write_jumps_ahead_of_queued_polls(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = MeterSimulator(framing="rtu-over-tcp", baud=9600)  # real line time: the queue is observable
+        meters = [(f"m{i:02d}", i, "generic-hot-water") for i in range(1, 21)]
+        for _, dev, _ in meters:
+            sim.add(dev, GENERIC)
+        async with Harness(tmp_path, sim, meters, poll_s=3600, timeout_s=1.0) as h:
+            await h.start()
+            await wait_for(lambda: len(h.of("meter.reading")) >= 20, 20, "first round")  # the spread start
+            queued = await h.comp.poll_now()
+            assert len(queued) == 20
+            assert await h.comp.poll_now(["m01"]) == ["m01"]  # already queued: not queued twice
+            mark = len(sim.log)
+            await asyncio.sleep(0.01)  # the first queued poll is on the wire
+            res = await h.comp.set_valve("m20", "close", "central", "central")
+            assert res["state"] == "closed"
+            ops = list(sim.log)[mark:]
+            # the write went out right after the request already on the line, not after the 20 queued polls
+            assert ops.index((20, "write")) <= 2, ops[:5]
+            await wait_for(lambda: len(h.of("meter.reading")) >= 40, 20, "the queued polls")
+            await h.comp.flush()
+            assert len(h.of("meter.reading")) == 40
+
+    run(main())

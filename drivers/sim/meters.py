@@ -13,6 +13,7 @@ Protocol only: ``serve_for_config`` reads the gateway's config duck-typed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class MetersContext(ModbusServerContext):
 
     async def _meter(self, device_id: int, request_bytes: int, reply_bytes: int) -> SimMeter:
         meter = self.sim.meters.get(device_id)
+        self.sim.log.append((device_id, "write" if reply_bytes == 8 else "read"))
         if self.sim.baud:
             # the line is busy for the whole exchange, answered or not
             async with self.sim.line:
@@ -160,6 +162,8 @@ class MeterSimulator:
         self.framing = framing
         self.baud = baud
         self.meters: dict[int, SimMeter] = {}
+        #: (device id, "read" | "write") in the order requests reached the meters (bounded)
+        self.log: collections.deque[tuple[int, str]] = collections.deque(maxlen=10_000)
         self.line = asyncio.Lock()
         self.port = 0
         self._server: ModbusTcpServer | None = None
