@@ -356,6 +356,9 @@ class AlarmsComponent:
         if isinstance(item, gb.BadFrame):
             self._count_error(rc.id, f"gb26875: {item.what}")
             return None
+        if rc.accounts and item.source.hex().upper() not in {a.upper() for a in rc.accounts}:
+            self._count_error(rc.id, "gb26875: source address not accepted")
+            return gb.build_deny(item)
         if item.command not in (gb.CMD_SEND, gb.CMD_REPLY):
             self.heard(rc.id)
             return None

@@ -428,3 +428,68 @@ def test_silence_survives_a_restart_until_the_panel_is_heard(tmp_path: Path) -> 
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_random_payloads_in_valid_blocks_never_break_the_receiver(tmp_path: Path) -> None:
+    """Well-framed blocks with random content: every one gets an answer, the panel keeps working."""
+    import random
+
+    from drivers.sia_dc09 import build_block
+
+    rnd = random.Random(26875)
+    alphabet = "0123456789ABCDEFNri/|#[] _-:,.xyz\x7f"
+
+    async def body(ctx: Any, alarms: AlarmsComponent, fake: FakeAccess, panel: Dc09Panel) -> None:
+        answers: dict[str, int] = {}
+        for i in range(300):
+            token = rnd.choice(["SIA-DCS", "ADM-CID", "NULL", "SIA-DCS"])
+            payload = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
+            if rnd.random() < 0.3:
+                payload = f"{rnd.choice([1, 3, 6])}{rnd.randint(0, 999):03d} {rnd.randint(0, 99):02d} {rnd.randint(0, 999):03d}"
+            if rnd.random() < 0.3:
+                payload = "N" + "/".join(f"{rnd.choice(['FA', 'BR', 'ZZ', 'OP', 'RP'])}{rnd.randint(0, 9999)}"
+                                         for _ in range(rnd.randint(1, 4)))
+            block = build_block(token, i % 9999 + 1, "1234", payload)
+            ans = await panel.send_raw(block)
+            answers[ans] = answers.get(ans, 0) + 1
+        assert set(answers) <= {"ACK", "DUH", "NAK"} and sum(answers.values()) == 300
+        assert answers.get("ACK", 0) > 50 and answers.get("DUH", 0) > 10
+        assert await panel.send("ADM-CID", "1130 01 099") == "ACK"
+        assert any(a["zone"] == 99 for a in alarms.list_alarms("open"))
+
+    run(tmp_path, body)
+
+
+def test_encrypted_panel_and_bad_key_file(tmp_path: Path) -> None:
+    async def main() -> None:
+        key = "00112233445566778899AABBCCDDEEFF"
+        (tmp_path / "dc09.key").write_text(key + "\n")
+        (tmp_path / "bad.key").write_text("not hex\n")
+        dc, bad = free_port(), free_port()
+        cfg = make_config(tmp_path, f"""
+[[alarm_receivers]]
+id = "enc"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{dc}"
+key_file = "dc09.key"
+
+[[alarm_receivers]]
+id = "broken"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{bad}"
+key_file = "bad.key"
+""")
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[alarms])
+        try:
+            panel = Dc09Panel("127.0.0.1", alarms.ports["enc"], key=bytes.fromhex(key))
+            assert await panel.send("SIA-DCS", "Nri1/FA007") == "ACK"
+            await panel.close()
+            [a] = alarms.list_alarms("open")
+            assert a["kind"] == "fire" and a["zone"] == 7
+            assert "broken" not in alarms.ports
+            assert any(d["id"] == "broken" for d in ctx.devices.offline())
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
