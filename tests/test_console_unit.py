@@ -95,3 +95,44 @@ def test_parse_last_event_id() -> None:
     assert parse_last_event_id(" 7 ") == 7
     for bad in ("", "-1", "1e3", "٣", "9" * 40, "abc"):
         assert parse_last_event_id(bad) is None
+
+
+def test_stream_in_process_batches_overflows_and_ends_on_stop(tmp_path: Path) -> None:
+    """The stream generator over a real store: live frames, resync after overflow, end on stop."""
+    import asyncio
+
+    from conftest import make_config
+    from gateway.daemon import build_context, stop_context
+
+    async def main() -> None:
+        comp = ConsoleComponent()
+        ctx = await build_context(make_config(tmp_path), components=[comp])
+        try:
+            gen = comp._stream("operator", None)
+            assert (await gen.__anext__()).startswith("retry:")
+            nxt = asyncio.ensure_future(gen.__anext__())
+            await asyncio.sleep(0.05)
+            await ctx.events.record("alarm.raised", {"alarm": 1, "kind": "fire"})
+            await ctx.events.record("card.issued", {"card": "26:00"})  # not for operators
+            await ctx.events.record("door.forced", {"door": "d1"})
+            chunk = await asyncio.wait_for(nxt, 5)
+            chunk += await asyncio.wait_for(gen.__anext__(), 5) if chunk.count("event: ev") < 2 else ""
+            assert "alarm.raised" in chunk and "door.forced" in chunk and "card.issued" not in chunk
+            # a page that stops reading: its queue is bounded and it is told to resync
+            await ctx.events.transact(lambda conn, emit: [emit("door.opened", {"door": "d1", "n": i})
+                                                          for i in range(console.QUEUE_SIZE + 10)])
+            assert "event: resync" in await asyncio.wait_for(gen.__anext__(), 5)
+            assert comp.clients == 1
+            nxt = asyncio.ensure_future(gen.__anext__())
+            await asyncio.sleep(0.05)
+            await comp.stop()
+            try:
+                await asyncio.wait_for(nxt, 5)
+                await asyncio.wait_for(gen.__anext__(), 5)
+            except StopAsyncIteration:
+                pass
+            assert comp.clients == 0
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())

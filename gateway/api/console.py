@@ -83,6 +83,8 @@ SECURITY_HEADERS = {
 }
 
 QUEUE_SIZE = 1000
+#: open streams at most (a duty room has a handful of pages; this bounds memory if something loops)
+MAX_CLIENTS = 200
 KEEPALIVE_S = 15.0
 REPLAY_MAX = 500
 _PLACEHOLDER = re.compile(r"\{\{(!?)\s*([a-zA-Z0-9_.]+)\s*\}\}")
@@ -233,6 +235,8 @@ class ConsoleComponent:
         @r.get("/stream", include_in_schema=True)
         async def stream(request: Request, who: Principal = Depends(any_role)) -> StreamingResponse:
             """Server-Sent Events: every committed event the caller's role may see, live."""
+            if len(self._clients) >= MAX_CLIENTS:
+                raise ApiError(429, "too_many_streams", f"{MAX_CLIENTS} live streams are open already")
             last = parse_last_event_id(request.headers.get("last-event-id")
                                        or request.query_params.get("after"))
             headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

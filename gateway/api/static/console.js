@@ -173,6 +173,7 @@ function normAlarm(a) {
     raised_at: a.raised_at || a.ts || a.created_at || a.first_at,
     by: a.acked_by || a.acknowledged_by || a.ack_by || a.by || "",
     note: a.note || a.ack_note || "",
+    escalations: Number(a.escalations || 0), repeats: Number(a.repeats || 0),
   };
 }
 
@@ -238,7 +239,9 @@ function alarmItem(a) {
       el("time", { class: "alarm-time" }, fmtTime(a.raised_at))),
     el("div", { class: "alarm-body" },
       el("span", { class: "alarm-text" }, a.text || (a.code ? `#${a.code}` : "")),
-      el("span", { class: "alarm-status" }, status + (a.restored ? ` · ${L("alarms.restored")}` : ""))));
+      el("span", { class: "alarm-status" }, status + (a.restored ? ` · ${L("alarms.restored")}` : "")),
+      a.escalations ? el("span", { class: "badge escalated" }, `${L("alarms.escalated")} ×${a.escalations}`) : null,
+      a.repeats ? el("span", { class: "badge" }, `×${a.repeats + 1}`) : null));
   if (CFG.can.ack && !a.acked) {
     li.append(el("button", { type: "button", class: "ack primary", dataset: { alarm: a.id },
                              onclick: () => ackAlarm(a) }, L("alarms.ack")));
@@ -270,6 +273,9 @@ function onAlarmEvent(ev) {
   } else if (ev.type === "alarm.restored") {
     const a = state.alarms.get(id);
     if (a) a.restored = true;
+  } else if (ev.type === "alarm.escalated") {
+    const a = state.alarms.get(id);
+    if (a) a.escalations = Math.max(a.escalations + 1, Number(d.count || 0));
   } else if (ev.type === "alarm.closed") {
     state.alarms.delete(id);
   }
