@@ -57,6 +57,8 @@ STATES = ("raised", "acknowledged", "restored", "closed")
 #: kinds that never get a restore from the panel: acknowledging closes them
 NO_RESTORE_KINDS = ("test",)
 SILENT_CODE = "silent"
+#: how long the receive path waits for the access component to release doors before answering the panel
+LINKAGE_WAIT_S = 3.0
 DEFAULT_ESCALATE: dict[str, float] = dict(AlarmsSection.model_fields["escalate_s"].default)
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -510,8 +512,12 @@ class AlarmsComponent:
             log.error("fire alarm %d: doors %s should be released but there is no access component", alarm_id, doors)
             return
         try:
-            await access.hold_unlocked(doors, "fire", f"alarm-{alarm_id}")
+            # shielded: a slow access component must not hold back the panel's ACK for long
+            await asyncio.wait_for(asyncio.shield(access.hold_unlocked(doors, "fire", f"alarm-{alarm_id}")),
+                                   LINKAGE_WAIT_S)
             log.warning("fire alarm %d: doors %s held released", alarm_id, ",".join(doors))
+        except asyncio.TimeoutError:
+            log.error("fire alarm %d: access still releasing doors %s after %g s", alarm_id, doors, LINKAGE_WAIT_S)
         except Exception:
             log.exception("fire alarm %d: releasing doors %s failed", alarm_id, doors)
 
@@ -660,8 +666,8 @@ class AlarmsComponent:
         since = last["ts"] if last else None
         report: dict[str, Any] = {"now": format_ts(ctx.clock.now()), "shift": self.current_shift(),
                                   "since": since, "last_handover": last, **self.handover_items()}
-        report["alarms_since"] = [_alarm_dict(r) for r in ctx.store.query(
-            "SELECT * FROM alarms WHERE raised_at > ? ORDER BY id", (since or "",))][-500:]
+        report["alarms_since"] = [_alarm_dict(r) for r in reversed(ctx.store.query(
+            "SELECT * FROM alarms WHERE raised_at > ? ORDER BY id DESC LIMIT 500", (since or "",)))]
         for name, comp in ctx.components.items():
             if comp is self or not hasattr(comp, "handover_items"):
                 continue
