@@ -389,3 +389,36 @@ def test_valve_write_jumps_ahead_of_queued_polls(tmp_path: Path) -> None:
             assert len(h.of("meter.reading")) == 40
 
     run(main())
+
+
+def test_serve_for_config_serves_tcp_and_socket_url_rtu_buses(tmp_path: Path) -> None:
+    async def main() -> None:
+        from conftest import free_port
+        from drivers.sim.meters import serve_for_config
+
+        p1, p2 = free_port(), free_port()
+        cfg = make_config(tmp_path, (
+            f'[[buses]]\nid = "t"\ntransport = "tcp"\nport = "127.0.0.1:{p1}"\n'
+            f'[[buses]]\nid = "r"\ntransport = "rtu"\nport = "socket://127.0.0.1:{p2}"\n'
+            '[[meters]]\nid = "a"\nbus = "t"\ndevice_id = 3\nprofile = "generic-hot-water"\nunit = "u-1"\n'
+            '[[meters]]\nid = "b"\nbus = "r"\ndevice_id = 4\nprofile = "tuf-2000m"\nunit = "u-2"\n'))
+        task = asyncio.create_task(serve_for_config(cfg))
+        try:
+            for transport, port, dev, n in (("tcp", f"127.0.0.1:{p1}", 3, 10), ("rtu", f"socket://127.0.0.1:{p2}", 4, 12)):
+                bus = ModbusBus(transport, port, timeout_s=1.0, retries=0)
+                for _ in range(100):
+                    try:
+                        assert len(await bus.read("holding", 0, n, dev)) == n
+                        break
+                    except Exception:
+                        await bus.close()
+                        bus = ModbusBus(transport, port, timeout_s=1.0, retries=0)
+                        await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError(f"simulator on {port} did not answer")
+                await bus.close()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    run(main())

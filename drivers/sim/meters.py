@@ -207,16 +207,21 @@ def _find_profile(dirs: list[Path], profile_id: str) -> Path | None:
 
 
 async def serve_for_config(cfg: Any) -> None:
-    """Serve every [[meters]] of each tcp/rtu-over-tcp bus on 127.0.0.1 until cancelled."""
+    """Serve every [[meters]] of each tcp/rtu-over-tcp bus (or rtu bus on socket://) on 127.0.0.1 until cancelled."""
     sims: list[MeterSimulator] = []
     try:
         for bus in cfg.buses:
-            if bus.transport not in ("tcp", "rtu-over-tcp"):
+            address = bus.port
+            framing = bus.transport
+            if framing == "rtu" and address.startswith("socket://"):
+                # an RTU bus on a pyserial socket:// URL: serve RTU framing there (a serial server, simulated)
+                address, framing = address[len("socket://"):], "rtu-over-tcp"
+            elif framing not in ("tcp", "rtu-over-tcp"):
                 continue
-            host, _, port = bus.port.rpartition(":")
+            host, _, port = address.rpartition(":")
             if host not in ("127.0.0.1", "localhost"):
                 continue
-            sim = MeterSimulator(framing=bus.transport)
+            sim = MeterSimulator(framing=framing)
             for m in cfg.meters:
                 if m.bus != bus.id:
                     continue
@@ -227,7 +232,7 @@ async def serve_for_config(cfg: Any) -> None:
                 sim.add(m.device_id, load_profile(path), total_m3=100.0 + m.device_id * 3.7,
                         flow_m3h=0.05 + (m.device_id % 7) * 0.05)
             await sim.start("127.0.0.1", int(port))
-            log.info("simulating %d meters on bus %s (%s, port %s)", len(sim.meters), bus.id, bus.transport, port)
+            log.info("simulating %d meters on bus %s (%s, port %s)", len(sim.meters), bus.id, framing, port)
             sims.append(sim)
         await asyncio.Event().wait()
     finally:
