@@ -295,7 +295,11 @@ def build_response(
     key: bytes | None = None,
     now: datetime | None = None,
 ) -> bytes:
-    """ACK/DUH echo the block's seq/R/L/#acct; NAK is ``"NAK"0000R0L0A0[]_time`` (receiver time)."""
+    """ACK/DUH echo the block's seq/R/L/#acct; NAK is ``"NAK"0000R0L0A0[]_time`` (receiver time).
+
+    A clear ACK carries no timestamp (as common receivers answer); an encrypted one carries it
+    inside the encrypted part, as the panel checks it against replays.
+    """
     now = now or datetime.now(timezone.utc)
     ts = format_timestamp(now)
     if verdict is Verdict.NAK:
@@ -304,7 +308,7 @@ def build_response(
     acct = f"#{account}" if account else ""
     if key is not None and verdict is Verdict.ACK:
         return frame(f'"*ACK"{seq}{r}L{line}{acct}[' + encrypt_tail(key, "]" + ts))
-    return frame(f'"{verdict.value}"{seq}{r}L{line}{acct}[]' + (ts if verdict is Verdict.ACK else ""))
+    return frame(f'"{verdict.value}"{seq}{r}L{line}{acct}[]')
 
 
 def build_block(
