@@ -225,9 +225,10 @@ class AlarmsComponent:
         self.zones: dict[tuple[str, int], Any] = {}
         self.receivers: dict[str, Any] = {}          # id -> Dc09Receiver / asyncio Server / SerialSource
         self.ports: dict[str, int] = {}              # id -> bound TCP port (listen = ...:0 in tests)
-        self.last_heard: dict[str, float] = {}       # receiver id -> monotonic
-        self.silent: set[str] = set()
-        self._heard_again: set[str] = set()
+        #: liveness per panel: (receiver id, account) -> monotonic; account "" = the receiver as a whole
+        self.last_heard: dict[tuple[str, str], float] = {}
+        self.silent: set[tuple[str, str]] = set()
+        self._heard_again: set[tuple[str, str]] = set()
         self.stats = {"signals": 0, "duplicates": 0, "errors": 0}
         self._tasks: list[asyncio.Task[Any]] = []
         self._servers: list[Any] = []
@@ -249,9 +250,10 @@ class AlarmsComponent:
         now = time.monotonic()
         for rc in cfg.alarm_receivers:
             ctx.devices.declare(rc.id, "receiver")
-            self.last_heard[rc.id] = now
-        self.silent = {r["receiver"] for r in ctx.store.query(
-            "SELECT DISTINCT receiver FROM alarms WHERE code=? AND restored_at IS NULL AND state != 'closed'",
+            for acct in self._panels(rc):
+                self.last_heard[(rc.id, acct)] = now
+        self.silent = {(r["receiver"], r["account"]) for r in ctx.store.query(
+            "SELECT DISTINCT receiver, account FROM alarms WHERE code=? AND restored_at IS NULL AND state != 'closed'",
             (SILENT_CODE,))}
         await self._reconcile_holds()
         for rc in cfg.alarm_receivers:
@@ -320,7 +322,7 @@ class AlarmsComponent:
         log.info("alarm receiver %s: %s on %s", rc.id, rc.protocol, rc.listen or rc.port)
 
     async def _listening(self, receiver: str) -> None:
-        silent = receiver in self.silent   # still silent from before a restart
+        silent = any(r == receiver for r, _a in self.silent)   # still silent from before a restart
         await self._ctx.devices.set_state(receiver, "receiver", not silent, "panel silent" if silent else "")
 
     # ------------------------------------------------------------------ protocol handlers
@@ -334,7 +336,7 @@ class AlarmsComponent:
         dedupe = None
         if signals:
             dedupe = (msg.account.upper(), msg.seq, _digest(msg.id_token, msg.data, *msg.extended))
-        await self.process(receiver, signals, dedupe=dedupe)
+        await self.process(receiver, signals, dedupe=dedupe, account=msg.account.upper())
         if self.ack_delay_s:
             await asyncio.sleep(self.ack_delay_s)
         return Verdict.ACK
@@ -362,7 +364,7 @@ class AlarmsComponent:
             self._count_error(rc.id, "gb26875: source address not accepted")
             return gb.build_deny(item)
         if item.command not in (gb.CMD_SEND, gb.CMD_REPLY):
-            self.heard(rc.id)
+            self.heard(rc.id, item.source.hex().upper())
             return None
         await self.process(rc.id, signals_from_gb(rc.id, item))
         return gb.build_confirm(item, time=self._ctx.clock.local().replace(tzinfo=None))
@@ -374,12 +376,12 @@ class AlarmsComponent:
 
     # ------------------------------------------------------------------ the core: commit signals
     async def process(self, receiver: str, signals: list[Signal], *,
-                      dedupe: tuple[str, str, str] | None = None) -> Outcome:
+                      dedupe: tuple[str, str, str] | None = None, account: str | None = None) -> Outcome:
         """Commit signals (and the dedupe row) in one transaction, then act: liveness, fire linkage."""
         ctx = self._ctx
         now = format_ts(ctx.clock.now())
         outcome = await ctx.events.transact(lambda conn, emit: self._commit(conn, emit, now, signals, dedupe))
-        self.heard(receiver)
+        self.heard(receiver, account if account is not None else (signals[0].account if signals else ""))
         if outcome.duplicate:
             self.stats["duplicates"] += 1
         self.stats["signals"] += len(signals)
@@ -450,8 +452,10 @@ class AlarmsComponent:
         sql = ("SELECT id, acked_at FROM alarms WHERE receiver=? AND account=? AND zone=? AND kind=? "
                "AND restored_at IS NULL AND state != 'closed'")
         params: tuple[Any, ...] = (s.receiver, s.account, s.zone, s.kind)
-        if s.code == SILENT_CODE or s.account == "":
+        if s.code == SILENT_CODE:
             sql, params = sql + " AND code=?", (*params, s.code)
+        else:   # a panel's own restore never ends the gateway's silence alarm
+            sql, params = sql + " AND code != ?", (*params, SILENT_CODE)
         rows = conn.execute(sql + " ORDER BY id", params).fetchall()
         if not rows:
             if not s.code.startswith("GB-"):   # GB frames restore every clear bit: only log real ones
@@ -468,11 +472,19 @@ class AlarmsComponent:
                 emit("alarm.closed", {"alarm": alarm_id})
                 out.closed.append(alarm_id)
 
-    def heard(self, receiver: str) -> None:
-        """A valid message: the panel is alive (the watch loop restores a silence alarm)."""
-        self.last_heard[receiver] = time.monotonic()
-        if receiver in self.silent:
-            self._heard_again.add(receiver)
+    @staticmethod
+    def _panels(rc: Any) -> list[str]:
+        """The panels a receiver supervises: each configured account, or the receiver as a whole."""
+        return [a.upper() for a in rc.accounts] or [""]
+
+    def heard(self, receiver: str, account: str = "") -> None:
+        """A valid message: that panel is alive (the watch loop restores a silence alarm)."""
+        now = time.monotonic()
+        for key in ((receiver, account.upper()), (receiver, "")):
+            if key in self.last_heard:
+                self.last_heard[key] = now
+                if key in self.silent:
+                    self._heard_again.add(key)
 
     # ------------------------------------------------------------------ acknowledgement
     async def acknowledge(self, alarm_id: int, by: str, role: str, note: str) -> dict[str, Any]:
@@ -592,23 +604,36 @@ class AlarmsComponent:
         return await ctx.events.transact(txn)
 
     async def check_supervision(self) -> None:
-        """A panel silent past its supervision interval raises a fault alarm; hearing it restores it."""
+        """A panel silent past its supervision interval raises a fault alarm; hearing it restores it.
+
+        Each configured account is a panel of its own (one receiver often serves several); the
+        receiver is reported offline while any of its panels is silent.
+        """
         now = time.monotonic()
         for rc in self._ctx.config.alarm_receivers:
             if rc.supervision_s <= 0:
                 continue
-            quiet = now - self.last_heard.get(rc.id, now)
-            if rc.id not in self.silent:
-                if quiet > rc.supervision_s:
-                    sig = Signal(rc.id, "", SILENT_CODE, 0, "fault", f"panel silent for {quiet:.0f} s")
-                    await self.process_internal(sig)
-                    self.silent.add(rc.id)
-                    await self._ctx.devices.set_state(rc.id, "receiver", False, "panel silent")
-            elif rc.id in self._heard_again:   # only a real message ends a silence (not a restart)
-                await self.process_internal(Signal(rc.id, "", SILENT_CODE, 0, "fault", "panel heard again", True))
-                self._heard_again.discard(rc.id)
-                self.silent.discard(rc.id)
-                await self._ctx.devices.set_state(rc.id, "receiver", True, "panel heard again")
+            changed = False
+            for acct in self._panels(rc):
+                key = (rc.id, acct)
+                quiet = now - self.last_heard.get(key, now)
+                if key not in self.silent:
+                    if quiet > rc.supervision_s:
+                        who = f"panel {acct}" if acct else "panel"
+                        await self.process_internal(Signal(rc.id, acct, SILENT_CODE, 0, "fault",
+                                                           f"{who} silent for {quiet:.0f} s"))
+                        self.silent.add(key)
+                        changed = True
+                elif key in self._heard_again:   # only a real message ends a silence (not a restart)
+                    await self.process_internal(Signal(rc.id, acct, SILENT_CODE, 0, "fault", "panel heard again",
+                                                       True))
+                    self._heard_again.discard(key)
+                    self.silent.discard(key)
+                    changed = True
+            if changed:
+                silent = sorted(a or rc.id for r, a in self.silent if r == rc.id)
+                await self._ctx.devices.set_state(rc.id, "receiver", not silent,
+                                                  f"silent: {', '.join(silent)}" if silent else "panel heard again")
 
     async def process_internal(self, sig: Signal) -> None:
         """Like :meth:`process` for what the gateway itself detects (does not count as hearing the panel)."""

@@ -493,3 +493,49 @@ key_file = "bad.key"
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_each_account_is_supervised_on_its_own(tmp_path: Path) -> None:
+    async def main() -> None:
+        port = free_port()
+        cfg = make_config(tmp_path, f"""
+[[alarm_receivers]]
+id = "rcv"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{port}"
+accounts = ["1111", "2222"]
+supervision_s = 0.6
+
+[alarms]
+tick_s = 0.05
+""")
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[alarms])
+        talker = Dc09Panel("127.0.0.1", alarms.ports["rcv"], account="1111")
+        try:
+            async def chatter() -> None:
+                while True:
+                    await talker.send("NULL")
+                    await asyncio.sleep(0.1)
+
+            task = asyncio.create_task(chatter())
+            await until(lambda: alarms.list_alarms("open"), 10)
+            await asyncio.sleep(0.3)
+            silent = alarms.list_alarms("open")
+            assert [(a["account"], a["code"], a["kind"]) for a in silent] == [("2222", "silent", "fault")]
+            assert any(d["id"] == "rcv" for d in ctx.devices.offline())
+            # hearing the quiet panel ends its silence; its own AC restore (fault, zone 0) is not taken for it
+            quiet = Dc09Panel("127.0.0.1", alarms.ports["rcv"], account="2222")
+            assert await quiet.send("ADM-CID", "3301 00 000") == "ACK"
+            await quiet.close()
+            await until(lambda: alarms.get_alarm(silent[0]["id"])["state"] == "restored", 5)
+            row = ctx.store.query_one("SELECT alarm FROM alarm_signals WHERE code='301'")
+            assert row is not None and row[0] is None
+            await until(lambda: not ctx.devices.offline(), 5)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await talker.close()
+            await stop_context(ctx)
+
+    asyncio.run(main())
