@@ -152,7 +152,7 @@ def open_page(browser: Any, gw: Any, role: str, viewport: dict[str, int], lang: 
     """A fresh browser context that logs in through the form, like a person would."""
     ctx = browser.new_context(viewport=viewport, locale="en-US" if lang == "en" else "zh-CN")
     page = ctx.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # generous: CI machines are slow and shared
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
