@@ -54,7 +54,7 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
     """
     comps = list(default_components() if components is None else components)
     clock = clock or Clock(cfg.gateway.timezone)
-    store = Store(cfg.db_path)
+    store = Store(cfg.db_path, synchronous=cfg.store.synchronous)
     await asyncio.get_running_loop().run_in_executor(
         None, lambda: store.open({c.name: list(getattr(c, "migrations", [])) for c in comps},
                                  backup_dir=cfg.data_path / cfg.store.backup_dir))

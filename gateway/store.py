@@ -37,7 +37,7 @@ class StoreClosed(RuntimeError):
     pass
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
     """Open a connection with the settings every connection of the gateway uses."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
@@ -47,8 +47,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives power loss, not only a process crash.
-        conn.execute("PRAGMA synchronous=FULL")
+        # FULL (default): a commit survives power loss, not only a process crash.
+        # NORMAL: survives kill -9 and crashes, may lose the last commits on power loss; ~10x faster commits.
+        conn.execute(f"PRAGMA synchronous={'NORMAL' if synchronous.upper() == 'NORMAL' else 'FULL'}")
         conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
@@ -59,8 +60,9 @@ class Store:
     #: the core schema, owned by the store itself (events, outbox, commands, audit, meta)
     CORE = "core"
 
-    def __init__(self, path: Path | str, *, max_batch: int = 2000) -> None:
+    def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full") -> None:
         self.path = Path(path)
+        self.synchronous = synchronous
         self.max_batch = max_batch
         self._queue: "queue.Queue[tuple[WriteFn[Any], Future[Any]] | None]" = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -84,7 +86,7 @@ class Store:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         existed = self.path.exists() and self.path.stat().st_size > 0
-        self._writer = connect(self.path)
+        self._writer = connect(self.path, synchronous=self.synchronous)
         all_migrations = {self.CORE: CORE_MIGRATIONS, **(migrations or {})}
         behind = pending_migrations(self._writer, all_migrations)
         if existed and behind and backup_dir is not None:
