@@ -399,20 +399,24 @@ class MeteringComponent:
                     emit("meter.billing_reading", {"meter": mid, "unit": unit, "period": period,
                                                    "values": values, "read_at": read_at})
 
-        self._write(txn)
+        # a failed commit must not leave the billing reading marked as taken: it is retried
+        self._write(txn, (lambda: self._billed.discard((mid, period))) if bill else None)  # type: ignore[arg-type]
 
-    def _write(self, txn: Callable[[sqlite3.Connection, Any], None]) -> None:
+    def _write(self, txn: Callable[[sqlite3.Connection, Any], None], on_fail: Callable[[], None] | None = None) -> None:
         """Commit without holding the bus: the writer keeps FIFO order, the poll goes on."""
-        task = asyncio.get_running_loop().create_task(self._commit(txn))
+        task = asyncio.get_running_loop().create_task(self._commit(txn, on_fail))
         self._pending_writes.add(task)
         task.add_done_callback(self._pending_writes.discard)
 
-    async def _commit(self, txn: Callable[[sqlite3.Connection, Any], None]) -> None:
+    async def _commit(self, txn: Callable[[sqlite3.Connection, Any], None],
+                      on_fail: Callable[[], None] | None = None) -> None:
         try:
             await self.ctx.events.transact(txn)
         except Exception:
             log.exception("could not store a meter reading")
             self.ctx.metrics.inc("meter_store_failures_total")
+            if on_fail is not None:
+                on_fail()
 
     async def flush(self) -> None:
         """Wait until every reading handed to the store is committed (tests, stop)."""
