@@ -53,8 +53,10 @@ SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
 CHAOS_SHARE = 0.6
 GATEWAY_ID, SITE = "gw-soak", "soak-site"
 ROOT_TOPIC = f"estate/{SITE}/{GATEWAY_ID}"
-CARDS = [f"26:{0x0a000000 + i * 0x2041:08x}" for i in range(12)]
-UNKNOWN_CARDS = [f"26:{0x03000000 + i * 0x1111:08x}" for i in range(4)]
+# 26-bit ids: the bits MSB first, padded with zero bits to 4 bytes (see the contract, card ids)
+CARDS = [f"26:{(0x0281000 + i * 0x2041) << 6:08x}" for i in range(12)]
+UNKNOWN_CARDS = [f"26:{(0x0c03000 + i * 0x1111) << 6:08x}" for i in range(4)]
+HOLDER_MARK = "Soak Holder"  # card holder names: personal data, never in logs or MQTT events
 RSS_GROWTH_LIMIT_MB = float(os.environ.get("SOAK_RSS_LIMIT_MB", "15"))
 FD_GROWTH_LIMIT = 3
 
@@ -140,6 +142,7 @@ class Central:
 
         self.ids: dict[str, int] = {}
         self.duplicates = 0
+        self.personal_data_leaks = 0  # events carrying a card holder's name
         self.lock = threading.Lock()
         ready = threading.Event()
         c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="soak-central", clean_session=False)
@@ -155,7 +158,9 @@ class Central:
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         env = json.loads(msg.payload)
+        leak = HOLDER_MARK.encode() in msg.payload
         with self.lock:
+            self.personal_data_leaks += leak
             if env["id"] in self.ids:
                 self.duplicates += 1
             else:
@@ -281,7 +286,7 @@ class Soak:
         async with httpx.AsyncClient(timeout=5) as http:
             for i, card in enumerate(CARDS):
                 r = await http.post(f"{self.url}/cards", headers=self.headers(), json={
-                    "card": card, "unit": f"1-1-{i + 1:04d}", "holder": f"Soak Holder {i}",
+                    "card": card, "unit": f"1-1-{i + 1:04d}", "holder": f"{HOLDER_MARK} {i}",
                     "holder_kind": "resident", "doors": ["d1", "d2"]})
                 if r.status_code not in (201, 409):
                     say(f"issuing {card}: HTTP {r.status_code} {r.text[:200]}")
@@ -344,15 +349,15 @@ class Soak:
         assert self.small_disk is not None
         ballast = self.small_disk / "ballast"
         free = shutil.disk_usage(self.small_disk).free
-        leave = 256_000
-        say(f"disk nearly full: {free // 1_000_000} MB free -> {leave // 1000} kB for 8 s")
+        leave = 64_000
+        say(f"disk nearly full: {free // 1_000_000} MB free -> {leave // 1000} kB for 12 s")
         with open(ballast, "wb") as f:
             chunk = b"\0" * (1 << 20)
             remaining = free - leave
             while remaining > 0:
                 f.write(chunk[: min(len(chunk), remaining)])
                 remaining -= len(chunk)
-        await asyncio.sleep(8)
+        await asyncio.sleep(12)
         ballast.unlink()
         self.counts["disk_full_phases"] += 1
         if not self.daemon.alive:
@@ -436,6 +441,9 @@ class Soak:
         with central.lock:
             seen = dict(central.ids)
         missing = [(seq, ev_id, t) for seq, ev_id, t in rows if ev_id not in seen]
+        daemon_log = self.daemon.log.read_text(errors="replace")
+        log_leaks = daemon_log.count(HOLDER_MARK) + sum(daemon_log.count(token_for(r))
+                                                        for r in ("operator", "technician", "central", "admin"))
         first_watch = self.watch[: max(1, len(self.watch) // 4)]
         last_watch = self.watch[-max(1, len(self.watch) // 4):]
         rss_growth = (max(s["rss_mb"] for s in last_watch) - max(s["rss_mb"] for s in first_watch)) if self.watch else 0
@@ -449,6 +457,8 @@ class Soak:
             "rss_flat": rss_growth <= RSS_GROWTH_LIMIT_MB,
             "no_fd_growth": fd_growth <= FD_GROWTH_LIMIT,
             "no_http_5xx": self.counts["http_errors"] == 0,
+            "no_names_or_tokens_in_log": log_leaks == 0,
+            "no_names_in_mqtt_events": central.personal_data_leaks == 0,
         }
         return {
             "benchmark": "soak", "minutes": MINUTES, "seed": SEED, "passed": all(checks.values()), "checks": checks,
@@ -456,6 +466,8 @@ class Soak:
             "missing": missing[:20], "missing_count": len(missing), "seq_gaps": gaps[:20], "integrity_check": integrity,
             "events_by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
             "chaos": self.counts, "disk_full_tested": self.small_disk is not None,
+            "disk_full_log_lines": sum(("disk is full" in line or "No space left" in line)
+                                       for line in daemon_log.splitlines()),
             "watch": {"samples": len(self.watch), "rss_growth_mb": round(rss_growth, 2), "fd_growth": fd_growth,
                       "rss_mb_first": self.watch[0]["rss_mb"] if self.watch else None,
                       "rss_mb_last": self.watch[-1]["rss_mb"] if self.watch else None,
