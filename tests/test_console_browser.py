@@ -164,6 +164,11 @@ def open_page(browser: Any, gw: Any, role: str, viewport: dict[str, int], lang: 
     return page
 
 
+def fits_width(page: Any) -> bool:
+    """Nothing sticks out sideways (a phone must not need horizontal scrolling)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=False)
@@ -208,9 +213,13 @@ def test_alarm_appears_live_fire_on_top_and_is_acknowledged(browser: Any, gw: An
     assert kinds[0] == "fire" and "burglary" in kinds
     assert "B3 stairwell smoke" in page.inner_text('.alarm[data-kind="fire"]')
     # unacknowledged alarms flash (a CSS animation)
-    anim = page.eval_on_selector('.alarm[data-kind="fire"]', "e => getComputedStyle(e).animationName")
-    assert anim == "flash"
+    # (looked up and checked in one step: the list may be redrawn between two protocol calls)
+    page.wait_for_function("""() => { const e = document.querySelector('.alarm.unacked[data-kind="fire"]');
+                                      return e !== null && getComputedStyle(e).animationName === 'flash'; }""")
     shot(page, "alarms-1366")
+    # the browser lets the page sound once someone clicked (the button is the gesture)
+    page.click("#sound-toggle")
+    page.wait_for_selector("#sound-toggle.on")
 
     page.click('.alarm[data-kind="fire"] button.ack')
     page.fill("#ack-note", "guard sent to B3 stairwell")
@@ -224,6 +233,7 @@ def test_alarm_appears_live_fire_on_top_and_is_acknowledged(browser: Any, gw: An
     other.wait_for_selector('.alarm.acked[data-kind="fire"]')
     other.wait_for_selector('.alarm.unacked[data-kind="burglary"]')
     shot(other, "alarms-phone")
+    assert fits_width(other)
 
     # the handover form shows what is still open and records the shift change
     page.wait_for_selector('.report-section.has-items[data-section="open_alarms"]')
@@ -278,6 +288,7 @@ def test_technician_enrols_by_swipe_and_verifies_each_door(browser: Any, gw: Any
     page.wait_for_selector(f'.card-row.revoked[data-card="{EXTRA_CARDS[0]}"]')
     page.wait_for_selector('#cards-summary[data-count="3"]')
     shot(page, "cards-phone")
+    assert fits_width(page)
     assert not page.errors  # type: ignore[attr-defined]
 
 

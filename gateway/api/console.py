@@ -22,6 +22,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import logging
@@ -106,7 +107,9 @@ def render(template: str, values: dict[str, Any], lang: str) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
+@functools.lru_cache(maxsize=16)
 def load_template(name: str) -> str:
+    """Templates ship in the package and do not change while the daemon runs: read each once."""
     return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
