@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any, Iterator
@@ -180,6 +181,20 @@ def test_stream_is_live_filtered_and_resumes(gw: Any) -> None:
     finally:
         a.close()
         t.close()
+
+
+def streams_open(gw: Any) -> int:
+    text = httpx.get(f"{gw.url}/metrics", timeout=5).text
+    found = re.search(r"^estate_gateway_console_streams(?:\{\})? (\d+)", text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def test_closed_pages_do_not_leave_streams_behind(gw: Any) -> None:
+    readers = [SseReader(login(gw, "operator")) for _ in range(3)]
+    wait_until(lambda: streams_open(gw) == 3, 10, what="3 streams")
+    for r in readers:
+        r.close()
+    wait_until(lambda: streams_open(gw) == 0, 20, what="streams gone after the pages closed")
 
 
 def test_open_stream_does_not_delay_a_clean_stop(gw: Any) -> None:

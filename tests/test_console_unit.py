@@ -136,3 +136,15 @@ def test_stream_in_process_batches_overflows_and_ends_on_stop(tmp_path: Path) ->
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_labels_for_every_state_and_kind_the_page_draws() -> None:
+    """Labels built from data (``door.<state>``, ``kind.<kind>``...) exist for every value the contract names."""
+    needed = [f"door.{s}" for s in ("open", "closed", "forced", "held_open", "offline", "unlocked", "unknown")]
+    needed += [f"kind.{k}" for k in ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other",
+                                     "reader", "bus", "receiver")]
+    needed += [f"holder.{k}" for k in ("resident", "family", "tenant", "worker", "staff")]
+    needed += [f"anomaly.{k}" for k in ("reverse", "leak", "spike", "stuck")]
+    needed += [f"devices.{k}" for k in ("online", "offline", "pending")] + ["valve.open", "valve.closed"]
+    needed += [f"role.{r}" for r in ("operator", "technician", "central", "admin")]
+    assert [k for k in needed if k not in CATALOGUE] == []

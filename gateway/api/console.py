@@ -256,6 +256,7 @@ class ConsoleComponent:
     async def _stream(self, role: str, last_seq: int | None) -> AsyncIterator[str]:
         client = _Client(role)
         self._clients.add(client)
+        self._gauge()
         try:
             yield "retry: 2000\n: estate-gateway live events\n\n"
             sent = 0
@@ -285,6 +286,11 @@ class ConsoleComponent:
                     break
         finally:
             self._clients.discard(client)
+            self._gauge()
+
+    def _gauge(self) -> None:
+        if self.ctx is not None:
+            self.ctx.metrics.set("console_streams", len(self._clients))
 
     def _replay(self, role: str, after: int) -> tuple[list[Event], bool]:
         """Events a reconnecting page missed; False when there were too many (it should reload instead)."""
