@@ -292,13 +292,26 @@ class AlarmsComponent:
             recv = Dc09Receiver(host.strip("[]") or "0.0.0.0", int(port), lambda m, r=rc.id: self._on_dc09(r, m),
                                 accounts=rc.accounts or None, key=key, clock=ctx.clock.now,
                                 on_error=lambda e, r=rc.id: self._on_block_error(r, e))
-            self.ports[rc.id] = await recv.start()
             self.receivers[rc.id] = recv
             self._servers.append(recv)
-            ctx.supervisor.spawn(f"alarms.{rc.id}", recv.serve_forever, device=(rc.id, "receiver"))
-            await self._listening(rc.id)
-            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.ports[rc.id],
-                     " (AES)" if key else "")
+            try:
+                self.ports[rc.id] = await recv.start()
+            except OSError as exc:
+                # port taken (or not ours): the rest of the gateway runs; the supervisor keeps retrying
+                log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
+                await ctx.devices.set_state(rc.id, "receiver", False, f"cannot listen: {exc}")
+
+            async def serve(recv: Dc09Receiver = recv, rid: str = rc.id) -> None:
+                if rid not in self.ports:
+                    self.ports[rid] = await recv.start()
+                    await self._listening(rid)
+                await recv.serve_forever()
+
+            ctx.supervisor.spawn(f"alarms.{rc.id}", serve, device=(rc.id, "receiver"))
+            if rc.id in self.ports:
+                await self._listening(rc.id)
+                log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.ports[rc.id],
+                         " (AES)" if key else "")
             return
         if rc.protocol == "contact-id-serial":
             decoder: Callable[[], Any] = LineDecoder
@@ -308,7 +321,12 @@ class AlarmsComponent:
             handler = lambda item, r=rc: self._on_gb(r, item)  # noqa: E731
         if rc.listen:
             host, _, port = rc.listen.rpartition(":")
-            server = await serve_tcp(host.strip("[]") or "0.0.0.0", int(port), decoder, handler)
+            try:
+                server = await serve_tcp(host.strip("[]") or "0.0.0.0", int(port), decoder, handler)
+            except OSError as exc:
+                log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
+                await ctx.devices.set_state(rc.id, "receiver", False, f"cannot listen: {exc}")
+                return
             self.ports[rc.id] = server.sockets[0].getsockname()[1]
             self.receivers[rc.id] = server
             self._servers.append(server)

@@ -539,3 +539,36 @@ tick_s = 0.05
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_a_taken_port_does_not_stop_the_gateway(tmp_path: Path) -> None:
+    """The receiver is reported offline and keeps retrying; it listens once the port is free."""
+    import socket
+
+    async def main() -> None:
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        cfg = make_config(tmp_path, f"""
+[[alarm_receivers]]
+id = "rcv"
+protocol = "sia-dc09"
+listen = "127.0.0.1:{port}"
+""")
+        alarms = AlarmsComponent()
+        ctx = await build_context(cfg, components=[alarms])
+        ctx.supervisor.min_backoff = 0.1
+        try:
+            assert "rcv" not in alarms.ports
+            assert any(d["id"] == "rcv" for d in ctx.devices.offline())
+            blocker.close()
+            await until(lambda: "rcv" in alarms.ports, 15)
+            panel = Dc09Panel("127.0.0.1", port)
+            assert await panel.send("ADM-CID", "1130 01 001") == "ACK"
+            await panel.close()
+        finally:
+            blocker.close()
+            await stop_context(ctx)
+
+    asyncio.run(main())
