@@ -99,7 +99,9 @@ class SerialSource:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         put = lambda kind, v: loop.call_soon_threadsafe(queue.put_nowait, (kind, v))  # noqa: E731
-        thread = threading.Thread(target=self._read, args=(put,), name=f"serial {self.url}", daemon=True)
+        # a fresh stop flag per run: after a crash and restart the old thread must stay stopped
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._read, args=(put, self._stop), name=f"serial {self.url}", daemon=True)
         thread.start()
         try:
             while True:
@@ -125,29 +127,31 @@ class SerialSource:
             except Exception:
                 pass
 
-    def _read(self, put: Callable[[str, Any], None]) -> None:
+    def _read(self, put: Callable[[str, Any], None], stop: threading.Event) -> None:
         import serial
 
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
-                self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.2)
+                port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.2)
             except Exception as exc:
                 put("link", (False, f"cannot open: {exc}"))
-                self._stop.wait(self.retry_s)
+                stop.wait(self.retry_s)
                 continue
+            self._port = port
             put("link", (True, ""))
             try:
-                while not self._stop.is_set():
-                    data = self._port.read(self._port.in_waiting or 1)
+                while not stop.is_set():
+                    data = port.read(port.in_waiting or 1)
                     if data:
                         put("data", data)
             except Exception as exc:
-                if not self._stop.is_set():
+                if not stop.is_set():
                     put("link", (False, f"read failed: {exc}"))
             finally:
                 try:
-                    self._port.close()
+                    port.close()
                 except Exception:
                     pass
-                self._port = None
-            self._stop.wait(self.retry_s)
+                if self._port is port:
+                    self._port = None
+            stop.wait(self.retry_s)
