@@ -6,7 +6,7 @@ import json
 import re
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
