@@ -98,3 +98,32 @@ def test_shipped_configs_are_valid() -> None:
     for name in ("example.toml", "demo.toml"):
         res = subprocess.run([str(BIN), "check-config", "-c", str(root / "config" / name)], capture_output=True, text=True)
         assert res.returncode == 0, f"{name}: {res.stderr}"
+
+
+def test_example_config_shows_every_key() -> None:
+    """config/example.toml is the reference: every key the models know appears in it."""
+    from typing import get_args, get_origin
+
+    from pydantic import BaseModel
+
+    from gateway.config import GatewayConfig, key_lines
+
+    root = Path(__file__).resolve().parent.parent
+    lines = key_lines((root / "config" / "example.toml").read_text())
+    present = {tuple(p for p in loc if not isinstance(p, int)) for loc in lines}
+    missing = []
+
+    def walk(model: type[BaseModel], prefix: tuple[str, ...]) -> None:
+        for name, field in model.model_fields.items():
+            if field.exclude:
+                continue
+            path = prefix + (name,)
+            if path not in present:
+                missing.append(".".join(path))
+            ann = field.annotation
+            inner = get_args(ann)[0] if get_origin(ann) is list and get_args(ann) else ann
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                walk(inner, path)
+
+    walk(GatewayConfig, ())
+    assert not missing, f"keys missing from config/example.toml: {missing}"
