@@ -403,6 +403,7 @@ class Soak:
         load = [asyncio.create_task(c()) for c in (self.swipes, self.test_bursts, self.alarms)]
         t0 = time.monotonic()
         chaos_end = t0 + total * CHAOS_SHARE
+        self.phase = "chaos"
         say(f"CHAOS phase for {total * CHAOS_SHARE:.0f} s (seed {SEED})")
         await self.chaos(chaos_end, kills=True)
         self.phase = "watch"
@@ -542,9 +543,11 @@ def main() -> int:
     out = ROOT / "bench" / "results" / "soak.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    for line in soak.daemon.log.read_text(errors="replace").splitlines():
-        if "Traceback" in line or " CRITICAL " in line:
-            say(f"daemon log: {line}")
+    daemon_log = soak.daemon.log.read_text(errors="replace")
+    tracebacks = daemon_log.count("Traceback")
+    if tracebacks:
+        say(f"the daemon log has {tracebacks} tracebacks ({result['disk_full_log_lines']} lines about the full disk): "
+            f"{soak.daemon.log}")
     if mounted:
         shutil.copytree(data_dir, work / "var-after", dirs_exist_ok=True)
         subprocess.run(["umount", str(disk)], check=False)
