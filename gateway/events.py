@@ -149,9 +149,26 @@ class EventLog:
 
             return fn(conn, emit)
 
-        result = await self.store.write(run)
+        try:
+            result = await self.store.write(run)
+        except BaseException:
+            # The transaction (or the whole batch, if the commit itself failed, e.g. disk
+            # full) was rolled back: the in-memory outbox count must not keep its rows.
+            await self._recount()
+            raise
         self._dispatch(emitted)
         return result
+
+    async def _recount(self) -> None:
+        """Re-read the outbox depth inside the writer, where nothing else can change it meanwhile."""
+
+        def count(conn: sqlite3.Connection) -> None:
+            self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+        try:
+            await self.store.write(count)
+        except Exception as exc:  # the store is in trouble; the next failure will try again
+            log.warning("outbox depth recount failed: %s", exc)
 
     def record_sync(self, type_: str, data: dict[str, Any] | None = None) -> Event:
         """From a non-loop thread or tool: commit and return (no subscriber dispatch)."""

@@ -159,3 +159,22 @@ def test_upgrade_takes_a_backup_before_migrating(tmp_path: Path) -> None:
     store.open({"demo": [(1, "CREATE TABLE a(x);"), (2, "ALTER TABLE a ADD COLUMN y;")]}, backup_dir=tmp_path / "bk")
     store.close()
     assert len(list((tmp_path / "bk").glob("pre-migrate-*.db"))) == 1
+
+
+def test_outbox_depth_stays_true_after_a_rolled_back_transaction(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = open_store(tmp_path / "g.db")
+        log = EventLog(store)
+        await log.record("gateway.test", {})
+
+        def fails(conn: sqlite3.Connection, emit):  # type: ignore[no-untyped-def]
+            emit("gateway.test", {})
+            emit("gateway.test", {})
+            raise sqlite3.OperationalError("database or disk is full")
+
+        with pytest.raises(sqlite3.OperationalError):
+            await log.transact(fails)
+        assert log.outbox_depth == 1 == store.query_one("SELECT COUNT(*) FROM outbox")[0]
+        store.close()
+
+    asyncio.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,6 +73,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def storage(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        # disk full, I/O error: not the client's fault, and not a crash either; retry later
+        log.error("HTTP %s %s: storage error: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": {"code": "storage_unavailable", "message": f"the local store refused the write: {exc}"}},
+                            status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
