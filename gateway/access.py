@@ -388,6 +388,7 @@ class AccessComponent:
         ctx.supervisor.spawn("access.decisions", self._consume)
         # a snapshot's replaced table left behind by a stop: empty it in slices
         self._tasks.append(asyncio.get_running_loop().create_task(self._drop_old_cards(), name="access.cleanup"))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._forget_holders_loop(), name="access.privacy"))
         self._start_readers()
 
     async def stop(self) -> None:
@@ -1191,6 +1192,41 @@ class AccessComponent:
         # the parsed payload is freed once the command returns; give that memory back to the OS then
         loop.call_later(0.5, _release_memory)
         return result
+
+    async def _forget_holders_loop(self) -> None:
+        """Hourly: erase holder names the register no longer needs (see ``forget_revoked_holders``)."""
+        while True:
+            try:
+                await self.forget_revoked_holders()
+            except sqlite3.Error as exc:
+                log.warning("privacy sweep failed (will retry in an hour): %s", exc)
+            await asyncio.sleep(3600)
+
+    async def forget_revoked_holders(self) -> int:
+        """Erase the names of holders whose card was revoked more than ``holder_retention_days`` ago.
+
+        A name is personal data: the register keeps it while the card may open doors and for the
+        retention period after (disputes, the owner's signature), then it goes. Finished or expired
+        enrolments lose theirs after the same period. Returns the number of cards affected.
+        """
+        ctx = self._ctx
+        cutoff = format_ts(ctx.clock.now() - timedelta(days=ctx.config.access.holder_retention_days))
+
+        def txn(conn: sqlite3.Connection, emit: Any) -> int:
+            n = conn.execute("UPDATE access_cards SET holder='' WHERE status='revoked' AND holder!='' "
+                             "AND updated_at <= ?", (cutoff,)).rowcount
+            conn.execute("UPDATE access_enrolments SET spec=json_remove(spec, '$.holder') "
+                         "WHERE state!='pending' AND created_at <= ? AND json_extract(spec, '$.holder') IS NOT NULL",
+                         (cutoff,))
+            if n:
+                ctx.audit.insert(conn, "gateway", "system", "cards.forget_holders", f"{n} cards",
+                                 {"revoked_before": cutoff})
+            return n
+
+        n = await ctx.events.transact(txn)
+        if n:
+            log.info("privacy: erased the holder names of %d cards revoked before %s", n, cutoff)
+        return n
 
     async def _drop_old_cards(self) -> None:
         """Empty the replaced table a slice per transaction (swipes' writes go in between), then drop it."""

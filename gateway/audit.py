@@ -1,4 +1,9 @@
-"""The audit trail: one append-only row for every state-changing action by a person or system."""
+"""The audit trail: one append-only row for every state-changing action by a person or system.
+
+Each row is also exported to central as an ``audit.recorded`` event in the same transaction,
+so the trail leaves the building as it is written: whoever later gets hold of the gateway
+cannot quietly rewrite what central already has (and the local table refuses updates anyway).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,37 @@ import sqlite3
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.events import format_ts
+from gateway.events import EventLog, format_ts
 from gateway.store import Store
+
+#: never exported, whatever a caller puts in ``detail`` (personal data stays in the register)
+PRIVATE_KEYS = frozenset({"holder", "name", "token", "password"})
 
 
 class AuditLog:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, events: EventLog | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.events = events
 
     def insert(self, conn: sqlite3.Connection, actor: str, role: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         """Write the row inside a caller's transaction (so action and audit commit together)."""
-        conn.execute(
+        detail = {k: v for k, v in (detail or {}).items() if k not in PRIVATE_KEYS}
+        ts = format_ts(self.clock.now())
+        cur = conn.execute(
             "INSERT INTO audit(ts, actor, role, action, target, detail) VALUES(?,?,?,?,?,?)",
-            (format_ts(self.clock.now()), actor, role, action, target,
-             json.dumps(detail or {}, ensure_ascii=False, default=str)),
+            (ts, actor, role, action, target, json.dumps(detail, ensure_ascii=False, default=str)),
         )
+        if self.events is not None:
+            self.events.insert(conn, "audit.recorded", {"audit_id": cur.lastrowid, "at": ts, "actor": actor,
+                                                        "role": role, "action": action, "target": target,
+                                                        "detail": detail})
 
     async def record(self, actor: str, role: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-        await self.store.write(lambda c: self.insert(c, actor, role, action, target, detail))
+        if self.events is None:
+            await self.store.write(lambda c: self.insert(c, actor, role, action, target, detail))
+        else:  # through the event log, so the uplink is woken for the exported row
+            await self.events.transact(lambda c, emit: self.insert(c, actor, role, action, target, detail))
 
     def query(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.store.query(

@@ -161,6 +161,8 @@ class AccessSection(Strict):
     worker_max_days: int = Field(default=90, ge=1)
     #: cards per unit that are free; issuing more emits card.fee_due
     free_cards_per_unit: int = Field(default=3, ge=0)
+    #: a revoked card's holder name is erased this long after the revocation (personal data)
+    holder_retention_days: float = Field(default=365, ge=0)
 
 
 class BusConfig(Strict):

@@ -71,7 +71,7 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
         devices=devices,
         supervisor=Supervisor(devices),
         metrics=metrics,
-        audit=AuditLog(store, clock),
+        audit=AuditLog(store, clock, events),
         clock=clock,
         components={c.name: c for c in comps},
     )

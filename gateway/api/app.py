@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
-from gateway.api.auth import Principal, TokenBook, require_role
+from gateway.api.auth import AuthThrottle, Principal, TokenBook, require_role
 from gateway.api.errors import ApiError
 from gateway.context import GatewayContext
 
@@ -35,6 +35,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", redoc_url=None)
     app.state.ctx = ctx
     app.state.tokens = TokenBook(ctx.config.api.tokens)
+    app.state.auth_throttle = AuthThrottle(on_metric=ctx.metrics.inc)
     _install_error_handlers(app)
     _install_audit(app, ctx)
     app.include_router(core_router(ctx), prefix="/api/v1")
@@ -58,8 +59,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return JSONResponse(exc.body(), status_code=exc.status, headers={**headers, **exc.headers})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

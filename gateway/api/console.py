@@ -36,7 +36,7 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from gateway.api.auth import Principal, TokenBook, csrf_for, require_role
+from gateway.api.auth import AuthThrottle, Principal, TokenBook, client_address, csrf_for, require_role
 from gateway.api.errors import ApiError
 from gateway.api.i18n import LANGS, catalogue, pick_lang, t
 from gateway.context import GatewayContext
@@ -369,13 +369,21 @@ class ConsoleComponent:
             form = parse_form(await request.body())
             token = form.get("token", "").strip()
             book: TokenBook = request.app.state.tokens
+            throttle: AuthThrottle = request.app.state.auth_throttle
+            client = client_address(request)
+            if throttle.wait_s(client) > 0:
+                log.warning("console login from %s refused: too many wrong tokens", client)
+                return _page(self.render_login(lang, error=t(lang, "login.wait")), status=429)
             who = book.lookup(token) if token and len(token) <= 512 else None
             if who is None:
+                if token:
+                    throttle.failed(client)
                 if self.ctx is not None:
                     self.ctx.metrics.inc("console_login_failed_total")
                 log.warning("console login refused (unknown token) from %s",
                             request.client.host if request.client else "?")
                 return _page(self.render_login(lang, error=t(lang, "login.bad")), status=401)
+            throttle.succeeded(client)
             if self.ctx is not None:
                 await self.ctx.audit.record(who.name, who.role, "console.login", "/", {})
             log.info("console login: %s (%s)", who.name, who.role)

@@ -19,6 +19,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "login.token": ("访问令牌", "Access token"),
     "login.submit": ("登录", "Sign in"),
     "login.bad": ("令牌无效", "Unknown token"),
+    "login.wait": ("错误次数过多，请稍后再试", "Too many wrong tokens; wait a minute and try again"),
     "login.hint": ("请输入管理员发放的令牌。", "Enter the token your administrator gave you."),
     "logout": ("退出", "Sign out"),
     "role.operator": ("值班员", "Operator"),
