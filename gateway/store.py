@@ -366,6 +366,14 @@ CORE_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- the audit trail is append-only: no delete either
+        CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+        """,
+    ),
 ]
 
 

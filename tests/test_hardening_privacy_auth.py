@@ -122,3 +122,21 @@ def test_revoked_holder_names_are_erased_after_retention(tmp_path: Path, caplog:
 
     asyncio.run(main())
     assert "Wang Fang" not in caplog.text and "Li Lei" not in caplog.text
+
+
+def test_audit_rows_cannot_be_changed_or_deleted(tmp_path: Path) -> None:
+    import sqlite3
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path), components=[])
+        try:
+            await ctx.audit.record("tech", "technician", "card.issue", "26:0a1b2c40", {"holder": "Wang Fang"})
+            row = ctx.audit.query(0, 10)[-1]
+            assert row["detail"] == {}  # private keys never reach the trail
+            for sql in ("UPDATE audit SET actor='x'", "DELETE FROM audit"):
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    await ctx.store.write(lambda c, sql=sql: c.execute(sql))
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
