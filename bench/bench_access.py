@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -27,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from latency import summary  # noqa: E402
+
 from conftest import GatewayProc, Mosquitto, make_config, mqtt_pub, wait_until  # noqa: E402
 
 from drivers.cards import wiegand_encode  # noqa: E402
@@ -39,15 +40,6 @@ DOORS = int(os.environ.get("DOORS", 500))
 SWIPES = int(os.environ.get("SWIPES", 2000))
 OSDP_SWIPES = int(os.environ.get("OSDP_SWIPES", 200))
 
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": pct(values, 50), "p95_ms": pct(values, 95), "p99_ms": pct(values, 99),
-            "max_ms": round(max(values) * 1000, 3), "mean_ms": round(statistics.mean(values) * 1000, 3)}
 
 
 def snapshot_cards(n: int, facility: int = 1) -> list[dict[str, Any]]:

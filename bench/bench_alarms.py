@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
+from latency import summary  # noqa: E402
+
 from conftest import GatewayProc, Mosquitto, free_port  # noqa: E402
 
 from drivers.sia_dc09 import Framer, build_block, parse_response  # noqa: E402
@@ -39,15 +40,6 @@ LAT_PANELS = int(os.environ.get("LAT_PANELS", 20))
 PANELS = int(os.environ.get("PANELS", 50))
 BLOCKS = int(os.environ.get("BLOCKS", 30_000))
 
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 3)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": pct(values, 50), "p95_ms": pct(values, 95), "p99_ms": pct(values, 99),
-            "max_ms": round(max(values) * 1000, 3), "mean_ms": round(statistics.mean(values) * 1000, 3)}
 
 
 class Panel:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -31,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from latency import summary  # noqa: E402
+
 from conftest import GatewayProc, Mosquitto, free_port, wait_until  # noqa: E402
 
 from drivers.sim.alarm_panel import Dc09Panel  # noqa: E402
@@ -40,16 +41,6 @@ BROWSER_ALARMS = int(os.environ.get("BROWSER_ALARMS", 30))
 PAGES = int(os.environ.get("PAGES", 50))
 BURST = int(os.environ.get("BURST", 500))
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 2)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": pct(values, 50), "p95_ms": pct(values, 95), "p99_ms": pct(values, 99),
-            "max_ms": round(max(values) * 1000, 2), "mean_ms": round(statistics.mean(values) * 1000, 2)}
 
 
 class Stream:

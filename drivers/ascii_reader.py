@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
 
 from drivers.cards import (
     WIEGAND_FORMATS,

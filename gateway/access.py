@@ -26,7 +26,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, time as dtime, timedelta
 from typing import Any, Callable, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -1002,9 +1002,10 @@ class AccessComponent:
             log.info("enrolment %s: card %s issued at door %s", enrol_id, card, door.id)
             return True
         except BadSpec as exc:
+            error = f"{exc.code}: {exc}"
             await ctx.store.write(lambda c: c.execute(
                 "UPDATE access_enrolments SET state='failed', card=?, error=?, done_at=? WHERE id=?",
-                (card, f"{exc.code}: {exc}", now, enrol_id)))
+                (card, error, now, enrol_id)))
             log.warning("enrolment %s failed at door %s: %s", enrol_id, door.id, exc.code)
             return False
 

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import BIN, Mosquitto, free_port, token_for, tokens_toml, wait_until  # noqa: E402
+from conftest import BIN, Mosquitto, free_port, token_for, tokens_toml  # noqa: E402
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "5"))
 SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))

@@ -5,6 +5,7 @@ Everything binds free ports so tests can run side by side.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -42,6 +43,51 @@ def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+async def until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """``wait_until`` for in-process tests: polls ``pred`` on the event loop, so the gateway keeps running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def two_osdp_readers_site(sim_url: str, output: int = 0) -> str:
+    """Building 3: unit 1 entrance on OSDP address 0 and the main gate on address 1 of one simulated bus."""
+    return f"""
+[[readers]]
+id = "r-b3u1"
+driver = "osdp"
+port = "{sim_url}"
+address = 0
+
+[[readers]]
+id = "r-b3main"
+driver = "osdp"
+port = "{sim_url}"
+address = 1
+
+[[doors]]
+id = "b3-u1"
+name = "Building 3 unit 1 entrance"
+building = "3"
+unit = "3-1"
+reader = "r-b3u1"
+output = {output}
+unlock_s = 2
+
+[[doors]]
+id = "b3-main"
+name = "Building 3 main gate"
+building = "3"
+reader = "r-b3main"
+output = {output}
+"""
 
 
 def token_for(role: str) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from conftest import make_config
+from conftest import make_config, until
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 from gateway.access import AccessComponent, CardIn, EnrolmentIn
@@ -41,17 +40,6 @@ unlock_s = 3
 held_open_s = {held_open_s}
 {extra}
 """
-
-
-async def until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def events_of(ctx: Any, *types: str) -> list[Any]:

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from conftest import free_port, make_config
+from conftest import free_port, make_config, until
 from drivers.sim.alarm_panel import Dc09Panel, GbSender, send_contact_id_lines
 from drivers.contact_id import format_line
 from gateway.alarms import AlarmAlreadyAcknowledged, AlarmNotFound, AlarmsComponent, HandoverIn
@@ -115,17 +115,6 @@ def run(tmp_path: Path, body: Body, **kw: Any) -> None:
 
 def events(ctx: Any, type_: str) -> list[dict[str, Any]]:
     return [e.data for e in ctx.events.query(0, 1000, [type_])]
-
-
-async def until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
 
 
 def test_lifecycle_ack_then_restore_closes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import free_port, two_osdp_readers_site, wait_until
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -53,35 +53,7 @@ def sim() -> Iterator[OsdpReaderSim]:
 
 
 def site(sim: OsdpReaderSim) -> str:
-    return f"""
-[[readers]]
-id = "r-b3u1"
-driver = "osdp"
-port = "{sim.url}"
-address = 0
-
-[[readers]]
-id = "r-b3main"
-driver = "osdp"
-port = "{sim.url}"
-address = 1
-
-[[doors]]
-id = "b3-u1"
-name = "Building 3 unit 1 entrance"
-building = "3"
-unit = "3-1"
-reader = "r-b3u1"
-output = 1
-unlock_s = 2
-
-[[doors]]
-id = "b3-main"
-name = "Building 3 main gate"
-building = "3"
-reader = "r-b3main"
-output = 1
-"""
+    return two_osdp_readers_site(sim.url, output=1)
 
 
 ALARMS = """

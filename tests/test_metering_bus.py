@@ -6,12 +6,12 @@ import asyncio
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import make_config
+from conftest import make_config, until as wait_for
 from drivers.modbus import ModbusBus, ModbusExceptionReply, ModbusFramingError, ModbusTimeout, plan_reads
 from drivers.modbus.profile import load_profile, parse_profile
 from drivers.sim.meters import MeterSimulator
@@ -44,17 +44,6 @@ PINNED = {"total_m3": 12345.67, "a_m3": -0.125, "b_m3": 3.5e-3, "c_m3": 98765.4,
 
 def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 100))
-
-
-async def wait_for(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 # ---------------------------------------------------------------------- drivers against the server

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import wait_until
 from drivers.sim.meters import MeterSimulator
 from drivers.modbus import load_profile
 from pathlib import Path

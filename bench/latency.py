@@ -1,0 +1,17 @@
+"""Latency figures shared by the benchmarks: percentiles in milliseconds from samples in seconds."""
+
+from __future__ import annotations
+
+import statistics
+
+
+def pct(values: list[float], p: float) -> float:
+    """The ``p``-th percentile of ``values`` (seconds), in ms, nearest-rank (no interpolation: a real sample)."""
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 3)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """n, p50/p95/p99/max/mean in ms: what every benchmark table reports."""
+    return {"n": len(values), "p50_ms": pct(values, 50), "p95_ms": pct(values, 95), "p99_ms": pct(values, 99),
+            "max_ms": round(max(values) * 1000, 3), "mean_ms": round(statistics.mean(values) * 1000, 3)}
