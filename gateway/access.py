@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from drivers.cards import CardFormatError, decode, normalize_card_id
 from gateway.api.auth import Principal, require_role
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, error_responses
 from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import format_ts
@@ -1282,7 +1282,7 @@ class AccessComponent:
             items = self.list_cards(unit, limit, after)
             return {"items": items, "rev": self._rev(), "next": items[-1]["card"] if len(items) == limit else None}
 
-        @r.post("/cards", status_code=201)
+        @r.post("/cards", status_code=201, responses=error_responses(409))
         async def post_card(body: CardIn, who: Principal = Depends(tech)) -> dict[str, Any]:
             if body.status != "active":
                 raise ApiError(422, "invalid", "a new card is issued active; revoke it with /cards/{card}/revoke")
@@ -1293,7 +1293,7 @@ class AccessComponent:
             except BadSpec as exc:
                 raise ApiError(409 if exc.code in ("card_exists", "card_revoked") else 422, exc.code, str(exc)) from None
 
-        @r.post("/cards/{card}/revoke")
+        @r.post("/cards/{card}/revoke", responses=error_responses(404))
         async def revoke(card: str, body: RevokeIn | None = None, who: Principal = Depends(tech)) -> dict[str, Any]:
             try:
                 return await self.revoke_card(card, (body or RevokeIn()).reason, who.name, who.role)
@@ -1302,7 +1302,7 @@ class AccessComponent:
             except KeyError:
                 raise ApiError(404, "not_found", f"no card {card}") from None
 
-        @r.get("/cards/{card}/verification")
+        @r.get("/cards/{card}/verification", responses=error_responses(404))
         async def verification(card: str, who: Principal = Depends(tech)) -> dict[str, Any]:
             try:
                 result = self.verification(normalize_card_id(card))
@@ -1312,7 +1312,7 @@ class AccessComponent:
                 raise ApiError(404, "not_found", f"no card {card}")
             return result
 
-        @r.post("/enrolments", status_code=201)
+        @r.post("/enrolments", status_code=201, responses=error_responses(404, 409))
         async def post_enrolment(body: EnrolmentIn, who: Principal = Depends(tech)) -> dict[str, Any]:
             try:
                 return await self.start_enrolment(body, who.name, who.role)
@@ -1321,7 +1321,7 @@ class AccessComponent:
                     409 if exc.code == "enrolment_pending" else 422
                 raise ApiError(status, exc.code, str(exc)) from None
 
-        @r.get("/enrolments/{enrol_id}")
+        @r.get("/enrolments/{enrol_id}", responses=error_responses(404))
         async def get_enrolment(enrol_id: str, who: Principal = Depends(tech)) -> dict[str, Any]:
             result = self.enrolment(enrol_id)
             if result is None:
@@ -1332,7 +1332,7 @@ class AccessComponent:
         async def doors(who: Principal = Depends(operator)) -> dict[str, Any]:
             return {"items": self.door_states()}
 
-        @r.post("/doors/{door_id}/unlock")
+        @r.post("/doors/{door_id}/unlock", responses=error_responses(404, 409))
         async def unlock(door_id: str, body: UnlockIn | None = None,
                          who: Principal = Depends(operator)) -> dict[str, Any]:
             try:

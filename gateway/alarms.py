@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers import contact_id as cid
@@ -44,12 +44,15 @@ from drivers import gb26875 as gb
 from drivers.alarm_stream import LineDecoder, SerialSource, serve_tcp
 from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, Verdict, load_key
 from gateway.api.auth import Principal, require_role
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, error_responses
 from gateway.config import AlarmsSection
 from gateway.context import GatewayContext
 from gateway.events import format_ts
 
 log = logging.getLogger(__name__)
+
+#: an alarm id is a SQLite rowid: a positive int64 (a bigger one is a 422, not an OverflowError)
+ALARM_ID = Path(ge=1, le=2 ** 63 - 1)
 
 KINDS = ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")
 FIRE_KINDS = ("fire", "smoke")
@@ -762,15 +765,15 @@ class AlarmsComponent:
                 raise ApiError(422, "bad_state",
                                f"state must be one of open, unacknowledged, all, {', '.join(STATES)}") from None
 
-        @router.get("/alarms/{alarm_id}")
-        async def get_route(alarm_id: int, p: Principal = Depends(operator)) -> dict[str, Any]:
+        @router.get("/alarms/{alarm_id}", responses=error_responses(404))
+        async def get_route(alarm_id: int = ALARM_ID, p: Principal = Depends(operator)) -> dict[str, Any]:
             alarm = self.get_alarm(alarm_id)
             if alarm is None:
                 raise ApiError(404, "not_found", f"no alarm {alarm_id}")
             return alarm
 
-        @router.post("/alarms/{alarm_id}/ack")
-        async def ack_route(alarm_id: int, body: AckIn, p: Principal = Depends(operator)) -> dict[str, Any]:
+        @router.post("/alarms/{alarm_id}/ack", responses=error_responses(404, 409))
+        async def ack_route(body: AckIn, alarm_id: int = ALARM_ID, p: Principal = Depends(operator)) -> dict[str, Any]:
             try:
                 return await self.acknowledge(alarm_id, p.name, p.role, body.note)
             except AlarmNotFound:

@@ -39,7 +39,7 @@ from drivers.modbus import (ModbusBus, ModbusConnectionError, ModbusError, Profi
                             load_profile, plan_reads)
 from gateway import config as config_mod
 from gateway.api.auth import Principal, require_role
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, error_responses
 from gateway.commands import CommandError
 from gateway.config import BusConfig, GatewayConfig, MeterConfig, Problem, find_profile
 from gateway.context import GatewayContext
@@ -627,7 +627,7 @@ class MeteringComponent:
         async def get_meters(who: Principal = Depends(readers)) -> dict[str, Any]:
             return {"items": self.meter_states()}
 
-        @r.post("/meters/{meter_id}/valve")
+        @r.post("/meters/{meter_id}/valve", responses=error_responses(404, 409))
         async def post_valve(meter_id: str, body: ValveBody, who: Principal = Depends(writers)) -> dict[str, Any]:
             try:
                 return await self.set_valve(meter_id, body.action, who.name, who.role)

@@ -22,12 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
 from gateway.api.auth import AuthThrottle, Principal, TokenBook, require_role
-from gateway.api.errors import ApiError
+from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses
 from gateway.context import GatewayContext
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
+MAX_CURSOR = 2 ** 63 - 1
 
 
 def create_app(ctx: GatewayContext) -> FastAPI:
@@ -49,7 +51,41 @@ def create_app(ctx: GatewayContext) -> FastAPI:
         app.include_router(_placeholder_console())
     else:
         app.include_router(console)
+    _install_openapi(app)
     return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """The schema tells the truth about errors: 401/403/429 on every route that needs a token (FastAPI
+    documents the bearer scheme and its roles from ``require_role``), 503 on writes, and the one error
+    shape for every 4xx."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for item in schema.get("paths", {}).values():
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = error_responses(422)[422]
+                if "requestBody" in op:  # a body that is not JSON at all
+                    responses.setdefault("400", error_responses(400)[400])
+                if not op.get("security"):
+                    continue
+                extra = (401, 403, 429, 503) if method.upper() in WRITE_METHODS else (401, 403, 429)
+                for status, body in error_responses(*extra).items():
+                    responses.setdefault(str(status), body)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = ERROR_SCHEMA
+        # FastAPI's own 422 body is never sent (ours replaces it)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -128,7 +164,7 @@ def core_router(ctx: GatewayContext) -> APIRouter:
         return ctx.metrics.render()
 
     @router.get("/events")
-    async def events(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+    async def events(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(100, ge=1, le=1000),
                      type: list[str] | None = Query(None),
                      who: Principal = Depends(require_role("central", "operator"))) -> dict[str, Any]:
         items = [e.envelope() for e in ctx.events.query(after, limit, type)]
@@ -145,7 +181,7 @@ def core_router(ctx: GatewayContext) -> APIRouter:
         return {"accepted": body.count, "first_seq_at_least": first}
 
     @router.get("/audit")
-    async def audit(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+    async def audit(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(100, ge=1, le=1000),
                     who: Principal = Depends(require_role("admin"))) -> dict[str, Any]:
         items = ctx.audit.query(after, limit)
         return {"items": items, "next": items[-1]["id"] if items else after}

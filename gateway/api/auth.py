@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fastapi import Depends, Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.api.errors import ApiError
 
@@ -124,7 +125,12 @@ def _bearer(request: Request) -> str | None:
     return cookie or None
 
 
-def current_principal(request: Request) -> Principal:
+#: documents the bearer scheme in the OpenAPI schema; never refuses by itself (the console's cookie counts too)
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
+
+
+def current_principal(request: Request,
+                      _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme)) -> Principal:
     book: TokenBook = request.app.state.tokens
     token = _bearer(request)
     if token is None:
@@ -161,7 +167,8 @@ def require_role(*roles: str) -> Callable[..., Principal]:
     """FastAPI dependency: the caller's principal if its role is one of ``roles`` (or admin)."""
     allowed = set(roles) | {"admin"}
 
-    def dep(principal: Principal = Depends(current_principal)) -> Principal:
+    # the roles travel into the OpenAPI schema as the bearer requirement's role list (OpenAPI 3.1)
+    def dep(principal: Principal = Security(current_principal, scopes=sorted(allowed))) -> Principal:
         if principal.role not in allowed:
             raise ApiError(403, "forbidden", f"role '{principal.role}' may not do this (needs {' or '.join(sorted(allowed))})")
         return principal

@@ -17,3 +17,32 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+#: what each documented error status means (the OpenAPI ``description``)
+ERROR_DESCRIPTIONS = {
+    400: "the body is not JSON",
+    401: "no token, or an unknown one",
+    403: "the token's role may not do this (or a console session without its CSRF value)",
+    404: "no such object",
+    409: "conflicts with the current state",
+    422: "invalid input",
+    429: "too many attempts; see Retry-After",
+    503: "the local store refused the write (disk full, I/O error); see Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: these statuses answer the one error shape (for the OpenAPI schema)."""
+    return {status: {"description": ERROR_DESCRIPTIONS.get(status, "error"),
+                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for status in statuses}
+
+
+#: the error body as a JSON schema (``extra`` keys such as ``have_rev`` are allowed)
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+}
