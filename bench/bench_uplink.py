@@ -93,6 +93,8 @@ def measure(broker: Mosquitto, gw: GatewayProc) -> dict[str, Any]:
     results["sustained_events_per_s"] = round(SUSTAINED / dt)
 
     # ---- backlog: broker down, record 200k, broker up, drain
+    # delivered rows leave the outbox in batches (every 0.5 s): start from an empty one
+    wait_until(lambda: gw.health()["outbox"]["depth"] == 0, 30, what="outbox empty after the sustained run")
     broker.stop()
     wait_until(lambda: not gw.health()["uplink"]["connected"], 30, what="uplink down")
     t0 = time.monotonic()

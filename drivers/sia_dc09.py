@@ -33,9 +33,8 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +105,20 @@ def load_key(text: str) -> bytes:
     return key
 
 
+def _aes_cbc(key: bytes) -> Any:
+    # imported on first use: cryptography costs ~6 MB of RSS, and most panels send plain blocks
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    return Cipher(algorithms.AES(key), modes.CBC(bytes(16)))
+
+
 def aes_encrypt(key: bytes, plain: bytes) -> bytes:
-    enc = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).encryptor()
+    enc = _aes_cbc(key).encryptor()
     return enc.update(plain) + enc.finalize()
 
 
 def aes_decrypt(key: bytes, cipher: bytes) -> bytes:
-    dec = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).decryptor()
+    dec = _aes_cbc(key).decryptor()
     return dec.update(cipher) + dec.finalize()
 
 

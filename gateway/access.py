@@ -38,6 +38,7 @@ from gateway.api.errors import ApiError, error_responses
 from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import format_ts
+from gateway.memory import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -1191,7 +1192,7 @@ class AccessComponent:
         log.info("card snapshot rev %d applied: %d cards (unit index %s)", rev, count, index)
         self._tasks.append(loop.create_task(self._drop_old_cards(), name="access.snapshot-cleanup"))
         # the parsed payload is freed once the command returns; give that memory back to the OS then
-        loop.call_later(0.5, _release_memory)
+        loop.call_later(0.5, release_memory)
         return result
 
     async def _forget_holders_loop(self) -> None:
@@ -1343,19 +1344,6 @@ class AccessComponent:
                 raise ApiError(409, "reader_offline", str(exc)) from None
 
         return r
-
-
-def _release_memory() -> None:
-    """After a big snapshot: let glibc return freed heap pages (RSS stays near idle).
-
-    No gc.collect(): the parsed payload is acyclic and already freed by reference counting, and a full
-    collection would pause the loop (and the doors) for a noticeable time."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _card_dict(row: Any) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from typing import Any, Callable, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field as PField
 
-from drivers.modbus import (ModbusBus, ModbusConnectionError, ModbusError, Profile, ProfileError, ReadBlock,
-                            load_profile, plan_reads)
+from drivers.modbus import (ModbusConnectionError, ModbusError, Profile, ProfileError, ReadBlock, load_profile,
+                            plan_reads)
 from gateway import config as config_mod
 from gateway.api.auth import Principal, require_role
 from gateway.api.errors import ApiError, error_responses
@@ -143,6 +143,8 @@ class BusScheduler:
         self.comp = comp
         self.cfg = cfg
         self.meters = [m for m in meters if m.profile is not None]
+        from drivers.modbus.transport import ModbusBus  # pymodbus only where there is a bus
+
         self.bus = ModbusBus(cfg.transport, cfg.port, baud=cfg.baud, timeout_s=cfg.timeout_s, retries=cfg.retries)
         self.urgent: collections.deque[Job] = collections.deque()
         self.wake = asyncio.Event()

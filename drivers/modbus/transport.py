@@ -17,38 +17,13 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
+from drivers.modbus.errors import (ModbusConnectionError, ModbusError, ModbusExceptionReply,  # noqa: F401 - re-exported
+                                   ModbusFramingError, ModbusTimeout)
+
 # pymodbus logs every timeout at ERROR; the scheduler counts and reports them itself
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 TRANSPORTS = ("rtu", "tcp", "rtu-over-tcp")
-
-
-class ModbusError(Exception):
-    """Any failed request; ``kind`` names it for counters and logs."""
-
-    kind = "error"
-
-
-class ModbusTimeout(ModbusError):
-    kind = "timeout"
-
-
-class ModbusFramingError(ModbusError):
-    """Bytes arrived but never a valid frame (bad CRC, noise, truncated)."""
-
-    kind = "framing"
-
-
-class ModbusExceptionReply(ModbusError):
-    kind = "exception"
-
-    def __init__(self, code: int, message: str = "") -> None:
-        super().__init__(message or f"exception reply code {code}")
-        self.code = code
-
-
-class ModbusConnectionError(ModbusError):
-    kind = "connection"
 
 
 def split_host_port(text: str) -> tuple[str, int]:
