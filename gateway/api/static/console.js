@@ -384,10 +384,20 @@ function renderReport(rep) {
   return box;
 }
 
+/** One line per report item, labelled: "Fire · B3 stairwell smoke · Building 3 · Zone 12 · #1 · restored". */
 function summarize(o) {
-  const keys = ["kind", "name", "id", "alarm", "door", "meter", "state", "building", "zone", "text", "reason"];
-  return keys.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== "").map((k) =>
-    k === "kind" ? L(`kind.${o[k]}`) : k === "state" ? (L(`door.${o[k]}`) !== `door.${o[k]}` ? L(`door.${o[k]}`) : o[k]) : o[k]).join(" · ");
+  const keys = ["kind", "name", "building", "zone", "door", "meter", "id", "alarm", "state", "reason"];
+  const label = (k, v) => {
+    if (k === "kind") return L(`kind.${v}`);
+    if (k === "building") return `${L("alarms.building")} ${v}`;
+    if (k === "zone") return `${L("alarms.zone")} ${v}`;
+    if ((k === "id" || k === "alarm") && typeof v === "number") return `#${v}`;
+    if (k === "state") return L(`door.${v}`) !== `door.${v}` ? L(`door.${v}`) : v;
+    return String(v);
+  };
+  const parts = keys.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== "").map((k) => label(k, o[k]));
+  if (o.text && o.text !== o.kind && !parts.includes(o.text)) parts.push(o.text);
+  return [...new Set(parts)].join(" · ");
 }
 
 function initHandover() {
