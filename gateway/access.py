@@ -132,6 +132,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- anti-passback: which side of each door pair a card was last let through (survives a restart)
+        CREATE TABLE access_passback (
+            entry TEXT NOT NULL,
+            card TEXT NOT NULL,
+            side TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (entry, card)
+        );
+        """,
+    ),
 ]
 
 
@@ -352,8 +365,8 @@ class AccessComponent:
         self.queue: asyncio.Queue[tuple[str, Any]] | None = None
         self.holds: dict[str, tuple[list[str], str]] = {}
         self.pending_enrolment: dict[str, str] = {}   # door id -> enrolment id
-        self.passback: dict[str, tuple[int, str]] = {}  # door id -> (pair index, "entry"|"exit")
-        self.passback_state: dict[tuple[int, str], str] = {}
+        self.passback: dict[str, tuple[str, str]] = {}  # door id -> (the pair's entry door, "entry"|"exit")
+        self.passback_state: dict[tuple[str, str], str] = {}  # (entry door, card) -> side last passed
         self.holidays: set[str] = set()
         self.stats = {"decisions": 0, "granted": 0, "denied": 0, "bad_reads": 0}
         #: hook for benchmarks/tests: called with (reader, card, monotonic at read) after the relay command
@@ -374,9 +387,9 @@ class AccessComponent:
                         since=now)
             self.doors[d.id] = door
             self.doors_by_reader.setdefault(d.reader, []).append(door)
-        for i, pair in enumerate(cfg.access.anti_passback):
-            self.passback[pair.entry] = (i, "entry")
-            self.passback[pair.exit] = (i, "exit")
+        for pair in cfg.access.anti_passback:
+            self.passback[pair.entry] = (pair.entry, "entry")
+            self.passback[pair.exit] = (pair.entry, "exit")
         for r in cfg.readers:
             self.reader_online[r.id] = None
             self.reader_driver[r.id] = r.driver
@@ -415,6 +428,8 @@ class AccessComponent:
         for row in ctx.store.query("SELECT id, door FROM access_enrolments WHERE state='pending' AND expires_at > ?",
                                    (now,)):
             self.pending_enrolment[row["door"]] = row["id"]
+        for row in ctx.store.query("SELECT entry, card, side FROM access_passback"):
+            self.passback_state[(row["entry"], row["card"])] = row["side"]
         for door in self.doors.values():
             self._refresh_state(door)
 
@@ -588,6 +603,9 @@ class AccessComponent:
                 emit("access.denied", data)
             if scoped:
                 self._verify(conn, emit, card, door.id, reason is None, now_ts)
+            if reason is None and apb is not None:
+                conn.execute("INSERT OR REPLACE INTO access_passback(entry, card, side, at) VALUES(?,?,?,?)",
+                             (apb[0], card, apb[1], now_ts))
 
         await ctx.events.transact(txn)
         self.stats["decisions"] += 1

@@ -140,5 +140,13 @@ exit = "gate-out"
             assert await access.card_read("r-in", card) is None
         finally:
             await stop_context(ctx)
+        # a restart (power cut, upgrade) does not forget who is inside
+        ctx = await build_context(make_config(tmp_path, toml), components=[AccessComponent()])
+        access = ctx.components["access"]
+        try:
+            assert await access.card_read("r-in", card) == "anti_passback"
+            assert await access.card_read("r-out", card) is None
+        finally:
+            await stop_context(ctx)
 
     asyncio.run(main())
