@@ -15,7 +15,16 @@ that went offline: libosdp otherwise waits minutes before retrying one.
 Secure channel: a PD with an SCBK (16 bytes) is driven with
 ``EnforceSecure`` (no silent downgrade to plain text). ``install_mode`` makes the CP
 first talk to a factory-fresh reader with the default key (SCBK-D) and send it
-the new SCBK (osdp_KEYSET); turn it off once the reader has it.
+the new SCBK (osdp_KEYSET); turn it off once the reader has it. libosdp cannot
+enforce in install mode (its fallback after a failed SCBK-D handshake is a plain
+link), so the bus does: a PD with an SCBK that is online without a secure channel
+is reported offline, disabled, and its card reads and inputs are dropped.
+
+libosdp reports *that* a PD is offline, not *why* (the reason is only in its log).
+:class:`_FrameTap` reads the CP's own traffic (commands written, replies read) to
+tell "no reply" from "secure channel refused": the PD answered osdp_CHLNG with a
+cryptogram we rejected (key mismatch), NAKed the handshake, or reported in
+osdp_PDCAP that it has no secure channel at all.
 """
 
 from __future__ import annotations
@@ -44,6 +53,14 @@ STABLE_CHECKS = 3
 OUT_OFF = 1                # permanent off, abort timed operation
 OUT_ON = 2                 # permanent on, abort timed operation
 OUT_TEMP_ON = 5            # temporary on for timer_count x 100 ms, then back to the permanent state
+
+# OSDP command/reply codes the secure-channel diagnosis looks at (OSDP 2.2, annex)
+SOM = 0x53
+CMD_POLL, CMD_ID, CMD_CAP, CMD_KEYSET, CMD_CHLNG, CMD_SCRYPT = 0x60, 0x61, 0x62, 0x75, 0x76, 0x77
+REPLY_ACK, REPLY_NAK, REPLY_PDID, REPLY_PDCAP, REPLY_CCRYPT, REPLY_RMAC_I = 0x40, 0x41, 0x45, 0x46, 0x76, 0x78
+CAP_COMMUNICATION_SECURITY = 9
+NAK_SC_UNSUPPORTED = 5     # the PD does not support the security block received
+NAK_SC_REQUIRED = 6        # communication security conditions not met: the PD refuses plain commands
 
 
 # ---------------------------------------------------------------------- typed events
@@ -89,12 +106,16 @@ OsdpEvent = Union[CardRead, InputChange, ReaderStatus, ReaderError]
 
 @dataclass(frozen=True)
 class PdSpec:
-    """One reader on the bus: our key for it, its OSDP address, and its SCBK (None = plain)."""
+    """One reader on the bus: our key for it, its OSDP address, and its SCBK (None = plain).
+
+    ``key_source`` names where the SCBK came from (the scbk_file), for the offline reason.
+    """
 
     key: str
     address: int
     scbk: bytes | None = None
     install_mode: bool = False
+    key_source: str = ""
 
 
 def load_scbk(path: str | Path) -> bytes:
@@ -104,6 +125,156 @@ def load_scbk(path: str | Path) -> bytes:
     if len(key) != 16:
         raise ValueError(f"{path}: SCBK must be 16 bytes (32 hex digits), got {len(key)}")
     return key
+
+
+# ---------------------------------------------------------------------- secure-channel diagnosis
+def _crc_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes) -> int:
+    """OSDP's CRC-16 (CCITT polynomial 0x1021, initial value 0x1D0F), sent low byte first."""
+    crc = 0x1D0F
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[(crc >> 8) ^ b]
+    return crc
+
+
+def parse_frames(buf: bytearray) -> list[tuple[int, int, bytes]]:
+    """Take every complete, intact OSDP packet off the front of ``buf``: ``(address byte, code, data)``.
+
+    The address byte keeps bit 7 (set on replies). Bytes before a start-of-message, and packets
+    whose CRC/checksum does not hold, are dropped; an incomplete packet stays in ``buf``.
+    Data of a secure-channel packet stays encrypted (only the handshake's plain parts are used).
+    """
+    out: list[tuple[int, int, bytes]] = []
+    while True:
+        start = buf.find(SOM)
+        if start < 0:
+            buf.clear()
+            return out
+        del buf[:start]
+        if len(buf) < 6:
+            return out
+        length = buf[2] | (buf[3] << 8)
+        if not 7 <= length <= 1440:
+            del buf[:1]
+            continue
+        if len(buf) < length:
+            return out
+        pkt, ctrl = bytes(buf[:length]), buf[4]
+        if ctrl & 0x04:
+            ok = crc16(pkt[:-2]) == (pkt[-2] | (pkt[-1] << 8))
+            body_end = length - 2
+        else:
+            ok = (sum(pkt) & 0xFF) == 0
+            body_end = length - 1
+        if not ok:
+            del buf[:1]
+            continue
+        del buf[:length]
+        pos = 5
+        if ctrl & 0x08:  # security block: length, type, data
+            sec_type = pkt[6] if length > 6 else 0
+            pos += pkt[5] if length > 5 else 0
+            if sec_type >= 0x15:
+                body_end -= 4  # MAC
+        if pos < body_end:
+            out.append((pkt[1], pkt[pos], pkt[pos + 1:body_end]))
+
+
+@dataclass
+class _Handshake:
+    """What one PD did in the current connection attempt (set by :class:`_FrameTap`)."""
+
+    step: str = ""            # "" | id | cap | chlng | ccrypt | scrypt | rmac | online | nak
+    crypt_rejected: bool = False  # the CP did not go on to osdp_SCRYPT after the PD's osdp_CCRYPT
+    nak_code: int = 0
+    nak_to: str = ""          # the step the NAK answered
+    sc_capable: bool | None = None  # from osdp_PDCAP (None: not reported)
+    replied: bool = False     # the PD answered anything in this attempt
+
+
+class _FrameTap:
+    """Follows the secure-channel handshake per PD address from the CP's own traffic.
+
+    An attempt starts when the CP sends osdp_ID. Passive and best effort: it never changes a
+    byte, and a garbled packet is simply not seen (libosdp decides; this only explains).
+    """
+
+    def __init__(self) -> None:
+        self.tx = bytearray()
+        self.rx = bytearray()
+        self.pds: dict[int, _Handshake] = {}
+
+    def wrote(self, data: bytes) -> None:
+        self.tx += data
+        for addr, code, _ in parse_frames(self.tx):
+            if addr & 0x80 or addr == 0x7F:
+                continue  # an echo of a reply, or a broadcast
+            if code == CMD_ID:
+                self.pds[addr] = _Handshake(step="id")
+                continue
+            hs = self.pds.setdefault(addr, _Handshake())
+            if hs.step == "ccrypt" and code != CMD_SCRYPT:
+                hs.crypt_rejected = True  # libosdp could not verify the PD's cryptogram
+            if code == CMD_CAP:
+                hs.step = "cap"
+            elif code == CMD_CHLNG:
+                hs.step = "chlng"
+            elif code == CMD_SCRYPT:
+                hs.step = "scrypt"
+            elif code != CMD_KEYSET:
+                hs.step = "online"
+
+    def read(self, data: bytes) -> None:
+        self.rx += data
+        for addr, code, body in parse_frames(self.rx):
+            if not addr & 0x80:
+                continue  # our own command echoed by a half-duplex converter
+            hs = self.pds.setdefault(addr & 0x7F, _Handshake())
+            hs.replied = True
+            if code == REPLY_NAK:
+                hs.nak_to, hs.step = hs.step, "nak"
+                hs.nak_code = body[0] if body else 0
+            elif code == REPLY_PDCAP:
+                for i in range(0, len(body) - 2, 3):
+                    if body[i] == CAP_COMMUNICATION_SECURITY:
+                        hs.sc_capable = bool(body[i + 1] & 0x01)
+                if hs.sc_capable is None:
+                    hs.sc_capable = False  # not listed: no secure channel
+            elif code == REPLY_CCRYPT:
+                hs.step = "ccrypt"
+            elif code == REPLY_RMAC_I:
+                hs.step = "rmac"
+
+    def why(self, address: int, secure_expected: bool) -> str:
+        """Why the PD at ``address`` is not (securely) online, from its last attempt ("" = no idea)."""
+        hs = self.pds.get(address)
+        if hs is None or not hs.replied:
+            return ""
+        if secure_expected:
+            if hs.sc_capable is False and hs.step in ("cap", "online"):
+                return "reader does not support the secure channel (osdp_PDCAP); a plain link is not allowed " \
+                       "while scbk_file is set"
+            if hs.step == "ccrypt" or hs.crypt_rejected:
+                return "key mismatch: the reader's cryptogram does not verify with our SCBK"
+            if hs.step == "nak" and hs.nak_to == "scrypt":
+                return f"key mismatch: the reader could not verify our cryptogram (NAK {hs.nak_code} to osdp_SCRYPT)"
+            if hs.step == "nak" and hs.nak_to == "chlng":
+                return f"the reader refused the secure channel handshake (NAK {hs.nak_code} to osdp_CHLNG)"
+        elif hs.step == "nak" and hs.nak_code in (NAK_SC_UNSUPPORTED, NAK_SC_REQUIRED):
+            return f"the reader requires a secure channel (NAK {hs.nak_code}): set scbk_file"
+        return ""
 
 
 # ---------------------------------------------------------------------- channel
@@ -129,6 +300,7 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
         #: monotonic time the line went down (None while it is up)
         self.down_since: float | None = None
         self._next_open = 0.0
+        self.tap = _FrameTap()
 
     def _ensure(self) -> Any:
         if self.port is not None:
@@ -166,6 +338,8 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
             return b""
         try:
             data = port.read(max_bytes) or b""
+            if data:
+                self.tap.read(data)
             if data and self.down_since is not None:
                 log.info("osdp: %s answers again", self.url)
                 self.down_since = None
@@ -180,7 +354,9 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
         if port is None:
             return len(buf)  # the bytes are lost on a dead line, like on a cut RS-485 pair
         try:
-            return port.write(buf) or 0
+            n = port.write(buf) or 0
+            self.tap.wrote(bytes(buf[:n]))
+            return n
         except Exception as exc:
             self._fail(f"write {self.url}: {exc}")
             return len(buf)
@@ -214,6 +390,8 @@ class _PdState:
     last_retry: float = 0.0
     pending: tuple[bool, bool] | None = None
     pending_checks: int = 0
+    reason: str = ""          # the offline reason last reported
+    refused: str = ""         # set when the bus itself refused the link in this attempt
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -237,7 +415,8 @@ class OsdpBus:
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
         self.cp: Any = None
-        self.stats = {"card_reads": 0, "bad_card_reads": 0, "commands": 0, "commands_refused": 0}
+        self.stats = {"card_reads": 0, "bad_card_reads": 0, "commands": 0, "commands_refused": 0,
+                      "plain_dropped": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -282,8 +461,17 @@ class OsdpBus:
         line_dead = down is not None and now - down > LINE_DEAD_S
         for st in self.pds.values():
             # a dead line means every PD on it is gone, well before libosdp's retries give up
-            online = bool(online_mask & (1 << st.index)) and not line_dead
+            link = bool(online_mask & (1 << st.index)) and not line_dead
             secure = bool(sc_mask & (1 << st.index))
+            if link and not secure and st.spec.scbk is not None:
+                # libosdp fell back to plain text (install mode only: EnforceSecure never does). Not from us:
+                # stop polling it now; the retry below tries the handshake again.
+                st.refused = ("key mismatch: the reader accepted neither our SCBK nor the install-mode default "
+                              "key (SCBK-D)")
+                log.debug("osdp: %s came up without a secure channel; refused", st.spec.key)
+                self._knock(ctx, st, enable=False)
+                link = False
+            online = link
             if st.online is None and not online and now - self._started < STARTUP_GRACE_S:
                 continue  # still coming up: not news yet
             if online != st.online or (online and secure != st.secure):
@@ -298,26 +486,68 @@ class OsdpBus:
                 st.online, st.secure = online, secure
                 if online:
                     st.inputs = None  # report the contact afresh once it speaks again
+                    st.reason = ""
                     self._put(ReaderStatus(st.spec.key, True, secure))
                 else:
                     st.offline_since = now
-                    self._put(ReaderStatus(st.spec.key, False, False, self.channel.last_error or "no reply"))
+                    st.reason = self._offline_reason(st)
+                    if st.reason.startswith("OSDP"):
+                        log.error("osdp: %s offline: %s", st.spec.key, st.reason)
+                    self._put(ReaderStatus(st.spec.key, False, False, st.reason))
             else:
                 st.pending, st.pending_checks = None, 0
             if not online and now - st.offline_since > RETRY_OFFLINE_S and now - st.last_retry > RETRY_OFFLINE_S:
+                if st.online is False:
+                    # the attempt that just ended may tell more (a reader swapped, a line cut since)
+                    reason = self._offline_reason(st)
+                    if reason != st.reason:
+                        st.reason = reason
+                        self._put(ReaderStatus(st.spec.key, False, False, reason))
                 # libosdp parks an offline PD for minutes; knock it back to INIT now
                 st.last_retry = now
-                try:
-                    ctx.disable_pd(st.index)
-                    ctx.refresh()
-                    ctx.enable_pd(st.index)
-                except Exception as exc:  # pragma: no cover - depends on the PD's state
-                    log.debug("osdp: re-enable %s: %s", st.spec.key, exc)
+                st.refused = ""
+                self._knock(ctx, st)
+
+    def _knock(self, ctx: Any, st: _PdState, *, enable: bool = True) -> None:
+        """Disable the PD (libosdp stops talking to it) and, with ``enable``, start it afresh from INIT."""
+        try:
+            if ctx.is_pd_enabled(st.index):
+                ctx.disable_pd(st.index)
+                ctx.refresh()
+            if enable:
+                ctx.enable_pd(st.index)
+        except Exception as exc:  # pragma: no cover - depends on the PD's state
+            log.debug("osdp: re-enable %s: %s", st.spec.key, exc)
+
+    def _offline_reason(self, st: _PdState) -> str:
+        """Why ``st`` is offline, as specific as the bus traffic allows."""
+        if self.channel.down_since is not None and self.channel.last_error:
+            return self.channel.last_error
+        keyed = st.spec.scbk is not None
+        seen = self.channel.tap.why(st.spec.address, keyed)
+        why = seen if seen.startswith("reader does not support") else (st.refused or seen)
+        if why and keyed:
+            where = f"check scbk_file {st.spec.key_source}" if st.spec.key_source else "check the reader's scbk_file"
+            if why.startswith("key mismatch") and not st.spec.install_mode:
+                where += "; a factory-fresh reader needs install_mode = true once"
+            return f"OSDP secure channel refused: {why} ({where})"
+        if why:
+            return f"OSDP plain link refused: {why}"
+        return self.channel.last_error or "no reply"
 
     def _on_event(self, pd_index: int, event: dict[str, Any]) -> int:
         """libosdp's callback (CP thread, lock held): translate and hand over; never raise."""
+        try:
+            # osdp.ControlPanel also queues every event for get_event(), which we never call: drain it
+            while True:
+                self.cp.event_queue[pd_index].get_nowait()
+        except Exception:
+            pass
         st = self._by_index.get(pd_index)
         if st is None:
+            return 0
+        if st.spec.scbk is not None and not self.cp.ctx.sc_status() & (1 << st.index):
+            self.stats["plain_dropped"] += 1  # a keyed reader's plain-text report is not trusted
             return 0
         try:
             kind = event.get("event")
@@ -365,6 +595,9 @@ class OsdpBus:
         if self.cp is None:
             return False
         with self._lock:
+            if st.spec.scbk is not None and not self.cp.ctx.sc_status() & (1 << st.index):
+                self.stats["commands_refused"] += 1  # never drive a keyed reader's relay in plain text
+                return False
             try:
                 ok = self.cp.ctx.submit_command(st.index, cmd)
             except Exception as exc:

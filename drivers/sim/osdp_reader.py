@@ -7,7 +7,9 @@ sends (as on RS-485) and answers only to its own address.
 Each reader has a door contact (input 0: 1 = open), records the commands it
 received (output/relay, LED, buzzer) with a timestamp, and can be "swiped":
 ``swipe(card_id)`` makes it report a card read. ``unplug()``/``plug()`` drop and
-refuse the TCP connection (a cut cable).
+refuse the TCP connection (a cut cable). ``no_sc=[address]`` makes a reader without
+a secure channel (its osdp_PDCAP says so; libosdp's PD always offers one otherwise);
+``permissive=[address]`` a reader with a key that still answers plain text (no EnforceSecure).
 
 A tiny line-based control port lets other processes drive it (demo, browser tests)::
 
@@ -48,6 +50,27 @@ class SimPd:
     commands: list[dict[str, Any]] = field(default_factory=list)
     door_open: bool = False
     was_online: bool = False
+    sc_capable: bool = True
+    permissive: bool = False
+
+
+def _without_sc_capability(data: bytes) -> bytes:
+    """Rewrite an osdp_PDCAP reply so it reports no communication security (compliance 0), CRC fixed."""
+    from drivers.osdp import CAP_COMMUNICATION_SECURITY, REPLY_PDCAP, SOM, crc16
+
+    start = data.find(SOM)
+    if start < 0 or len(data) < start + 8 or data[start + 4] & 0x0C != 0x04 or data[start + 5] != REPLY_PDCAP:
+        return data  # not a plain, CRC-checked PDCAP (libosdp writes one whole packet per call)
+    pkt = bytearray(data[start:])
+    length = pkt[2] | (pkt[3] << 8)
+    if length != len(pkt):
+        return data
+    for i in range(6, length - 2 - 2, 3):
+        if pkt[i] == CAP_COMMUNICATION_SECURITY:
+            pkt[i + 1] = 0
+    crc = crc16(bytes(pkt[:-2]))
+    pkt[-2:] = bytes([crc & 0xFF, crc >> 8])
+    return bytes(data[:start]) + bytes(pkt)
 
 
 class _PdChannel:
@@ -68,6 +91,8 @@ class _PdChannel:
                 return out
 
             def write(self, data: bytes) -> int:
+                if not self.simpd.sc_capable:
+                    data = _without_sc_capability(data)
                 return self.sim._send(data)
 
             def flush(self) -> None:
@@ -80,12 +105,13 @@ class OsdpReaderSim:
     """Simulated PDs behind one TCP port (``port=0`` picks a free one)."""
 
     def __init__(self, addresses: tuple[int, ...] | list[int] = (0,), *, host: str = "127.0.0.1", port: int = 0,
-                 scbk: bytes | dict[int, bytes] | None = None, control_port: int | None = None) -> None:
+                 scbk: bytes | dict[int, bytes] | None = None, control_port: int | None = None,
+                 no_sc: tuple[int, ...] | list[int] = (), permissive: tuple[int, ...] | list[int] = ()) -> None:
         self.host = host
         self.pds: dict[int, SimPd] = {}
         for a in addresses:
             key = scbk.get(a) if isinstance(scbk, dict) else scbk
-            self.pds[a] = SimPd(a, key)
+            self.pds[a] = SimPd(a, key, sc_capable=a not in no_sc, permissive=a in permissive)
         self._srv = socket.socket()
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._srv.bind((host, port))
@@ -118,7 +144,7 @@ class OsdpReaderSim:
                 (Capability.AudibleControl, 1, 1),
                 (Capability.CardDataFormat, 1, 1),
             ])
-            flags = [LibFlag.EnforceSecure] if simpd.scbk else []
+            flags = [LibFlag.EnforceSecure] if simpd.scbk and not simpd.permissive else []
             info = PDInfo(simpd.address, _PdChannel(self, simpd), scbk=simpd.scbk, flags=flags)
             simpd.pd = PeripheralDevice(info, cap, log_level=LogLevel.Error,
                                         command_handler=self._handler(simpd))
