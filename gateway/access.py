@@ -458,7 +458,7 @@ class AccessComponent:
                     key = load_scbk(ctx.config.resolve(r.scbk_file))
                 else:
                     log.warning("reader %s: no scbk_file, OSDP secure channel is OFF (plain text on the bus)", r.id)
-                specs.append(PdSpec(r.id, r.address, key, r.install_mode))
+                specs.append(PdSpec(r.id, r.address, key, r.install_mode, key_source=r.scbk_file))
             bus = OsdpBus(port, baud, specs, loop, self.queue)  # type: ignore[arg-type]
             self.buses[port] = bus
             for r in readers:
