@@ -116,7 +116,10 @@ class Mosquitto:
                              f"max_queued_messages 0\nmax_inflight_messages 0\n"
                              # sessions survive a broker restart (outage tests): subscribers miss nothing
                              f"persistence true\npersistence_location {workdir}/\n"
-                             f"persistence_file mosquitto-{self.port}.db\n{extra_conf}")
+                             f"persistence_file mosquitto-{self.port}.db\n"
+                             # as root, mosquitto drops to user 'mosquitto', which may not write our temp dir:
+                             # its saved sessions would be lost on restart
+                             f"{'user root' if os.geteuid() == 0 else ''}\n{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"mosquitto-{self.port}.log"
 
