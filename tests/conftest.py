@@ -6,6 +6,7 @@ Everything binds free ports so tests can run side by side.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import shutil
@@ -119,9 +120,16 @@ class Mosquitto:
                              f"persistence_file mosquitto-{self.port}.db\n"
                              # as root, mosquitto drops to user 'mosquitto', which may not write our temp dir:
                              # its saved sessions would be lost on restart
-                             f"{'user root' if os.geteuid() == 0 else ''}\n{extra_conf}")
+                             f"{self._same_user(extra_conf)}{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"mosquitto-{self.port}.log"
+
+    @staticmethod
+    def _same_user(extra_conf: str) -> str:
+        """Run as whoever runs the tests, unless the caller says otherwise (mosquitto allows one `user`)."""
+        if any(line.strip().startswith("user ") for line in extra_conf.splitlines()):
+            return ""
+        return f"user {getpass.getuser()}\n"
 
     @staticmethod
     def binary() -> str:
