@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 ANY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
-BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent.parent / "config" / "meters"
+#: shipped inside the package (config/meters links here, so the repository layout stays the same)
+BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent / "meters"
 
 
 class Strict(BaseModel):

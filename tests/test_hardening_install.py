@@ -58,6 +58,9 @@ def test_staged_install_layout_and_upgrade(tmp_path: Path, wheel: Path) -> None:
         assert str(stage) not in f.read_text(errors="replace"), f
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert (site / "gateway" / "daemon.py").is_file() and (site / "drivers").is_dir()
+    # the built-in meter profiles travel inside the package: an installed gateway finds them
+    assert (site / "gateway" / "meters" / "generic-hot-water.toml").is_file()
+    assert (site / "gateway" / "api" / "static" / "console.js").is_file()
     # and it runs from where it was staged (python finds its venv from its own path)
     r = subprocess.run([str(venv / "bin" / "python"), "-c", "import gateway; print(gateway.__version__)"],
                        capture_output=True, text=True)
