@@ -30,7 +30,7 @@ from datetime import date, datetime, time as dtime, timedelta
 from typing import Any, Callable, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drivers.cards import CardFormatError, decode, normalize_card_id
 from gateway.api.auth import Principal, require_role
@@ -171,6 +171,14 @@ class Window(BaseModel):
             raise ValueError("time must be HH:MM")
         return v
 
+    @model_validator(mode="after")
+    def _forward(self) -> "Window":
+        # HH:MM strings compare in time order; a window that never opens would deny the card silently
+        if self.start >= self.end:
+            raise ValueError(f"window {self.start}-{self.end} never opens: 'from' must be before 'to' "
+                             "(overnight: use two windows, e.g. 22:00-24:00 and 00:00-06:00)")
+        return self
+
 
 Schedule = list[Window] | Literal["working-hours"] | None
 
@@ -223,6 +231,12 @@ class ApplyArgs(BaseModel):
     base_rev: int = Field(ge=0)
     rev: int = Field(ge=0)
     changes: list[Change] = []
+
+    @model_validator(mode="after")
+    def _forward(self) -> "ApplyArgs":
+        if self.rev <= self.base_rev:
+            raise ValueError(f"rev ({self.rev}) must be after base_rev ({self.base_rev})")
+        return self
 
 
 class SnapshotArgs(BaseModel):
@@ -1166,6 +1180,10 @@ class AccessComponent:
         read the live table, which is the whole old set until that commit and the whole new set after.
         """
         async with self._sync_lock:
+            have = self._rev()
+            if rev < have:  # a late or replayed old snapshot must not roll the register back
+                raise CommandError("stale_rev", f"register is already at rev {have}; snapshot rev {rev} is older",
+                                   have_rev=have)
             return await self._apply_snapshot(rev, cards)
 
     async def _apply_snapshot(self, rev: int, cards: list[Any]) -> dict[str, Any]:

@@ -167,6 +167,18 @@ def test_scope_forms() -> None:
     assert door_serves_unit(door("b3-main", unit=""), "3-2-0201")
 
 
+def test_a_window_that_never_opens_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from gateway.access import Window
+
+    with pytest.raises(ValidationError, match="never opens"):
+        Window.model_validate({"days": [1], "from": "22:00", "to": "06:00"})
+    with pytest.raises(ValidationError, match="never opens"):
+        Window.model_validate({"days": [1], "from": "08:00", "to": "08:00"})
+    assert Window.model_validate({"days": [1], "from": "22:00", "to": "24:00"}).end == "24:00"
+
+
 def test_schedule_and_holidays() -> None:
     windows = [{"days": [1, 2, 3, 4, 5], "from": "08:00", "to": "18:00"}]
     monday_10 = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)

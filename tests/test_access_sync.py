@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from conftest import make_config
 from drivers.cards import wiegand_encode
@@ -92,6 +93,14 @@ def test_apply_rules_in_process(tmp_path: Path) -> None:
                     {"rev": 5, "cards": [{"card": "26:zz", "unit": "x", "holder_kind": "resident"}]}))
             assert bad.value.code == "bad_card"
             assert access._rev() == 1  # nothing applied
+            # a delta must move forward; an old snapshot arriving late must not roll the register back
+            with pytest.raises(ValidationError, match="must be after base_rev"):
+                ApplyArgs.model_validate({"base_rev": 1, "rev": 1, "changes": []})
+            assert (await access._cmd_snapshot(SnapshotArgs.model_validate({"rev": 3, "cards": []})))["applied_rev"] == 3
+            with pytest.raises(CommandError) as stale:
+                await access._cmd_snapshot(SnapshotArgs.model_validate({"rev": 2, "cards": []}))
+            assert stale.value.code == "stale_rev" and stale.value.details["have_rev"] == 3
+            assert access._rev() == 3
         finally:
             await stop_context(ctx)
 
