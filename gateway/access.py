@@ -1251,11 +1251,15 @@ class AccessComponent:
         cutoff = format_ts(ctx.clock.now() - timedelta(days=ctx.config.access.holder_retention_days))
 
         def txn(conn: sqlite3.Connection, emit: Any) -> int:
-            n = conn.execute("UPDATE access_cards SET holder='' WHERE status='revoked' AND holder!='' "
-                             "AND updated_at <= ?", (cutoff,)).rowcount
-            conn.execute("UPDATE access_enrolments SET spec=json_remove(spec, '$.holder') "
-                         "WHERE state!='pending' AND created_at <= ? AND json_extract(spec, '$.holder') IS NOT NULL",
-                         (cutoff,))
+            # overwrite the freed bytes too, so the name does not linger in the file's free space
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
+                n = conn.execute("UPDATE access_cards SET holder='' WHERE status='revoked' AND holder!='' "
+                                 "AND updated_at <= ?", (cutoff,)).rowcount
+                conn.execute("UPDATE access_enrolments SET spec=json_remove(spec, '$.holder') WHERE state!='pending' "
+                             "AND created_at <= ? AND json_extract(spec, '$.holder') IS NOT NULL", (cutoff,))
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
             if n:
                 ctx.audit.insert(conn, "gateway", "system", "cards.forget_holders", f"{n} cards",
                                  {"revoked_before": cutoff})

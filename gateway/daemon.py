@@ -307,8 +307,13 @@ class Backups:
         return sorted(self.dir.glob("gateway-*.db"))
 
     def prune(self) -> None:
-        for old in self.list()[: -self.cfg.store.backup_keep]:
-            old.unlink(missing_ok=True)
+        """Keep the newest ``backup_keep`` of each kind: periodic, before a migration, before an upgrade.
+
+        Backups hold personal data (holder names) too, so none is kept forever."""
+        keep = self.cfg.store.backup_keep
+        for pattern in ("gateway-*.db", "pre-migrate-*.db", "pre-upgrade-*.db"):
+            for old in sorted(self.dir.glob(pattern))[:-keep]:
+                old.unlink(missing_ok=True)
 
     def newest_age_s(self) -> float | None:
         files = self.list()

@@ -178,3 +178,24 @@ def test_outbox_depth_stays_true_after_a_rolled_back_transaction(tmp_path: Path)
         store.close()
 
     asyncio.run(main())
+
+
+def test_backups_keep_the_newest_of_each_kind(tmp_path: Path) -> None:
+    from gateway.daemon import Backups
+
+    cfg = make_config(tmp_path, "[store]\nbackup_keep = 2\n")
+    store = open_store(cfg.db_path)
+    backups = Backups(cfg, store)
+    backups.dir.mkdir(parents=True, exist_ok=True)
+    for stamp in ("20261101-010000", "20261102-010000", "20261103-010000"):  # left by migrations and upgrades
+        (backups.dir / f"pre-migrate-{stamp}.db").write_bytes(b"x")
+        (backups.dir / f"pre-upgrade-{stamp}.db").write_bytes(b"x")
+    taken = [backups.take(backups.dir / f"gateway-2026111{i}-010000.db") for i in range(3)]
+    names = sorted(p.name for p in backups.dir.iterdir())
+    assert names == ["gateway-20261111-010000.db", "gateway-20261112-010000.db",
+                     "pre-migrate-20261102-010000.db", "pre-migrate-20261103-010000.db",
+                     "pre-upgrade-20261102-010000.db", "pre-upgrade-20261103-010000.db"]
+    check = sqlite3.connect(taken[-1])
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+    store.close()
