@@ -168,6 +168,7 @@ accounts = [{accounts}]
         finally:
             gw.stop()
             broker.stop()
+    results["uplink"] = "broker stopped (NO_BROKER)" if os.environ.get("NO_BROKER") else "publishing every event"
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                           "loadavg_1m_after": round(os.getloadavg()[0], 2),
                           "note": "panels run in this process, the daemon and mosquitto beside it on the same CPUs"}
