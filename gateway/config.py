@@ -231,6 +231,11 @@ class AlarmReceiverConfig(Strict):
 ALARM_KINDS = ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")
 
 
+#: seconds unacknowledged before alarm.escalated, per kind (fire shortest); a config's escalate_s is merged over it
+DEFAULT_ESCALATE_S: dict[str, float] = {"fire": 60, "smoke": 60, "panic": 60, "burglary": 120,
+                                        "fault": 900, "supervisory": 900, "test": 3600, "other": 600}
+
+
 class AlarmZoneConfig(Strict):
     receiver: str
     zone: int = Field(ge=0)
@@ -241,8 +246,7 @@ class AlarmZoneConfig(Strict):
 
 class AlarmsSection(Strict):
     #: seconds an alarm may stay unacknowledged before alarm.escalated (and again each time after)
-    escalate_s: dict[str, float] = {"fire": 60, "smoke": 60, "panic": 60, "burglary": 120,
-                                    "fault": 900, "supervisory": 900, "test": 3600, "other": 600}
+    escalate_s: dict[str, float] = dict(DEFAULT_ESCALATE_S)
     day_shift_starts: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     night_shift_starts: str = Field(default="18:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     #: how often escalation and panel supervision are checked
@@ -250,11 +254,26 @@ class AlarmsSection(Strict):
     #: how long a committed DC-09 block is remembered to recognise the panel's retries
     dedupe_keep_h: float = Field(default=48, gt=0)
 
+    @field_validator("escalate_s")
+    @classmethod
+    def _escalate(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(ALARM_KINDS)
+        if unknown:
+            raise ValueError(f"unknown kind(s) {', '.join(sorted(unknown))} (kinds: {', '.join(ALARM_KINDS)})")
+        # fire escalates first: kinds left out take their defaults, 0 (or less) turns a kind's escalation off
+        merged = {**DEFAULT_ESCALATE_S, **value}
+        fire = merged["fire"]
+        shorter = sorted((s, k) for k, s in merged.items() if k != "fire" and s > 0 and (fire <= 0 or s < fire))
+        if shorter:
+            s, k = shorter[0]
+            dflt = "" if k in value else " (default)"
+            what = (f"fire = {fire:g} turns fire escalation off while {k} escalates after {s:g} s{dflt}" if fire <= 0
+                    else f"fire = {fire:g} s is longer than {k} = {s:g} s{dflt}")
+            raise ValueError(f"{what}: fire must escalate first (the shortest time of all kinds)")
+        return value
+
     @model_validator(mode="after")
     def _kinds(self) -> "AlarmsSection":
-        unknown = set(self.escalate_s) - set(ALARM_KINDS)
-        if unknown:
-            raise ValueError(f"escalate_s: unknown kind(s) {', '.join(sorted(unknown))} (kinds: {', '.join(ALARM_KINDS)})")
         if self.day_shift_starts >= self.night_shift_starts:
             raise ValueError("day_shift_starts must be before night_shift_starts")
         return self

@@ -35,3 +35,22 @@ def test_bad_alarm_settings(tmp_path: Path) -> None:
                               '[[alarm_zones]]\nreceiver = "q"\nzone = 1\nunlock_doors = ["nope"]\n')
     assert "no alarm receiver with id 'q'" in text and "no door with id 'nope'" in text
     assert "gateway.toml:" in text
+
+
+def test_fire_escalates_first(tmp_path: Path) -> None:
+    """Fire's escalation time is the shortest: kinds left out keep their defaults, 0 turns a kind off."""
+    text = problems(tmp_path, "[alarms]\nescalate_s = {fire = 120}\n")   # longer than smoke/panic defaults (60)
+    assert "alarms.escalate_s: fire = 120 s is longer than panic = 60 s (default)" in text
+    assert "fire must escalate first" in text and "gateway.toml:" in text
+    text = problems(tmp_path, "[alarms]\nescalate_s = {fire = 30, burglary = 20}\n")
+    assert "alarms.escalate_s: fire = 30 s is longer than burglary = 20 s:" in text
+    text = problems(tmp_path, "[alarms]\nescalate_s = {fire = 0}\n")   # fire escalation off, others on
+    assert "alarms.escalate_s: fire = 0 turns fire escalation off" in text
+    # equal is fine; a kind turned off (0) does not count; the file's line is the escalate_s table's
+    assert make_config(tmp_path, "[alarms]\nescalate_s = {fire = 60, smoke = 60, panic = 0}\n")
+    assert make_config(tmp_path, "[alarms]\nescalate_s = {fire = 5, smoke = 10, panic = 10, burglary = 10}\n")
+    off = {k: 0 for k in ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")}
+    assert make_config(tmp_path, "[alarms]\nescalate_s = {" + ", ".join(f"{k} = 0" for k in off) + "}\n")
+    text = problems(tmp_path, "[alarms]\ntick_s = 1\n\n[alarms.escalate_s]\nfire = 90\n")
+    line = int(text.split("gateway.toml:")[1].split(":")[0])
+    assert (tmp_path / "gateway.toml").read_text().splitlines()[line - 1].startswith("[alarms.escalate_s]")
