@@ -188,6 +188,7 @@ def test_alarm_appears_live_fire_on_top_and_is_acknowledged(browser: Any, gw: An
     # (looked up and checked in one step: the list may be redrawn between two protocol calls)
     page.wait_for_function("""() => { const e = document.querySelector('.alarm.unacked[data-kind="fire"]');
                                       return e !== null && getComputedStyle(e).animationName === 'flash'; }""")
+    page.wait_for_selector('.report-section.has-items[data-section="open_alarms"]')  # the handover caught up
     shot(page, "alarms-1366")
     # the browser lets the page sound once someone clicked (the button is the gesture)
     page.click("#sound-toggle")
