@@ -152,7 +152,10 @@ class BusScheduler:
         self._spread()
 
     def _spread(self) -> None:
-        """Phase-spread first polls over the shortest poll period so meters do not bunch up."""
+        """Phase-spread first polls over (at most) the first 5 s so meters do not all fall due in one instant.
+
+        Not over the whole period: after a start, central and the console want every meter's value within
+        seconds, and the bus serves one request at a time anyway (a due meter waits its turn)."""
         now = time.monotonic()
         n = max(len(self.meters), 1)
         for i, m in enumerate(self.meters):
