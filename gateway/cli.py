@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -125,6 +126,11 @@ def cmd_token_new(args: argparse.Namespace) -> int:
 
     if args.role not in ROLES:
         print(f"unknown role {args.role!r}: one of {', '.join(ROLES)}", file=sys.stderr)
+        return EXIT_CONFIG
+    from gateway.config import ANY_ID
+
+    if not re.match(ANY_ID, args.name):
+        print(f"bad name {args.name!r}: letters, digits, '.', '_' or '-' (it must be valid in the config)", file=sys.stderr)
         return EXIT_CONFIG
     token = new_token()
     print(token)

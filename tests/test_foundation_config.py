@@ -127,3 +127,21 @@ def test_example_config_shows_every_key() -> None:
 
     walk(GatewayConfig, ())
     assert not missing, f"keys missing from config/example.toml: {missing}"
+
+
+def test_token_new_prints_a_token_and_its_config_lines() -> None:
+    import hashlib
+    import subprocess
+
+    from conftest import BIN
+
+    r = subprocess.run([str(BIN), "token", "new", "--role", "operator", "--name", "duty-room"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert token.startswith("egw_") and len(token) > 40
+    assert f'sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"' in r.stderr
+    assert 'name = "duty-room"' in r.stderr and 'role = "operator"' in r.stderr
+    for bad in (["--role", "root", "--name", "x"], ["--role", "admin", "--name", "a b"]):
+        r = subprocess.run([str(BIN), "token", "new", *bad], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and r.stdout == "", r.stderr
