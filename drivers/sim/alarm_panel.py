@@ -150,10 +150,9 @@ class GbSender:
 
 
 async def _dc09_demo(rc: Any, cfg: Any) -> None:
-    host, _, port = rc.listen.rpartition(":")
-    host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host.strip("[]")
+    host, port = _target(rc.listen)
     key = load_key(cfg.resolve(rc.key_file).read_text()) if rc.key_file else None
-    panel = Dc09Panel(host, int(port), account=(rc.accounts or ["1234"])[0], key=key)
+    panel = Dc09Panel(host, port, account=(rc.accounts or ["1234"])[0], key=key)
     zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
     poll_s = rc.supervision_s / 3 if rc.supervision_s else 30.0
     n = 0
@@ -174,9 +173,57 @@ async def _dc09_demo(rc: Any, cfg: Any) -> None:
         await asyncio.sleep(poll_s)
 
 
+def _target(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host.strip("[]")), int(port)
+
+
+async def _contact_id_demo(rc: Any, cfg: Any) -> None:
+    """A receiver printing Contact ID lines over a serial-to-TCP converter: now and then an alarm and its restore."""
+    host, port = _target(rc.listen)
+    account = (rc.accounts or ["1234"])[0]
+    zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
+    await asyncio.sleep(3)
+    while True:
+        zone, code = random.choice(zones), random.choice([110, 130, 301])
+        try:
+            await send_contact_id_lines(host, port, [format_line(account, 1, code, 1, zone)])
+            await asyncio.sleep(5)
+            await send_contact_id_lines(host, port, [format_line(account, 3, code, 1, zone)])
+        except OSError as exc:
+            log.warning("simulated Contact ID receiver for %s: %s", rc.id, exc)
+        await asyncio.sleep(120)
+
+
+async def _gb26875_demo(rc: Any, cfg: Any) -> None:
+    """A fire-alarm transmission device: a detector goes into fire, then back to normal running."""
+    host, port = _target(rc.listen)
+    zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
+    sender = GbSender(host, port)
+    await asyncio.sleep(3)
+    while True:
+        zone = random.choice(zones)
+        try:
+            await sender.send_component(zone, 1 << gb.BIT_RUNNING | 1 << gb.BIT_FIRE, "smoke detector")
+            await asyncio.sleep(5)
+            await sender.send_component(zone, 1 << gb.BIT_RUNNING, "smoke detector")
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            log.warning("simulated GB/T 26875.3 device for %s: %s", rc.id, exc)
+            await sender.close()
+        await asyncio.sleep(120)
+
+
+#: receivers ``simulate`` can drive: those listening on TCP (a serial port needs real wiring or a test harness)
+DEMOS = {"sia-dc09": _dc09_demo, "contact-id-serial": _contact_id_demo, "gb26875": _gb26875_demo}
+
+
 async def serve_for_config(cfg: Any) -> None:
-    """For ``estate-gateway simulate``: a DC-09 panel per sia-dc09 receiver (NULL polls, now and then an alarm)."""
-    tasks = [asyncio.create_task(_dc09_demo(rc, cfg)) for rc in cfg.alarm_receivers if rc.protocol == "sia-dc09"]
+    """For ``estate-gateway simulate``: a simulated sender per receiver that listens on TCP.
+
+    DC-09: NULL polls and now and then an alarm; Contact ID and GB/T 26875.3: an alarm and its
+    restore every two minutes."""
+    tasks = [asyncio.create_task(DEMOS[rc.protocol](rc, cfg)) for rc in cfg.alarm_receivers
+             if rc.protocol in DEMOS and rc.listen]
     if not tasks:
         await asyncio.Event().wait()
     try:
