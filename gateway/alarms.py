@@ -63,6 +63,12 @@ SILENT_CODE = "silent"
 #: how long the receive path waits for the access component to release doors before answering the panel
 LINKAGE_WAIT_S = 3.0
 DEFAULT_ESCALATE: dict[str, float] = dict(AlarmsSection.model_fields["escalate_s"].default)
+#: events the incoming shift hears about even when the trouble is over (a door forced and closed again, a reader
+#: or meter that went offline and came back): ``events_since`` in the handover report, from the local event log
+HANDOVER_EVENTS = ("door.forced", "door.held_open", "device.offline", "device.online", "meter.offline",
+                   "meter.online", "meter.anomaly", "alarm.escalated")
+#: at most this many (the newest) in one report; ``events_since_truncated`` says when more happened
+HANDOVER_EVENTS_MAX = 200
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -714,6 +720,7 @@ class AlarmsComponent:
                                   "since": since, "last_handover": last, **self.handover_items()}
         report["alarms_since"] = [_alarm_dict(r) for r in reversed(ctx.store.query(
             "SELECT * FROM alarms WHERE raised_at > ? ORDER BY id DESC LIMIT 500", (since or "",)))]
+        report["events_since"], report["events_since_truncated"] = self.events_since(since)
         for name, comp in ctx.components.items():
             if comp is self or not hasattr(comp, "handover_items"):
                 continue
@@ -728,6 +735,28 @@ class AlarmsComponent:
         report.setdefault("meters", [])
         report["devices_offline"] = ctx.devices.offline()
         return report
+
+    def events_since(self, since: str | None, limit: int = HANDOVER_EVENTS_MAX) -> tuple[list[dict[str, Any]], bool]:
+        """Door, device, meter and escalation events since the last handover (oldest first), and whether more
+        than ``limit`` happened (then only the newest ``limit`` are given).
+
+        "Since" is the last ``shift.handover`` event's seq (exact, whatever the clock did); if that event was
+        already pruned from the log, the handover's time ``since``.
+        """
+        store = self._ctx.store
+        after, ts_after = 0, ""
+        if since is not None:
+            row = store.query_one("SELECT MAX(seq) FROM events WHERE type = 'shift.handover'")
+            if row is not None and row[0] is not None:
+                after = int(row[0])
+            else:
+                ts_after = since
+        marks = ",".join("?" * len(HANDOVER_EVENTS))
+        rows = store.query(f"SELECT seq, ts, type, data FROM events WHERE type IN ({marks}) AND seq > ? AND ts > ? "
+                           "ORDER BY seq DESC LIMIT ?", (*HANDOVER_EVENTS, after, ts_after, limit + 1))
+        items = [_handover_event(r[0], r[1], r[2], r[3]) for r in rows[:limit]]
+        items.reverse()
+        return items, len(rows) > limit
 
     async def record_handover(self, body: HandoverIn, actor: str, role: str) -> dict[str, Any]:
         ctx = self._ctx
@@ -797,6 +826,30 @@ def _alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
     d["unlock_doors"] = json.loads(d.get("unlock_doors") or "[]")
     d["doors_held"] = bool(d["unlock_doors"]) and not d.pop("hold_released")
     return d
+
+
+def _handover_event(seq: int, ts: str, type_: str, data_json: str) -> dict[str, Any]:
+    """One line of ``events_since``: {seq, ts, type, door|meter|device|alarm, reason, ...} from a logged event."""
+    try:
+        data = json.loads(data_json)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    item: dict[str, Any] = {"seq": seq, "ts": ts, "type": type_}
+    for key in ("door", "meter", "unit", "device", "alarm"):
+        if data.get(key) not in (None, ""):
+            item[key] = data[key]
+    # device.*: kind reader|bus|receiver; alarm.escalated: the alarm's kind; meter.anomaly: reverse|leak|...
+    if type_ == "meter.anomaly":
+        item["anomaly"] = data.get("kind", "")
+    elif data.get("kind"):
+        item["kind"] = data["kind"]
+    for key in ("seconds", "count", "unacknowledged_s"):
+        if key in data:
+            item[key] = data[key]
+    item["reason"] = str(data.get("reason") or data.get("error") or "")
+    return item
 
 
 def receivers_of(cfg: Any, protocol: str) -> Iterable[Any]:
