@@ -147,4 +147,15 @@ def test_labels_for_every_state_and_kind_the_page_draws() -> None:
     needed += [f"anomaly.{k}" for k in ("reverse", "leak", "spike", "stuck")]
     needed += [f"devices.{k}" for k in ("online", "offline", "pending")] + ["valve.open", "valve.closed"]
     needed += [f"role.{r}" for r in ("operator", "technician", "central", "admin")]
+    # the handover report: a heading per section, a label per event type listed in events_since
+    from gateway.alarms import HANDOVER_EVENTS
+
+    needed += [f"handover.{k}" for k in ("open_alarms", "unacknowledged_alarms", "doors", "meters",
+                                         "devices_offline", "alarms_since", "events_since")]
+    needed += [f"event.{t}" for t in HANDOVER_EVENTS]
     assert [k for k in needed if k not in CATALOGUE] == []
+    # and the page reloads the report when one of them arrives
+    m = re.search(r"const HANDOVER_EVENTS = \[([^\]]*)\]", (STATIC / "console.js").read_text())
+    assert m is not None
+    reloads = set(re.findall(r'"([a-z_.]+)"', m.group(1)))
+    assert [t for t in HANDOVER_EVENTS if t not in reloads and not t.startswith("alarm.")] == []

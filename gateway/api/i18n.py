@@ -101,6 +101,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "handover.alarms_since": ("上次交接后的报警", "Alarms since the last handover"),
     "handover.devices_offline": ("离线设备", "Devices offline"),
     "handover.last": ("上次交接", "Last handover"),
+    "handover.events_since": ("上次交接后的事件", "Events since the last handover"),
+    # events listed in the handover report (event.<type>)
+    "event.door.forced": ("强行开门", "Door forced"),
+    "event.door.held_open": ("开门超时", "Door held open"),
+    "event.device.offline": ("设备离线", "Device offline"),
+    "event.device.online": ("设备恢复在线", "Device back online"),
+    "event.meter.offline": ("水表离线", "Meter offline"),
+    "event.meter.online": ("水表恢复在线", "Meter back online"),
+    "event.meter.anomaly": ("水表异常", "Meter anomaly"),
+    "event.alarm.escalated": ("报警升级", "Alarm escalated"),
     # activity
     "activity.title": ("最新事件", "Latest events"),
     # technician

@@ -358,7 +358,11 @@ async function loadHandover() {
 }
 
 /** The handover report (from the alarms component): known sections first, each with its items. */
-const REPORT_SECTIONS = ["open_alarms", "unacknowledged_alarms", "doors", "meters", "devices_offline", "alarms_since"];
+const REPORT_SECTIONS = ["open_alarms", "unacknowledged_alarms", "doors", "meters", "devices_offline", "alarms_since",
+                         "events_since"];
+/** Events that change what the handover report says (besides alarms and the handover itself). */
+const HANDOVER_EVENTS = ["door.forced", "door.held_open", "device.offline", "device.online", "meter.offline",
+                         "meter.online", "meter.anomaly"];
 
 function renderReport(rep) {
   const box = el("div", { class: "report" });
@@ -373,11 +377,15 @@ function renderReport(rep) {
     const value = rep[key];
     if (!Array.isArray(value)) continue;
     const label = L(`handover.${key}`) !== `handover.${key}` ? L(`handover.${key}`) : key;
+    const more = rep[`${key}_truncated`] === true ? "+" : "";   // only the newest were sent
     const section = el("div", { class: "report-section" + (value.length ? " has-items" : ""), dataset: { section: key } },
-      el("h3", {}, `${label} (${value.length})`));
+      el("h3", {}, `${label} (${value.length}${more})`));
     if (value.length) {
-      section.append(el("ul", { class: "report-list" }, value.slice(0, 50).map((item) =>
-        el("li", {}, typeof item === "object" && item !== null ? summarize(item) : String(item)))));
+      // event lists are oldest first: show the newest 50 of them; other lists their first 50
+      const shown = isEventList(value) ? value.slice(-50) : value.slice(0, 50);
+      section.append(el("ul", { class: "report-list" }, shown.map((item) =>
+        el("li", isEvent(item) ? { dataset: { type: item.type } } : {},
+           isEvent(item) ? summarizeEvent(item) : typeof item === "object" && item !== null ? summarize(item) : String(item)))));
     }
     box.append(section);
   }
@@ -398,6 +406,24 @@ function summarize(o) {
   const parts = keys.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== "").map((k) => label(k, o[k]));
   if (o.text && o.text !== o.kind && !parts.includes(o.text)) parts.push(o.text);
   return [...new Set(parts)].join(" · ");
+}
+
+/** A logged event in the report ({seq, ts, type, door|meter|device|alarm, reason, ...}), e.g. events_since. */
+const isEvent = (o) => typeof o === "object" && o !== null && typeof o.type === "string" && typeof o.ts === "string";
+const isEventList = (list) => list.length > 0 && list.every(isEvent);
+
+/** "08:41 · Door forced · b3-u1", "09:02 · Device offline · r1 · Reader · no answer", "10:15 · Meter anomaly · m1 · Leak". */
+function summarizeEvent(o) {
+  const label = (prefix, v) => (L(`${prefix}.${v}`) !== `${prefix}.${v}` ? L(`${prefix}.${v}`) : String(v));
+  const parts = [fmtTime(o.ts), label("event", o.type)];
+  for (const k of ["door", "device", "meter", "unit"]) if (o[k] !== undefined && o[k] !== null && o[k] !== "") parts.push(String(o[k]));
+  if (o.alarm !== undefined && o.alarm !== null) parts.push(`#${o.alarm}`);
+  if (o.kind) parts.push(label("kind", o.kind));
+  if (o.anomaly) parts.push(label("anomaly", o.anomaly));
+  if (typeof o.seconds === "number") parts.push(`${o.seconds} s`);
+  if (typeof o.count === "number" && o.count > 1) parts.push(`×${o.count}`);
+  if (o.reason) parts.push(String(o.reason));
+  return parts.join(" · ");
 }
 
 function initHandover() {
@@ -658,7 +684,7 @@ function onEvent(ev) {
   if (t.startsWith("alarm.")) onAlarmEvent(ev);
   if (t.startsWith("door.") || t.startsWith("device.") || t.startsWith("access.")) reloadDoors();
   if (t.startsWith("device.") || t === "gateway.outbox_near_full") reloadHealth();
-  if (t === "shift.handover" || t.startsWith("alarm.")) reloadHandover();
+  if (t === "shift.handover" || t.startsWith("alarm.") || HANDOVER_EVENTS.includes(t)) reloadHandover();
   if (t.startsWith("meter.") && $("view-meters") && $("view-meters").classList.contains("active")) {
     reloadMeters();
     if (t === "meter.reading" && ev.data && ev.data.meter === state.meterShown) reloadChart();
