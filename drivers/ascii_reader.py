@@ -8,7 +8,9 @@
 Parsers are pure (``feed(bytes) -> list[CardSeen]``) and never raise on input; bad
 frames are counted in ``stats`` and reported as :class:`BadFrame` so the gateway can
 log and count them. :class:`SerialCardReader` runs the blocking port in a thread and
-hands events to the asyncio loop. No gateway imports: protocol only.
+hands events to the asyncio loop; an unexpected exception in that thread is logged,
+counted in ``stats["crashes"]``, reported as ``ReaderLink(False, "driver crashed: ...")``
+and the reader restarted after 1, 2, 4 ... 60 s. No gateway imports: protocol only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 STX, ETX = 0x02, 0x03
 HEX = frozenset(b"0123456789abcdefABCDEF")
 MAX_LINE = 300
+CRASH_BACKOFF_MIN_S = 1.0  # first restart after the reader thread crashed
+CRASH_BACKOFF_MAX_S = 60.0
+HEALTHY_S = 60.0           # a reader that ran this long without crashing starts its backoff afresh
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,8 @@ class SerialCardReader:
     """Reads a port (any pyserial URL) in a thread; events go to ``queue`` on ``loop``.
 
     A tag held on an RDM6300 repeats its frame several times a second; the same
-    card within ``repeat_s`` is reported once. The port is reopened after errors.
+    card within ``repeat_s`` is reported once. The port is reopened after errors; an
+    unexpected exception restarts the reader with backoff (never ends the thread).
     """
 
     def __init__(self, port: str, baud: int, kind: str, loop: asyncio.AbstractEventLoop,
@@ -196,6 +202,10 @@ class SerialCardReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: tuple[str, float] = ("", 0.0)
+        self.backoff_min_s = CRASH_BACKOFF_MIN_S
+        self.backoff_max_s = CRASH_BACKOFF_MAX_S
+        self.healthy_s = HEALTHY_S
+        self.stats = {"crashes": 0}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"reader-{self.port}", daemon=True)
@@ -213,6 +223,26 @@ class SerialCardReader:
             pass
 
     def _run(self) -> None:
+        """The thread: :meth:`_serve` until stopped; a crash is reported and restarted with backoff."""
+        backoff = self.backoff_min_s
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._serve()
+                return
+            except Exception as exc:
+                if time.monotonic() - started >= self.healthy_s:
+                    backoff = self.backoff_min_s
+                self.stats["crashes"] += 1
+                reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
+                log.exception("reader %s: %s", self.port, reason)
+                self.parser.buf.clear()  # whatever half frame was in there is not trusted
+                self._put(ReaderLink(False, reason))
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, self.backoff_max_s)
+
+    def _serve(self) -> None:
         import serial
 
         while not self._stop.is_set():

@@ -25,6 +25,12 @@ libosdp reports *that* a PD is offline, not *why* (the reason is only in its log
 tell "no reply" from "secure channel refused": the PD answered osdp_CHLNG with a
 cryptogram we rejected (key mismatch), NAKed the handshake, or reported in
 osdp_PDCAP that it has no secure channel at all.
+
+A crashing bus thread never leaves the doors dead: an unexpected exception out of
+the refresh loop is logged with its traceback, counted in ``stats["crashes"]``,
+every PD on the bus is reported offline (``driver crashed: ...; restarting in N s``),
+and after 1, 2, 4 ... 60 s (back to 1 s once it ran :data:`HEALTHY_S`) the port is
+reopened, the control panel rebuilt, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ REOPEN_S = 1.0
 STARTUP_GRACE_S = 3.0
 LINE_DEAD_S = 1.5
 STABLE_CHECKS = 3
+CRASH_BACKOFF_MIN_S = 1.0  # first restart after a crash of the bus thread
+CRASH_BACKOFF_MAX_S = 60.0
+HEALTHY_S = 60.0           # a loop that ran this long without crashing starts its backoff afresh
 
 # osdp_OUT control codes (OSDP 2.2, 6.9)
 OUT_OFF = 1                # permanent off, abort timed operation
@@ -415,11 +424,19 @@ class OsdpBus:
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
         self.cp: Any = None
+        self.backoff_min_s = CRASH_BACKOFF_MIN_S
+        self.backoff_max_s = CRASH_BACKOFF_MAX_S
+        self.healthy_s = HEALTHY_S
         self.stats = {"card_reads": 0, "bad_card_reads": 0, "commands": 0, "commands_refused": 0,
-                      "plain_dropped": 0}
+                      "plain_dropped": 0, "crashes": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.cp = self._make_cp()
+        self._thread = threading.Thread(target=self._run, name=f"osdp-{self.url}", daemon=True)
+        self._thread.start()
+
+    def _make_cp(self) -> Any:
         from osdp import ControlPanel, LibFlag, LogLevel, PDInfo
 
         infos = []
@@ -429,9 +446,7 @@ class OsdpBus:
                 flags.append(LibFlag.InstallMode if st.spec.install_mode else LibFlag.EnforceSecure)
             infos.append(PDInfo(st.spec.address, self.channel, scbk=st.spec.scbk, name=st.spec.key[:16],
                                 flags=flags))
-        self.cp = ControlPanel(infos, log_level=LogLevel.Error, event_handler=self._on_event)
-        self._thread = threading.Thread(target=self._run, name=f"osdp-{self.url}", daemon=True)
-        self._thread.start()
+        return ControlPanel(infos, log_level=LogLevel.Error, event_handler=self._on_event)
 
     def stop(self) -> None:
         self._stop.set()
@@ -442,6 +457,64 @@ class OsdpBus:
 
     # ------------------------------------------------------------------ the CP thread
     def _run(self) -> None:
+        """The thread: :meth:`_serve` until stopped; a crash is reported and restarted with backoff."""
+        backoff = self.backoff_min_s
+        fresh = True  # start() built the first control panel
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                if not fresh:
+                    self._rebuild()
+                fresh = False
+                self._serve()
+                return
+            except Exception as exc:
+                if time.monotonic() - started >= self.healthy_s:
+                    backoff = self.backoff_min_s
+                self.stats["crashes"] += 1
+                reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
+                log.exception("osdp: bus %s: %s", self.url, reason)
+                try:
+                    self._crashed(reason)
+                except Exception:  # pragma: no cover - reporting must not end the thread either
+                    log.exception("osdp: bus %s: could not report the crash", self.url)
+            fresh = False
+            if self._stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, self.backoff_max_s)
+
+    def _crashed(self, reason: str) -> None:
+        """Every PD on the bus is offline with ``reason``; drop the control panel and close the port."""
+        with self._lock:
+            cp, self.cp = self.cp, None  # commands are refused until the bus is rebuilt
+            self.channel.close()
+            now = time.monotonic()
+            for st in self.pds.values():
+                st.online, st.secure = False, False
+                st.pending, st.pending_checks = None, 0
+                st.inputs = None
+                st.offline_since = now
+                st.reason = reason
+                self._put(ReaderStatus(st.spec.key, False, False, reason))
+        if cp is not None:
+            try:
+                cp.teardown()
+            except Exception as exc:
+                log.debug("osdp: teardown after crash: %s", exc)
+
+    def _rebuild(self) -> None:
+        """A fresh port and control panel after a crash; the PDs start from INIT."""
+        with self._lock:
+            self.channel.close()
+            self.channel = SerialChannel(self.url, self.baud)
+            self.cp = self._make_cp()
+            now = time.monotonic()
+            for st in self.pds.values():
+                st.offline_since = st.last_retry = now  # give the handshake time before knocking
+                st.refused = ""
+        log.info("osdp: bus %s restarted after a crash", self.url)
+
+    def _serve(self) -> None:
         ctx = self.cp.ctx
         next_status = 0.0
         self._started = time.monotonic()
@@ -592,14 +665,15 @@ class OsdpBus:
 
     def _submit(self, key: str, cmd: dict[str, Any]) -> bool:
         st = self.pds[key]
-        if self.cp is None:
-            return False
         with self._lock:
-            if st.spec.scbk is not None and not self.cp.ctx.sc_status() & (1 << st.index):
+            cp = self.cp
+            if cp is None:  # not started, or rebuilding after a crash
+                return False
+            if st.spec.scbk is not None and not cp.ctx.sc_status() & (1 << st.index):
                 self.stats["commands_refused"] += 1  # never drive a keyed reader's relay in plain text
                 return False
             try:
-                ok = self.cp.ctx.submit_command(st.index, cmd)
+                ok = cp.ctx.submit_command(st.index, cmd)
             except Exception as exc:
                 log.warning("osdp: command to %s refused: %s", key, exc)
                 ok = False

@@ -478,6 +478,9 @@ class AccessComponent:
             for r in readers:
                 self.bus_of[r.id] = bus
             bus.start()
+        # reader threads restart themselves after a crash (reported as device.offline); count them on /metrics
+        ctx.metrics.gauge_fn("reader_driver_crashes", lambda: sum(
+            d.stats.get("crashes", 0) for d in [*self.buses.values(), *self.serial_readers]))
 
     def _start_serial(self, r: Any, loop: asyncio.AbstractEventLoop) -> None:
         from drivers.ascii_reader import SerialCardReader
