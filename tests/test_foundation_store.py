@@ -199,3 +199,37 @@ def test_backups_keep_the_newest_of_each_kind(tmp_path: Path) -> None:
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
     store.close()
+
+
+def test_a_full_disk_answers_503_not_500(tmp_path: Path) -> None:
+    """Writes refused by the store (disk full) are the server's trouble, not a crash: 503 with Retry-After."""
+    import httpx
+
+    from conftest import token_for, tokens_toml
+    from gateway.api.app import create_app
+    from gateway.daemon import build_context, stop_context
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, tokens_toml()), components=[])
+        app = create_app(ctx)
+        headers = {"Authorization": f"Bearer {token_for('admin')}"}
+
+        async def full(*a: object, **k: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+                real_transact = ctx.events.transact
+                ctx.events.transact = full  # type: ignore[method-assign]
+                r = await client.post("/api/v1/test-events", json={"count": 1}, headers=headers)
+                assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
+                assert r.headers["retry-after"] == "30"
+                ctx.events.transact = real_transact  # type: ignore[method-assign]
+                ctx.audit.record = full  # type: ignore[method-assign]
+                r = await client.post("/api/v1/test-events", json={"count": 1}, headers=headers)
+                assert r.status_code == 503 and "audit row could not be stored" in r.json()["error"]["message"]
+                assert (await client.get("/api/v1/health")).status_code == 200  # and it carries on
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())

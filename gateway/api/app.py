@@ -136,8 +136,17 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
             token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get("egw_session", "")
             who = book.lookup(token) if token else None
             if who is not None:
-                await ctx.audit.record(who.name, who.role, f"{request.method} {request.url.path}",
-                                       request.url.path, {"status": response.status_code})
+                try:
+                    await ctx.audit.record(who.name, who.role, f"{request.method} {request.url.path}",
+                                           request.url.path, {"status": response.status_code})
+                except sqlite3.OperationalError as exc:  # disk full: say so (503), not a crash (500)
+                    log.error("HTTP %s %s: answered %d but its audit row was not stored: %s", request.method,
+                              request.url.path, response.status_code, exc)
+                    return JSONResponse(
+                        {"error": {"code": "storage_unavailable",
+                                   "message": f"answered {response.status_code}, but the audit row could not be "
+                                              f"stored ({exc}); check the disk before retrying"}},
+                        status_code=503, headers={"Retry-After": "30"})
         return response
 
 
