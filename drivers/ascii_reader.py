@@ -31,6 +31,7 @@ from drivers.cards import (
     parse_card_id,
     wiegand_parity_ok,
 )
+from drivers.restart import run_with_restarts
 
 log = logging.getLogger(__name__)
 
@@ -224,23 +225,13 @@ class SerialCardReader:
 
     def _run(self) -> None:
         """The thread: :meth:`_serve` until stopped; a crash is reported and restarted with backoff."""
-        backoff = self.backoff_min_s
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                self._serve()
-                return
-            except Exception as exc:
-                if time.monotonic() - started >= self.healthy_s:
-                    backoff = self.backoff_min_s
-                self.stats["crashes"] += 1
-                reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
-                log.exception("reader %s: %s", self.port, reason)
-                self.parser.buf.clear()  # whatever half frame was in there is not trusted
-                self._put(ReaderLink(False, reason))
-            if self._stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, self.backoff_max_s)
+        run_with_restarts(self._serve, stop=self._stop, on_crash=self._crashed, what=f"reader {self.port}", log=log,
+                          stats=self.stats, backoff_min_s=self.backoff_min_s, backoff_max_s=self.backoff_max_s,
+                          healthy_s=self.healthy_s)
+
+    def _crashed(self, reason: str) -> None:
+        self.parser.buf.clear()  # whatever half frame was in there is not trusted
+        self._put(ReaderLink(False, reason))
 
     def _serve(self) -> None:
         import serial

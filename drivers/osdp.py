@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from drivers.cards import CardFormatError, card_id
+from drivers.restart import run_with_restarts
 
 log = logging.getLogger(__name__)
 
@@ -457,31 +458,10 @@ class OsdpBus:
 
     # ------------------------------------------------------------------ the CP thread
     def _run(self) -> None:
-        """The thread: :meth:`_serve` until stopped; a crash is reported and restarted with backoff."""
-        backoff = self.backoff_min_s
-        fresh = True  # start() built the first control panel
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                if not fresh:
-                    self._rebuild()
-                fresh = False
-                self._serve()
-                return
-            except Exception as exc:
-                if time.monotonic() - started >= self.healthy_s:
-                    backoff = self.backoff_min_s
-                self.stats["crashes"] += 1
-                reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
-                log.exception("osdp: bus %s: %s", self.url, reason)
-                try:
-                    self._crashed(reason)
-                except Exception:  # pragma: no cover - reporting must not end the thread either
-                    log.exception("osdp: bus %s: could not report the crash", self.url)
-            fresh = False
-            if self._stop.wait(backoff):
-                return
-            backoff = min(backoff * 2, self.backoff_max_s)
+        """The thread: :meth:`_serve` until stopped; a crash is reported and the bus rebuilt with backoff."""
+        run_with_restarts(self._serve, stop=self._stop, on_crash=self._crashed, what=f"osdp: bus {self.url}", log=log,
+                          stats=self.stats, rebuild=self._rebuild, backoff_min_s=self.backoff_min_s,
+                          backoff_max_s=self.backoff_max_s, healthy_s=self.healthy_s)
 
     def _crashed(self, reason: str) -> None:
         """Every PD on the bus is offline with ``reason``; drop the control panel and close the port."""

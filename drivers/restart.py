@@ -1,0 +1,48 @@
+"""Keeping a driver thread alive: a crash is reported and the driver restarted with backoff.
+
+Blocking serial I/O runs in threads, outside the asyncio supervisor; this is their supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+
+def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_crash: Callable[[str], None],
+                      what: str, log: logging.Logger, stats: dict[str, int],
+                      rebuild: Callable[[], None] | None = None, backoff_min_s: float = 1.0,
+                      backoff_max_s: float = 60.0, healthy_s: float = 60.0) -> None:
+    """Run ``serve()`` until it returns or ``stop`` is set.
+
+    An exception from ``serve`` (or from ``rebuild``, which prepares every restart) is logged with its
+    traceback, counted in ``stats["crashes"]`` and handed to ``on_crash(reason)`` (the driver reports its
+    devices offline); then the driver waits 1, 2, 4 … ``backoff_max_s`` seconds, back to the minimum once
+    a run lasted ``healthy_s``. ``stop`` interrupts the wait at once.
+    """
+    backoff = backoff_min_s
+    first = True
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            if not first and rebuild is not None:
+                rebuild()
+            first = False
+            serve()
+            return
+        except Exception as exc:
+            first = False
+            if time.monotonic() - started >= healthy_s:
+                backoff = backoff_min_s
+            stats["crashes"] = stats.get("crashes", 0) + 1
+            reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
+            log.exception("%s: %s", what, reason)
+            try:
+                on_crash(reason)
+            except Exception:  # reporting must not end the thread either
+                log.exception("%s: could not report the crash", what)
+        if stop.wait(backoff):
+            return
+        backoff = min(backoff * 2, backoff_max_s)
