@@ -296,6 +296,12 @@ class GatewayProc:
         headers = {**self.headers(role), **kw.pop("headers", {})}
         return httpx.get(f"{self.url}{path}", headers=headers, timeout=10, **kw)
 
+    def events_of_type(self, type_: str) -> list[dict[str, Any]]:
+        """The local event log's events of one type (the newest 1,000 looked at), as an operator reads it."""
+        r = self.get("/api/v1/events?limit=1000", role="operator")
+        assert r.status_code == 200, r.text
+        return [e for e in r.json()["items"] if e["type"] == type_]
+
     def post(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
         headers = {**self.headers(role), **kw.pop("headers", {})}
         return httpx.post(f"{self.url}{path}", headers=headers, timeout=10, **kw)

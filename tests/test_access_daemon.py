@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import two_osdp_readers_site, wait_until
+from conftest import GatewayProc, two_osdp_readers_site, wait_until
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -29,12 +29,7 @@ def site(sim: OsdpReaderSim) -> str:
     return two_osdp_readers_site(sim.url, output=0)
 
 
-def events(gw: Any, type_: str) -> list[dict[str, Any]]:
-    r = gw.get("/api/v1/events?limit=1000", role="operator")
-    assert r.status_code == 200, r.text
-    body = r.json()
-    items = body["items"] if isinstance(body, dict) else body
-    return [e for e in items if e["type"] == type_]
+events = GatewayProc.events_of_type  # events(gw, "door.unlocked")
 
 
 def readers_online(gw: Any) -> bool:

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import GatewayProc, free_port, wait_until
 from drivers.sim.alarm_panel import Dc09Panel
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -29,12 +29,7 @@ accounts = ["1234"]
 """
 
 
-def events(gw: Any, type_: str) -> list[dict[str, Any]]:
-    r = gw.get("/api/v1/events?limit=1000", role="operator")
-    assert r.status_code == 200, r.text
-    body = r.json()
-    items = body["items"] if isinstance(body, dict) else body
-    return [e for e in items if e["type"] == type_]
+events = GatewayProc.events_of_type  # events(gw, "door.unlocked")
 
 
 def send(port: int, token: str, payload: str = "", **kw: Any) -> str:
