@@ -16,7 +16,7 @@ trap cleanup EXIT INT TERM
 .venv/bin/estate-gateway check-config -c config/.demo-run.toml
 .venv/bin/estate-gateway simulate -c config/.demo-run.toml 2>var/demo/simulate.log & pids+=($!)
 echo "mosquitto on 127.0.0.1:$PORT (watch: mosquitto_sub -p $PORT -t 'estate/#' -v)"
-echo "console on http://127.0.0.1:8080  (token: demo-operator / demo-technician / demo-admin)"
+echo "console on http://127.0.0.1:8080  (token: demo-operator / demo-technician / demo-central / demo-admin)"
 echo "simulator log: var/demo/simulate.log; Ctrl-C stops everything"
 .venv/bin/estate-gateway run -c config/.demo-run.toml & pids+=($!)
 wait "${pids[-1]}"
