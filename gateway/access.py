@@ -48,29 +48,6 @@ UNIT_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"
 HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
 _UNIT = re.compile(UNIT_RE)
 
-#: the cards table (the migration creates it; a snapshot stages a copy with the same columns in this order)
-CARDS_DDL = """
-        CREATE TABLE {name} (
-            card TEXT PRIMARY KEY,
-            bits INTEGER NOT NULL,
-            format TEXT,
-            facility INTEGER,
-            number INTEGER,
-            unit TEXT NOT NULL,
-            holder TEXT NOT NULL DEFAULT '',
-            holder_kind TEXT NOT NULL,
-            doors TEXT NOT NULL DEFAULT '[]',
-            valid_from TEXT,
-            valid_until TEXT,
-            schedule TEXT,
-            status TEXT NOT NULL DEFAULT 'active',
-            revoke_reason TEXT NOT NULL DEFAULT '',
-            rev INTEGER NOT NULL DEFAULT 0,
-            source TEXT NOT NULL DEFAULT 'local',
-            confirmed INTEGER NOT NULL DEFAULT 0,
-            issued_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )"""
 SNAPSHOT_CHUNK = 4000
 SNAPSHOT_SLICE = 250
 STAGE_INSERT = (
@@ -1296,7 +1273,9 @@ class AccessComponent:
         """An empty copy of the cards table; its unit index takes the name the live one does not use."""
         conn.execute("DROP TABLE IF EXISTS access_cards_old")
         conn.execute("DROP TABLE IF EXISTS access_cards_next")
-        conn.execute(CARDS_DDL.format(name="access_cards_next"))
+        # the live table's own definition (whatever migrations made of it), under the staging name
+        live_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='access_cards'").fetchone()[0]
+        conn.execute(re.sub(r'^CREATE TABLE\s+(["`]?)access_cards\1', "CREATE TABLE access_cards_next", live_sql))
         live = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='access_cards'")}
         index = "access_cards_unit_b" if "access_cards_unit_a" in live else "access_cards_unit_a"
