@@ -182,7 +182,7 @@ class Soak:
         self.data_dir = data_dir
         self.small_disk = small_disk
         self.rng = random.Random(SEED)
-        self.broker = Mosquitto(work, extra_conf=_same_user())
+        self.broker = Mosquitto(work)
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}/api/v1"
         self.osdp = [free_port_pair(), free_port_pair()]
@@ -506,14 +506,6 @@ class Soak:
                       "series": self.watch},
             "log": log_lines[-200:],
         }
-
-
-def _same_user() -> str:
-    import getpass
-
-    # mosquitto started as root drops to user "mosquitto", who cannot write our temp dirs;
-    # keep its persistence (central's session must survive the broker flaps)
-    return f"user {getpass.getuser()}\n"
 
 
 def small_tmpfs(path: Path, size_mb: int = 192) -> bool:

@@ -106,6 +106,12 @@ def tokens_toml() -> str:
 
 
 # ---------------------------------------------------------------------- mosquitto
+def mosquitto_user_line() -> str:
+    """``user <whoever runs this>``: started as root, mosquitto drops to user "mosquitto", who can neither read
+    nor write our 0700 temp dirs (certificates, password files, its own saved sessions)."""
+    return f"user {getpass.getuser()}\n"
+
+
 class Mosquitto:
     """A real broker on a free port; stop()/start() keep the port (outage tests)."""
 
@@ -129,7 +135,7 @@ class Mosquitto:
         """Run as whoever runs the tests, unless the caller says otherwise (mosquitto allows one `user`)."""
         if any(line.strip().startswith("user ") for line in extra_conf.splitlines()):
             return ""
-        return f"user {getpass.getuser()}\n"
+        return mosquitto_user_line()
 
     @staticmethod
     def binary() -> str:

@@ -18,8 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import ROOT, GatewayProc, Mosquitto, wait_until
-from test_hardening_tls import SAME_USER
+from conftest import ROOT, GatewayProc, Mosquitto, mosquitto_user_line, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -88,7 +87,7 @@ def acl_broker(tmp_path: Path) -> Any:
     pwfile.touch()
     for user, password in USERS.items():
         subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, password], check=True, capture_output=True)
-    broker = Mosquitto(tmp_path, extra_conf=f"{SAME_USER}per_listener_settings false\nallow_anonymous false\n"
+    broker = Mosquitto(tmp_path, extra_conf=f"per_listener_settings false\nallow_anonymous false\n"
                                             f"password_file {pwfile}\nacl_file {ACL}\n").start()
     yield broker
     broker.stop()
@@ -187,7 +186,7 @@ def test_shipped_mosquitto_conf_runs_with_tls_passwords_and_acl(tmp_path: Path) 
         assert old in text, old
         text = text.replace(old, new)
     conf = tmp_path / "estate.conf"
-    conf.write_text(SAME_USER + text)
+    conf.write_text(mosquitto_user_line() + text)
     proc = subprocess.Popen([Mosquitto.binary(), "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: Mosquitto(tmp_path, tls_port)._listening() or proc.poll() is not None, 10, what="broker")

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, Mosquitto, Subscriber, wait_until
 
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_sites import SimGateway, edge_bridge_conf, same_user, wait_for  # noqa: E402
+from bench_sites import SimGateway, edge_bridge_conf, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,8 +36,8 @@ def seqs_by_gateway(sub: Subscriber) -> dict[str, set[int]]:
 def test_bridge_delivers_everything_across_a_central_outage(tmp_path: Path) -> None:
     (tmp_path / "central").mkdir()
     (tmp_path / "edge").mkdir()
-    central = Mosquitto(tmp_path / "central", extra_conf=same_user()).start()
-    edge = Mosquitto(tmp_path / "edge", extra_conf=same_user() + edge_bridge_conf(central.port, "edge-test")).start()
+    central = Mosquitto(tmp_path / "central").start()
+    edge = Mosquitto(tmp_path / "edge", extra_conf=edge_bridge_conf(central.port, "edge-test")).start()
     office = Subscriber(central.port, "estate/+/+/#")
     try:
         asyncio.run(_scenario(central, edge, office, tmp_path / "data"))

@@ -9,7 +9,6 @@ with the wrong CA it must not connect and ``/health`` must say why.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import ipaddress
 import subprocess
 from dataclasses import dataclass
@@ -108,14 +107,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def tls_broker(workdir: Path, pki: Pki, *, require_certificate: bool = False) -> Mosquitto:
-    conf = (f"{SAME_USER}cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
+    conf = (f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\n"
             f"tls_version tlsv1.2\nrequire_certificate {'true' if require_certificate else 'false'}\n")
     return Mosquitto(workdir, extra_conf=conf).start()
 
 
 # ---------------------------------------------------------------------- helpers
-#: mosquitto started as root drops to user "mosquitto", who cannot read pytest's 0700 temp dirs
-SAME_USER = f"user {getpass.getuser()}\n"
 
 
 def gateway(workdir: Path, port: int, *, tls: bool, mqtt_extra: str = "") -> GatewayProc:
@@ -251,7 +248,7 @@ def password_broker(workdir: Path, users: dict[str, str], extra: str = "") -> Mo
     pwfile.touch()
     for user, password in users.items():
         subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, password], check=True, capture_output=True)
-    return Mosquitto(workdir, extra_conf=f"{SAME_USER}allow_anonymous false\npassword_file {pwfile}\n{extra}").start()
+    return Mosquitto(workdir, extra_conf=f"allow_anonymous false\npassword_file {pwfile}\n{extra}").start()
 
 
 def test_username_and_password_file(tmp_path: Path, cleanup: list[Any]) -> None:
