@@ -20,7 +20,7 @@ PRIVATE_KEYS = frozenset({"holder", "name", "token", "password"})
 
 
 class AuditLog:
-    def __init__(self, store: Store, clock: Clock, events: EventLog | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, events: EventLog) -> None:
         self.store = store
         self.clock = clock
         self.events = events
@@ -33,16 +33,13 @@ class AuditLog:
             "INSERT INTO audit(ts, actor, role, action, target, detail) VALUES(?,?,?,?,?,?)",
             (ts, actor, role, action, target, json.dumps(detail, ensure_ascii=False, default=str)),
         )
-        if self.events is not None:
-            self.events.insert(conn, "audit.recorded", {"audit_id": cur.lastrowid, "at": ts, "actor": actor,
-                                                        "role": role, "action": action, "target": target,
-                                                        "detail": detail})
+        self.events.insert(conn, "audit.recorded", {"audit_id": cur.lastrowid, "at": ts, "actor": actor,
+                                                    "role": role, "action": action, "target": target,
+                                                    "detail": detail})
 
     async def record(self, actor: str, role: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-        if self.events is None:
-            await self.store.write(lambda c: self.insert(c, actor, role, action, target, detail))
-        else:  # through the event log, so the uplink is woken for the exported row
-            await self.events.transact(lambda c, emit: self.insert(c, actor, role, action, target, detail))
+        # through the event log, so the uplink is woken for the exported row
+        await self.events.transact(lambda c, emit: self.insert(c, actor, role, action, target, detail))
 
     def query(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.store.query(

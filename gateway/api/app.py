@@ -92,6 +92,13 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def _storage_unavailable(message: str) -> JSONResponse:
+    """503: the disk refused a write (full, I/O error): not the client's fault, not a crash; retry later."""
+    response = _error(503, "storage_unavailable", message)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -115,8 +122,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def storage(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
         # disk full, I/O error: not the client's fault, and not a crash either; retry later
         log.error("HTTP %s %s: storage error: %s", request.method, request.url.path, exc)
-        return JSONResponse({"error": {"code": "storage_unavailable", "message": f"the local store refused the write: {exc}"}},
-                            status_code=503, headers={"Retry-After": "30"})
+        return _storage_unavailable(f"the local store refused the write: {exc}")
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
@@ -142,11 +148,8 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
                 except sqlite3.OperationalError as exc:  # disk full: say so (503), not a crash (500)
                     log.error("HTTP %s %s: answered %d but its audit row was not stored: %s", request.method,
                               request.url.path, response.status_code, exc)
-                    return JSONResponse(
-                        {"error": {"code": "storage_unavailable",
-                                   "message": f"answered {response.status_code}, but the audit row could not be "
-                                              f"stored ({exc}); check the disk before retrying"}},
-                        status_code=503, headers={"Retry-After": "30"})
+                    return _storage_unavailable(f"answered {response.status_code}, but the audit row could not be "
+                                                f"stored ({exc}); check the disk before retrying")
         return response
 
 

@@ -135,17 +135,14 @@ def current_principal(request: Request,
     token = _bearer(request)
     if token is None:
         raise ApiError(401, "unauthenticated", "missing bearer token")
-    throttle: AuthThrottle | None = getattr(request.app.state, "auth_throttle", None)
+    throttle: AuthThrottle = request.app.state.auth_throttle
     client = client_address(request)
-    if throttle is not None:
-        throttle.check(client)
+    throttle.check(client)
     principal = book.lookup(token)
     if principal is None:
-        if throttle is not None:
-            throttle.failed(client)
+        throttle.failed(client)
         raise ApiError(401, "unauthenticated", "unknown token")
-    if throttle is not None:
-        throttle.succeeded(client)
+    throttle.succeeded(client)
     if request.method not in ("GET", "HEAD", "OPTIONS") and not _has_bearer_header(request):
         # a console (cookie) session: writes must carry the session's CSRF value
         if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf_for(token)):
