@@ -335,12 +335,7 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
             log.debug("osdp: %s", what)
         self.last_error = what
         self.errors += 1
-        if self.port is not None:
-            try:
-                self.port.close()
-            except Exception:
-                pass
-        self.port = None
+        self.close()
 
     def read(self, max_bytes: int) -> bytes:
         port = self._ensure()
