@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from latency import summary  # noqa: E402
+from benchkit import summary, write_results  # noqa: E402
 
 from conftest import GatewayProc, Mosquitto, make_config, mqtt_pub, wait_until  # noqa: E402
 
@@ -247,9 +247,7 @@ def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     result = main()
-    out = ROOT / "bench" / "results" / "access.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out = write_results("access", result)
     d, o, s, m = (result["decision"]["granted_to_relay"], result["osdp_swipe_to_output"], result["snapshot"],
                   result["daemon_memory"])
     print(f"\ndecision p50/p99 {d['p50_ms']}/{d['p99_ms']} ms (target p99 < 2) | OSDP swipe->output p50 "

@@ -14,7 +14,6 @@ stands for a committed alarm row + event + outbox row.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from latency import summary  # noqa: E402
+from benchkit import summary, write_results  # noqa: E402
 
 from conftest import GatewayProc, Mosquitto, free_port  # noqa: E402
 
@@ -172,9 +171,7 @@ accounts = [{accounts}]
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                           "loadavg_1m_after": round(os.getloadavg()[0], 2),
                           "note": "panels run in this process, the daemon and mosquitto beside it on the same CPUs"}
-    out = ROOT / "bench" / "results" / "alarms.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results("alarms", results)
     lat, thr = results["latency"], results["throughput"]
     print(f"latency  : {lat['achieved_rate_per_s']}/s over {lat['panels']} panels, block->ACK "
           f"p50 {lat['block_to_ack']['p50_ms']} ms, p99 {lat['block_to_ack']['p99_ms']} ms (target < 20 ms)")

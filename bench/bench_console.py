@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from latency import summary  # noqa: E402
+from benchkit import summary, write_results  # noqa: E402
 
 from conftest import GatewayProc, Mosquitto, free_port, wait_until  # noqa: E402
 
@@ -187,9 +187,7 @@ def main() -> None:
             panel.close()
             gw.stop()
             broker.stop()
-    out = ROOT / "bench" / "results" / "console.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    write_results("console", results)
     print(json.dumps(results, indent=2))
 
 

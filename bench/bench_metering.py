@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+
+from benchkit import write_results  # noqa: E402
 
 from conftest import make_config  # noqa: E402
 
@@ -125,8 +126,7 @@ async def main() -> dict[str, Any]:
 if __name__ == "__main__":
     res = asyncio.run(main())
     res["host"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    out = ROOT / "bench" / "results" / "metering.json"
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    out = write_results("metering", res)
     t, r = res["tcp_cycle"], res["rtu_9600"]
     print(f"tcp: {t['meters']} meters, cycle median {t['cycle_s_median']} s, max {t['cycle_s_max']} s "
           f"(target < 2 s) {'OK' if t['ok'] else 'MISSED'}")

@@ -23,6 +23,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchkit import write_results  # noqa: E402
+
 from conftest import GatewayProc, Mosquitto, wait_until  # noqa: E402
 
 import paho.mqtt.client as mqtt  # noqa: E402
@@ -138,8 +140,6 @@ def measure(broker: Mosquitto, gw: GatewayProc) -> dict[str, Any]:
 
 if __name__ == "__main__":
     res = main()
-    out = ROOT / "bench" / "results" / "uplink.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
+    out = write_results("uplink", res)
     for k, v in res.items():
         print(f"{k:32} {v}")
