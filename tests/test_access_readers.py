@@ -7,13 +7,12 @@ import asyncio
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from conftest import BIN, free_port, make_config, wait_until
+from conftest import BIN, free_port, make_config, until, wait_until
 from drivers.ascii_reader import em4100_frame
 from drivers.cards import card_id, parse_card_id, wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
@@ -46,15 +45,6 @@ class LineServer:
         for s in (self.conn, self.srv):
             if s is not None:
                 s.close()
-
-
-async def until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def issue_body(card: str) -> CardIn:
