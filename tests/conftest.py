@@ -124,18 +124,9 @@ class Mosquitto:
                              # sessions survive a broker restart (outage tests): subscribers miss nothing
                              f"persistence true\npersistence_location {workdir}/\n"
                              f"persistence_file mosquitto-{self.port}.db\n"
-                             # as root, mosquitto drops to user 'mosquitto', which may not write our temp dir:
-                             # its saved sessions would be lost on restart
-                             f"{self._same_user(extra_conf)}{extra_conf}")
+                             f"{mosquitto_user_line()}{extra_conf}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"mosquitto-{self.port}.log"
-
-    @staticmethod
-    def _same_user(extra_conf: str) -> str:
-        """Run as whoever runs the tests, unless the caller says otherwise (mosquitto allows one `user`)."""
-        if any(line.strip().startswith("user ") for line in extra_conf.splitlines()):
-            return ""
-        return mosquitto_user_line()
 
     @staticmethod
     def binary() -> str:
