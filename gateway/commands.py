@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.errors import DomainError
 from gateway.events import format_ts
 from gateway.store import Store
 
@@ -27,13 +28,15 @@ Handler = Callable[[Any], Awaitable[dict[str, Any]]]
 ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class CommandError(Exception):
-    """Raise from a handler to answer ``ok:false`` with this code and message."""
+class CommandError(DomainError):
+    """Raise from a handler to answer ``ok:false`` with this code and message.
+
+    Any :class:`~gateway.errors.DomainError` a handler raises answers the same way, so an area's
+    rules refuse once and both wires (HTTP, MQTT) say it in the same words.
+    """
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, **details)
         self.details = details
 
 
@@ -102,8 +105,8 @@ class CommandRouter:
             return _error(cmd_id, "bad_args", problems)
         try:
             result = await handler(parsed)
-        except CommandError as exc:
-            return _error(cmd_id, exc.code, exc.message, **exc.details)
+        except DomainError as exc:
+            return _error(cmd_id, exc.code, exc.message, **exc.extra)
         except Exception as exc:
             log.exception("command %s (%s) failed", cmd_id, name)
             return _error(cmd_id, "internal", f"{type(exc).__name__}: {exc}")

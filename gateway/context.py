@@ -19,11 +19,9 @@ Rules every component follows:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from fastapi import APIRouter
-
     from gateway.commands import CommandRouter
     from gateway.config import GatewayConfig
     from gateway.devices import DeviceRegistry
@@ -35,22 +33,44 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from gateway.audit import AuditLog
 
 
+T = TypeVar("T")
+
+
 @runtime_checkable
 class Component(Protocol):
-    """A part of the gateway that knows one area of the estate's rules."""
+    """A part of the gateway that knows one area of the estate's rules.
+
+    Its HTTP routes live in ``gateway/api/routes/<name>.py`` (mounted when the component runs).
+    """
 
     name: str
     #: per-component schema migrations: list of (version, sql script), versions 1, 2, 3...
     migrations: list[tuple[int, str]]
-
-    def routes(self) -> "APIRouter | None":
-        """FastAPI router mounted under /api/v1 (None if the component has no routes)."""
 
     async def start(self, ctx: "GatewayContext") -> None:
         """Register commands, spawn driver tasks; return quickly."""
 
     async def stop(self) -> None:
         """Stop drivers; pending events are already committed."""
+
+
+class DoorHolds(Protocol):
+    """What fire linkage may do to doors (the access area provides it, alarms use it)."""
+
+    async def hold_unlocked(self, door_ids: list[str], reason: str, token: str) -> None:
+        """Release these doors and keep them released under ``token`` until :meth:`release_hold`."""
+
+    async def release_hold(self, token: str) -> None:
+        """End the hold ``token``; doors with no other hold relock."""
+
+
+class HandoverSource(Protocol):
+    """An area that contributes open items to the shift handover report."""
+
+    name: str
+
+    def handover_items(self) -> dict[str, Any]:
+        """This area's open items (offline devices, held doors...) as JSON-ready values."""
 
 
 @dataclass
@@ -64,8 +84,21 @@ class GatewayContext:
     metrics: "Metrics"
     audit: "AuditLog"
     clock: "Clock"
-    #: components by name ("access", "metering", "alarms", ...) for the few
-    #: cross-area calls (fire linkage unlocking doors, handover report).
-    components: dict[str, Any] = field(default_factory=dict)
+    #: components by name ("access", "metering", "alarms", "console"), in start order; other
+    #: areas reach them only through the typed seams below or :meth:`area`.
+    components: dict[str, Component] = field(default_factory=dict)
     #: uplink (None in unit tests); exposes .state for health
     uplink: Any = None
+    #: set by the access area when it starts: fire linkage holds doors through it
+    door_holds: DoorHolds | None = None
+    #: areas that put items in the shift handover report (each appends itself in ``start``)
+    handover_sources: list[HandoverSource] = field(default_factory=list)
+
+    def area(self, kind: type[T]) -> T:
+        """The running component of this class (503 ``area_not_running`` when this gateway does not run it)."""
+        for comp in self.components.values():
+            if isinstance(comp, kind):
+                return comp
+        from gateway.errors import Unavailable
+
+        raise Unavailable("area_not_running", f"this gateway does not run {kind.__name__}")

@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
 from gateway.api.auth import AuthThrottle, Principal, TokenBook, require_role
-from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses
+from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses, status_of
+from gateway.api.routes import area_routers
 from gateway.context import GatewayContext
+from gateway.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +44,18 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     _install_audit(app, ctx)
     app.include_router(core_router(ctx), prefix="/api/v1")
     app.include_router(_root_router(ctx))
-    for comp in ctx.components.values():
-        router = comp.routes() if hasattr(comp, "routes") else None
-        if router is not None:
+    routers = area_routers()
+    for name, comp in ctx.components.items():
+        mounted = routers.get(name)
+        if mounted is None and callable(getattr(comp, "routes", None)):  # TRANSITIONAL until every area moved
+            mounted = [comp.routes()]  # type: ignore[attr-defined]
+        for router in mounted or ():
             app.include_router(router, prefix="/api/v1")
-    console = getattr(ctx.components.get("console"), "page_router", None)
+    console = ctx.components.get("console")
     if console is None:
         app.include_router(_placeholder_console())
     else:
-        app.include_router(console)
+        app.include_router(console.page_router)
     _install_openapi(app)
     return app
 
@@ -104,6 +109,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return JSONResponse(exc.body(), status_code=exc.status, headers={**headers, **exc.headers})
+
+    @app.exception_handler(DomainError)
+    async def refused(request: Request, exc: DomainError) -> JSONResponse:
+        body = {"error": {"code": exc.code, "message": exc.message, **exc.extra}}
+        return JSONResponse(body, status_code=status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
@@ -17,6 +19,23 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+#: the one table from a domain refusal to its HTTP status (the most specific class wins; see gateway/errors.py)
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unavailable: 503,
+    DomainError: 422,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 422
 
 
 #: what each documented error status means (the OpenAPI ``description``)
