@@ -11,10 +11,11 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime
 import re
 import sqlite3
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,7 +44,7 @@ class CommandError(DomainError):
 def canonical(name: str, msg: dict[str, Any]) -> bytes:
     """The bytes a command's HMAC covers: name, id, ts and the args in canonical JSON."""
     args = json.dumps(msg.get("args", {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{name}\n{msg.get('id')}\n{msg.get('ts')}\n{args}".encode("utf-8")
+    return f"{name}\n{msg.get('id')}\n{msg.get('ts')}\n{args}".encode()
 
 
 def sign(key: bytes, name: str, msg: dict[str, Any]) -> str:

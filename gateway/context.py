@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from gateway.audit import AuditLog
+    from gateway.clock import Clock
     from gateway.commands import CommandRouter
     from gateway.config import GatewayConfig
     from gateway.devices import DeviceRegistry
@@ -29,8 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from gateway.metrics import Metrics
     from gateway.store import Store
     from gateway.supervisor import Supervisor
-    from gateway.clock import Clock
-    from gateway.audit import AuditLog
 
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Component(Protocol):
     #: per-component schema migrations: list of (version, sql script), versions 1, 2, 3...
     migrations: list[tuple[int, str]]
 
-    async def start(self, ctx: "GatewayContext") -> None:
+    async def start(self, ctx: GatewayContext) -> None:
         """Register commands, spawn driver tasks; return quickly."""
 
     async def stop(self) -> None:
@@ -75,15 +75,15 @@ class HandoverSource(Protocol):
 
 @dataclass
 class GatewayContext:
-    config: "GatewayConfig"
-    store: "Store"
-    events: "EventLog"
-    commands: "CommandRouter"
-    devices: "DeviceRegistry"
-    supervisor: "Supervisor"
-    metrics: "Metrics"
-    audit: "AuditLog"
-    clock: "Clock"
+    config: GatewayConfig
+    store: Store
+    events: EventLog
+    commands: CommandRouter
+    devices: DeviceRegistry
+    supervisor: Supervisor
+    metrics: Metrics
+    audit: AuditLog
+    clock: Clock
     #: components by name ("access", "metering", "alarms", "console"), in start order; other
     #: areas reach them only through the typed seams below or :meth:`area`.
     components: dict[str, Component] = field(default_factory=dict)

@@ -40,7 +40,7 @@ def default_components() -> list[Any]:
     """The estate's areas, in start order (access first: alarms call it for fire linkage)."""
     from gateway.access import AccessComponent
     from gateway.alarms import AlarmsComponent
-    from gateway.api.console import ConsoleComponent
+    from gateway.console import ConsoleComponent
     from gateway.metering import MeteringComponent
 
     return [AccessComponent(), MeteringComponent(), AlarmsComponent(), ConsoleComponent()]

@@ -8,13 +8,16 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.api import console
+from gateway.console import pages as console
 from gateway.api.auth import Principal, csrf_for
-from gateway.api.console import ConsoleComponent, parse_form, parse_last_event_id, render, visible
+from gateway.console import ConsoleComponent
+from gateway.console import stream
+from gateway.console.pages import parse_form, render
+from gateway.console.stream import parse_last_event_id, visible
 from gateway.api.i18n import CATALOGUE, catalogue, pick_lang, t
 
-STATIC = Path(console.__file__).parent / "static"
-TEMPLATES = Path(console.__file__).parent / "templates"
+STATIC = console.STATIC
+TEMPLATES = console.TEMPLATES
 
 
 def test_catalogue_complete_in_both_languages() -> None:
@@ -28,7 +31,7 @@ def test_catalogue_complete_in_both_languages() -> None:
 def test_every_label_used_by_templates_and_js_exists() -> None:
     used: set[str] = set()
     for tpl in TEMPLATES.glob("*.html"):
-        used |= {m.group(2) for m in console._PLACEHOLDER.finditer(tpl.read_text()) if "." in m.group(2)}
+        used |= {m.group(2) for m in console.PLACEHOLDER.finditer(tpl.read_text()) if "." in m.group(2)}
     js = (STATIC / "console.js").read_text()
     used |= set(re.findall(r'L\("([a-z_.]+)"\)', js))
     missing = sorted(k for k in used if k not in CATALOGUE)
@@ -108,7 +111,7 @@ def test_stream_in_process_batches_overflows_and_ends_on_stop(tmp_path: Path) ->
         comp = ConsoleComponent()
         ctx = await build_context(make_config(tmp_path), components=[comp])
         try:
-            gen = comp._stream("operator", None)
+            gen = comp.stream("operator", None)
             assert (await gen.__anext__()).startswith("retry:")
             nxt = asyncio.ensure_future(gen.__anext__())
             await asyncio.sleep(0.05)
@@ -120,7 +123,7 @@ def test_stream_in_process_batches_overflows_and_ends_on_stop(tmp_path: Path) ->
             assert "alarm.raised" in chunk and "door.forced" in chunk and "card.issued" not in chunk
             # a page that stops reading: its queue is bounded and it is told to resync
             await ctx.events.transact(lambda conn, emit: [emit("door.opened", {"door": "d1", "n": i})
-                                                          for i in range(console.QUEUE_SIZE + 10)])
+                                                          for i in range(stream.QUEUE_SIZE + 10)])
             assert "event: resync" in await asyncio.wait_for(gen.__anext__(), 5)
             assert comp.clients == 1
             nxt = asyncio.ensure_future(gen.__anext__())

@@ -8,30 +8,25 @@ components write with the change itself.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
-from gateway.api.auth import AuthThrottle, Principal, TokenBook, require_role
+from gateway.api.auth import AuthThrottle, TokenBook
 from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses, status_of
-from gateway.api.routes import area_routers
+from gateway.api.routes import area_routers, core, pages
 from gateway.context import GatewayContext
 from gateway.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-#: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
-MAX_CURSOR = 2 ** 63 - 1
 
 
 def create_app(ctx: GatewayContext) -> FastAPI:
@@ -42,7 +37,7 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app.state.auth_throttle = AuthThrottle(on_metric=ctx.metrics.inc)
     _install_error_handlers(app)
     _install_audit(app, ctx)
-    app.include_router(core_router(ctx), prefix="/api/v1")
+    app.include_router(core.router, prefix="/api/v1")
     app.include_router(_root_router(ctx))
     routers = area_routers()
     for name, comp in ctx.components.items():
@@ -51,11 +46,10 @@ def create_app(ctx: GatewayContext) -> FastAPI:
             mounted = [comp.routes()]  # type: ignore[attr-defined]
         for router in mounted or ():
             app.include_router(router, prefix="/api/v1")
-    console = ctx.components.get("console")
-    if console is None:
-        app.include_router(_placeholder_console())
+    if "console" in ctx.components:
+        app.include_router(pages.router)
     else:
-        app.include_router(console.page_router)
+        app.include_router(_placeholder_console())
     _install_openapi(app)
     return app
 
@@ -161,77 +155,6 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
                     return _storage_unavailable(f"answered {response.status_code}, but the audit row could not be "
                                                 f"stored ({exc}); check the disk before retrying")
         return response
-
-
-def core_router(ctx: GatewayContext) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/health")
-    async def health() -> dict[str, Any]:
-        uplink = ctx.uplink.state.as_dict() if ctx.uplink is not None else {"connected": False}
-        return {
-            "status": "ok",
-            "version": __version__,
-            "gateway": ctx.config.gateway.id,
-            "site": ctx.config.gateway.site,
-            "uplink": uplink,
-            "outbox": {"depth": ctx.events.outbox_depth, "max_events": ctx.events.max_outbox,
-                       "shed": ctx.events.shed_total},
-            "devices": ctx.devices.snapshot(),
-            "tasks": ctx.supervisor.running(),
-        }
-
-    @router.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
-        return ctx.metrics.render()
-
-    @router.get("/events")
-    async def events(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(100, ge=1, le=1000),
-                     type: list[str] | None = Query(None),
-                     who: Principal = Depends(require_role("central", "operator"))) -> dict[str, Any]:
-        items = [e.envelope() for e in ctx.events.query(after, limit, type)]
-        return {"items": items, "next": items[-1]["seq"] if items else after}
-
-    @router.post("/test-events", status_code=202)
-    async def test_events(body: TestEventsBody,
-                          who: Principal = Depends(require_role("admin"))) -> dict[str, Any]:
-        """Send ``count`` gateway.test events through the whole path (store, outbox, MQTT) to central."""
-        first = ctx.events.last_seq() + 1
-        task = asyncio.get_running_loop().create_task(_record_test_events(ctx, body.count, who.name))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        return {"accepted": body.count, "first_seq_at_least": first}
-
-    @router.get("/audit")
-    async def audit(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(100, ge=1, le=1000),
-                    who: Principal = Depends(require_role("admin"))) -> dict[str, Any]:
-        items = ctx.audit.query(after, limit)
-        return {"items": items, "next": items[-1]["id"] if items else after}
-
-    return router
-
-
-_background: set[asyncio.Task[Any]] = set()
-
-
-class TestEventsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    count: int = Field(1, ge=1, le=100_000)
-
-
-async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
-    """Record in small transactions so the burst interleaves with everything else."""
-    done = 0
-    while done < count:
-        n = min(100, count - done)
-        start = done
-
-        def batch(conn: Any, emit: Any, start: int = start, n: int = n) -> None:
-            for i in range(start, start + n):
-                emit("gateway.test", {"n": i + 1, "of": count, "by": by})
-
-        await ctx.events.transact(batch)
-        done += n
 
 
 def _placeholder_console() -> APIRouter:

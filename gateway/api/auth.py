@@ -12,8 +12,9 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -143,10 +144,10 @@ def current_principal(request: Request,
         throttle.failed(client)
         raise ApiError(401, "unauthenticated", "unknown token")
     throttle.succeeded(client)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not _has_bearer_header(request):
-        # a console (cookie) session: writes must carry the session's CSRF value
-        if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf_for(token)):
-            raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token for a console session")
+    # a console (cookie) session: writes must carry the session's CSRF value
+    if (request.method not in ("GET", "HEAD", "OPTIONS") and not _has_bearer_header(request)
+            and not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf_for(token))):
+        raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token for a console session")
     return principal
 
 

@@ -7,7 +7,8 @@ over a component instance and mypy knows what it gets.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 

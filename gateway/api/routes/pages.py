@@ -1,0 +1,122 @@
+"""The console's pages at / : the page itself, login/logout, language, static assets.
+
+Not in the OpenAPI schema (they are for browsers). Login shares the API's wrong-token
+throttle, and both login and logout refuse cross-site posts (login CSRF).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from gateway.api.auth import AuthThrottle, Principal, TokenBook, client_address, csrf_for
+from gateway.api.deps import area
+from gateway.api.errors import ApiError
+from gateway.api.i18n import LANGS, pick_lang, t
+from gateway.console import ConsoleComponent
+from gateway.console.pages import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    STATIC,
+    STATIC_FILES,
+    page,
+    parse_form,
+    render_login,
+    same_origin,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+_console = area(ConsoleComponent)
+
+
+def _principal(request: Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    book: TokenBook = request.app.state.tokens
+    return book.lookup(token)
+
+
+def _lang(request: Request) -> str:
+    return pick_lang(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request, console: ConsoleComponent = Depends(_console)) -> Response:
+    who = _principal(request)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return page(console.render_console(who, _lang(request), csrf_for(token)))
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    if _principal(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return page(render_login(_lang(request), error=""))
+
+
+@router.post("/login")
+async def login(request: Request, console: ConsoleComponent = Depends(_console)) -> Response:
+    lang = _lang(request)
+    if not same_origin(request):
+        return page(render_login(lang, error=t(lang, "login.bad")), status=403)
+    token = parse_form(await request.body()).get("token", "").strip()
+    book: TokenBook = request.app.state.tokens
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = client_address(request)
+    if throttle.wait_s(client) > 0:
+        log.warning("console login from %s refused: too many wrong tokens", client)
+        return page(render_login(lang, error=t(lang, "login.wait")), status=429)
+    who = book.lookup(token) if token and len(token) <= 512 else None
+    if who is None:
+        if token:
+            throttle.failed(client)
+        console.count("console_login_failed_total")
+        log.warning("console login refused (unknown token) from %s", request.client.host if request.client else "?")
+        return page(render_login(lang, error=t(lang, "login.bad")), status=401)
+    throttle.succeeded(client)
+    await console.audit(who, "console.login")
+    log.info("console login: %s (%s)", who.name, who.role)
+    resp = RedirectResponse("/", status_code=303)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request, console: ConsoleComponent = Depends(_console)) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    form = parse_form(await request.body())
+    who = _principal(request)
+    if who is not None and same_origin(request) and form.get("csrf") == csrf_for(token):
+        await console.audit(who, "console.logout")
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return resp
+    raise ApiError(403, "csrf", "logout needs the page's CSRF value")
+
+
+@router.get("/lang/{lang}")
+async def set_lang(lang: str) -> Response:
+    resp = RedirectResponse("/", status_code=303)
+    if lang in LANGS:
+        resp.set_cookie(LANG_COOKIE, lang, samesite="strict", path="/", max_age=3600 * 24 * 365)
+    return resp
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    media = STATIC_FILES.get(name)
+    if media is None:
+        raise ApiError(404, "not_found", "no such asset")
+    return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")

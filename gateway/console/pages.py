@@ -1,0 +1,182 @@
+"""Rendering the console's pages: one HTML shell per role, labels from the catalogue.
+
+A dozen lines of placeholder filling instead of a template engine: the pages have no
+loops on the server (lists are drawn by the JS from JSON), only labels and sections.
+What a role cannot do is left out of its page entirely.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from gateway.api.auth import Principal
+from gateway.api.i18n import catalogue, t
+from gateway.config import GatewayConfig
+
+API_DIR = Path(__file__).resolve().parent.parent / "api"
+TEMPLATES = API_DIR / "templates"
+STATIC = API_DIR / "static"
+SESSION_COOKIE = "egw_session"
+LANG_COOKIE = "egw_lang"
+
+#: static files served, by name -> media type (a whitelist: no path ever reaches the filesystem)
+STATIC_FILES = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+#: which parts of the page each role gets (admin gets all)
+VIEWS: dict[str, tuple[str, ...]] = {
+    "operator": ("duty", "meters"),
+    "technician": ("tech", "meters"),
+    "central": ("meters",),
+    "admin": ("duty", "tech", "meters"),
+}
+
+#: what each role's page offers (the API refuses the rest with 403 anyway)
+CAN: dict[str, tuple[str, ...]] = {
+    "ack": ("operator", "admin"),
+    "unlock": ("operator", "admin"),
+    "handover": ("operator", "admin"),
+    "enrol": ("technician", "admin"),
+    "revoke": ("technician", "admin"),
+}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'; "
+                                "base-uri 'none'; form-action 'self'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+PLACEHOLDER = re.compile(r"\{\{(!?)\s*([a-zA-Z0-9_.]+)\s*\}\}")
+
+
+def render(template: str, values: dict[str, Any], lang: str) -> str:
+    """Fill ``{{ name }}`` from ``values`` or the label catalogue, HTML-escaped; ``{{! name }}`` is raw HTML."""
+
+    def sub(m: re.Match[str]) -> str:
+        raw, key = m.group(1) == "!", m.group(2)
+        value = values[key] if key in values else t(lang, key)
+        return str(value) if raw else html.escape(str(value), quote=True)
+
+    return PLACEHOLDER.sub(sub, template)
+
+
+@functools.lru_cache(maxsize=16)
+def load_template(name: str) -> str:
+    """Templates ship in the package and do not change while the daemon runs: read each once."""
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def parse_form(body: bytes, max_len: int = 8192) -> dict[str, str]:
+    """An urlencoded form body -> first value per field; garbage gives {} (never raises)."""
+    if len(body) > max_len:
+        return {}
+    try:
+        text = body.decode("utf-8")
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+def same_origin(request: Request) -> bool:
+    """A form post to /login or /logout must come from our own page (login CSRF).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``.
+    Clients that send neither (scripts, tests) are not browsers and cannot be tricked into posting.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return urllib.parse.urlsplit(origin).netloc == host
+
+
+def page(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def render_login(lang: str, *, error: str) -> str:
+    other = "en" if lang == "zh" else "zh"
+    error_html = f'<p class="error" role="alert" id="login-error">{html.escape(error)}</p>' if error else ""
+    return render(load_template("login.html"), {"lang": lang, "other_lang": other, "error": error_html}, lang)
+
+
+class PageRenderer:
+    """The page shell for one role, from the site's config (doors, worker rules)."""
+
+    def __init__(self, config: GatewayConfig | None) -> None:
+        self.config = config
+
+    def render_console(self, who: Principal, lang: str, csrf: str) -> str:
+        """Only the views (and buttons) the role may use are in it."""
+        views = VIEWS.get(who.role, ())
+        cfg = self.page_config(who, lang, csrf, views)
+        sections = {
+            "duty": render(load_template("duty.html"), {}, lang) if "duty" in views else "",
+            "tech": render(load_template("tech.html"), {"door_options": self.door_options()}, lang)
+            if "tech" in views else "",
+            "meters": render(load_template("meters.html"), {}, lang) if "meters" in views else "",
+        }
+        tabs = "".join(
+            f'<button type="button" class="tab" role="tab" data-view="{v}" id="tab-{v}">'
+            f'{html.escape(t(lang, "tab." + v))}</button>' for v in views)
+        other = "en" if lang == "zh" else "zh"
+        values = {
+            "lang": lang, "other_lang": other, "csrf": csrf, "who": who.name,
+            "role_label": t(lang, f"role.{who.role}"), "role": who.role,
+            "tabs": tabs, "duty_section": sections["duty"], "tech_section": sections["tech"],
+            "meters_section": sections["meters"],
+            # </ cannot end the JSON block early: every "<" is escaped
+            "config_json": json.dumps(cfg, ensure_ascii=False).replace("<", "\\u003c"),
+            "site": self.config.gateway.site if self.config else "",
+            "gateway": self.config.gateway.id if self.config else "",
+        }
+        return render(load_template("console.html"), values, lang)
+
+    def page_config(self, who: Principal, lang: str, csrf: str, views: tuple[str, ...]) -> dict[str, Any]:
+        """What the page's JS needs: role, what it may do, labels, the site's doors."""
+        access = getattr(self.config, "access", None)
+        return {
+            "role": who.role,
+            "lang": lang,
+            "csrf": csrf,
+            "views": list(views),
+            "can": {action: who.role in roles for action, roles in CAN.items()},
+            "free_cards": getattr(access, "free_cards_per_unit", 3),
+            "worker_days": list(getattr(access, "worker_days", [1, 2, 3, 4, 5])),
+            "worker_hours": getattr(access, "worker_hours", "08:00-18:00"),
+            "doors": self.doors(),
+            "labels": catalogue(lang),
+        }
+
+    def doors(self) -> list[dict[str, str]]:
+        if self.config is None:
+            return []
+        return [{"id": d.id, "name": d.name or d.id, "building": d.building, "unit": getattr(d, "unit", "")}
+                for d in self.config.doors]
+
+    def door_options(self) -> str:
+        return "".join(f'<option value="{html.escape(d["id"])}">{html.escape(d["name"])} ({html.escape(d["id"])})'
+                       f'</option>' for d in self.doors())
