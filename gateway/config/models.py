@@ -1,29 +1,24 @@
-"""The gateway's TOML config: parsed, validated with pydantic, every problem with its file and line.
-
-``load_config(path)`` returns a :class:`GatewayConfig` or raises :class:`ConfigError`
-holding *all* problems found (not just the first), each rendered as
-``FILE:LINE: key.path: what is wrong`` -- what ``check-config`` prints.
+"""The config's shape: one pydantic model per TOML section, with its defaults and limits.
 
 Unknown keys are errors (``extra="forbid"``): a typo must not silently become a
-default on a door controller.
+default on a door controller. References between sections are checked in
+:mod:`gateway.config.references`; files and lines in :mod:`gateway.config.loader`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 ANY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 #: shipped inside the package (config/meters links here, so the repository layout stays the same)
-BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent / "meters"
+BUILTIN_PROFILE_DIR = Path(__file__).resolve().parent.parent / "meters"
 
 
 class Strict(BaseModel):
@@ -175,7 +170,7 @@ class BusConfig(Strict):
     retries: int = Field(default=1, ge=0, le=10)
 
     @model_validator(mode="after")
-    def _port_fits(self) -> "BusConfig":
+    def _port_fits(self) -> BusConfig:
         if self.transport in ("tcp", "rtu-over-tcp"):
             _host_port(self.port)
         return self
@@ -216,7 +211,7 @@ class AlarmReceiverConfig(Strict):
     supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
 
     @model_validator(mode="after")
-    def _where(self) -> "AlarmReceiverConfig":
+    def _where(self) -> AlarmReceiverConfig:
         if self.protocol == "sia-dc09":
             if not self.listen:
                 raise ValueError("sia-dc09 needs listen = \"host:port\"")
@@ -273,7 +268,7 @@ class AlarmsSection(Strict):
         return value
 
     @model_validator(mode="after")
-    def _kinds(self) -> "AlarmsSection":
+    def _kinds(self) -> AlarmsSection:
         if self.day_shift_starts >= self.night_shift_starts:
             raise ValueError("day_shift_starts must be before night_shift_starts")
         return self
@@ -317,222 +312,3 @@ class GatewayConfig(Strict):
 
     def profile_dirs(self) -> list[Path]:
         return [self.resolve(d) for d in self.metering.profile_dirs] + [BUILTIN_PROFILE_DIR]
-
-
-# ---------------------------------------------------------------------- errors
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {self.message}"
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-Loc = tuple[Any, ...]
-
-
-def key_lines(text: str) -> dict[Loc, int]:
-    """Map each key path in a TOML text to the line it is on (1-based).
-
-    Handles ``[table]``, ``[[array.of.tables]]`` (indexed in order), ``key = value``
-    and dotted keys; enough to point a person at the right line.
-    """
-    lines: dict[Loc, int] = {}
-    counters: dict[Loc, int] = {}
-    current: Loc = ()
-    header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-    keyline = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
-    depth = 0  # inside a multi-line array/string: skip key detection
-    for n, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if depth == 0 and (m := header.match(raw)):
-            parts = tuple(p.strip().strip('"\'') for p in m.group(2).split("."))
-            if m.group(1) == "[[":
-                # index the array within its parent table path (resolved against earlier arrays)
-                parent = _resolve_arrays(parts[:-1], counters)
-                arr = parent + (parts[-1],)
-                idx = counters.get(arr, -1) + 1
-                counters[arr] = idx
-                current = arr + (idx,)
-                lines.setdefault(arr, n)
-            else:
-                current = _resolve_arrays(parts, counters)
-            lines.setdefault(current, n)
-            continue
-        if depth == 0 and (m := keyline.match(raw)) and not stripped.startswith("#"):
-            parts = tuple(p.strip().strip('"\'') for p in m.group(1).split("."))
-            lines.setdefault(current + parts, n)
-        depth += raw.count("[") - raw.count("]") if "=" in raw or depth else 0
-        depth = max(depth, 0)
-    return lines
-
-
-def _resolve_arrays(parts: Loc, counters: dict[Loc, int]) -> Loc:
-    out: Loc = ()
-    for p in parts:
-        out = out + (p,)
-        if out in counters:
-            out = out + (counters[out],)
-    return out
-
-
-def line_of(lines: dict[Loc, int], loc: Loc) -> int:
-    """The line of the longest known prefix of ``loc`` (1 when nothing matches)."""
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
-
-# ---------------------------------------------------------------------- loading
-def load_config(path: str | Path) -> GatewayConfig:
-    """Parse and validate; raise ConfigError with every problem found."""
-    path = Path(path)
-    fname = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(fname, 0, "(file)", f"cannot read: {exc}")]) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError([Problem(fname, int(m.group(1)) if m else 1, "(syntax)", f"TOML: {exc}")]) from None
-    lines = key_lines(text)
-    try:
-        cfg = GatewayConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(exc, fname, lines)) from None
-    cfg.base_dir = path.resolve().parent
-    problems = [Problem(fname, line_of(lines, loc), _dotted(loc), msg) for loc, msg in cross_check(cfg)]
-    if problems:
-        raise ConfigError(problems)
-    return cfg
-
-
-def _pydantic_problems(exc: ValidationError, fname: str, lines: dict[Loc, int]) -> list[Problem]:
-    out = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        out.append(Problem(fname, line_of(lines, loc), _dotted(loc), msg))
-    return out
-
-
-def _dupes(items: list[Any], attr: str, section: str) -> list[tuple[Loc, str]]:
-    seen: dict[Any, int] = {}
-    out = []
-    for i, item in enumerate(items):
-        key = getattr(item, attr)
-        if key in seen:
-            out.append(((section, i, attr), f"duplicate id {key!r} (first at {section}[{seen[key]}])"))
-        else:
-            seen[key] = i
-    return out
-
-
-def _file_exists(cfg: GatewayConfig, value: str, loc: Loc) -> list[tuple[Loc, str]]:
-    if value and not cfg.resolve(value).is_file():
-        return [(loc, f"file not found: {cfg.resolve(value)}")]
-    return []
-
-
-def cross_check(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
-    """References between sections: every id points at something that exists."""
-    out: list[tuple[Loc, str]] = []
-    for section in ("readers", "doors", "buses", "meters", "alarm_receivers"):
-        out += _dupes(getattr(cfg, section), "id", section)
-    readers = {r.id: r for r in cfg.readers}
-    doors = {d.id for d in cfg.doors}
-    buses = {b.id for b in cfg.buses}
-    receivers = {r.id for r in cfg.alarm_receivers}
-    for i, d in enumerate(cfg.doors):
-        if d.reader not in readers:
-            out.append((("doors", i, "reader"), f"no reader with id {d.reader!r}"))
-    for i, r in enumerate(cfg.readers):
-        out += _file_exists(cfg, r.scbk_file, ("readers", i, "scbk_file"))
-    seen_addr: dict[tuple[str, int], str] = {}
-    for i, r in enumerate(cfg.readers):
-        if r.driver == "osdp":
-            k = (r.port, r.address)
-            if k in seen_addr:
-                out.append((("readers", i, "address"), f"OSDP address {r.address} on {r.port} already used by {seen_addr[k]!r}"))
-            seen_addr[k] = r.id
-    for i, m in enumerate(cfg.meters):
-        if m.bus not in buses:
-            out.append((("meters", i, "bus"), f"no bus with id {m.bus!r}"))
-        if find_profile(cfg, m.profile) is None:
-            dirs = ", ".join(str(d) for d in cfg.profile_dirs())
-            out.append((("meters", i, "profile"), f"no meter profile {m.profile!r} (looked in {dirs})"))
-    seen_dev: dict[tuple[str, int], str] = {}
-    for i, m in enumerate(cfg.meters):
-        k = (m.bus, m.device_id)
-        if k in seen_dev:
-            out.append((("meters", i, "device_id"), f"device_id {m.device_id} on bus {m.bus!r} already used by {seen_dev[k]!r}"))
-        seen_dev[k] = m.id
-    for i, rc in enumerate(cfg.alarm_receivers):
-        out += _file_exists(cfg, rc.key_file, ("alarm_receivers", i, "key_file"))
-    for i, z in enumerate(cfg.alarm_zones):
-        if z.receiver not in receivers:
-            out.append((("alarm_zones", i, "receiver"), f"no alarm receiver with id {z.receiver!r}"))
-        for j, door in enumerate(z.unlock_doors):
-            if door not in doors:
-                out.append((("alarm_zones", i, "unlock_doors"), f"no door with id {door!r} (item {j})"))
-    for i, ap in enumerate(cfg.access.anti_passback):
-        for attr in ("entry", "exit"):
-            if getattr(ap, attr) not in doors:
-                out.append((("access", "anti_passback", i, attr), f"no door with id {getattr(ap, attr)!r}"))
-    out += _file_exists(cfg, cfg.mqtt.password_file, ("mqtt", "password_file"))
-    out += _file_exists(cfg, cfg.mqtt.ca_file, ("mqtt", "ca_file"))
-    out += _file_exists(cfg, cfg.mqtt.client_cert_file, ("mqtt", "client_cert_file"))
-    out += _file_exists(cfg, cfg.mqtt.client_key_file, ("mqtt", "client_key_file"))
-    out += _file_exists(cfg, cfg.mqtt.command_hmac_key_file, ("mqtt", "command_hmac_key_file"))
-    return out
-
-
-def find_profile(cfg: GatewayConfig, profile_id: str) -> Path | None:
-    """The profile file for ``profile_id``: first match in profile_dirs, then the built-in folder."""
-    for d in cfg.profile_dirs():
-        p = d / f"{profile_id}.toml"
-        if p.is_file():
-            return p
-    return None
-
-
-def check_config(path: str | Path) -> list[Problem]:
-    """Everything ``check-config`` reports: config problems plus those of the meter profiles it uses."""
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        return exc.problems
-    problems: list[Problem] = []
-    for hook in CHECK_HOOKS:
-        problems += hook(cfg)
-    return problems
-
-
-#: more checks run by check-config after the config itself is valid (e.g. meter profiles);
-#: each takes the config and returns Problems.
-CHECK_HOOKS: list[Any] = []

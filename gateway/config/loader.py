@@ -1,0 +1,155 @@
+"""Reading the TOML file: every problem with its file and line, all of them at once.
+
+``load_config(path)`` returns a :class:`GatewayConfig` or raises :class:`ConfigError`
+holding *all* problems found (not just the first), each rendered as
+``FILE:LINE: key.path: what is wrong`` -- what ``check-config`` prints.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.config.models import GatewayConfig
+from gateway.config.references import Loc, cross_check
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+
+def key_lines(text: str) -> dict[Loc, int]:
+    """Map each key path in a TOML text to the line it is on (1-based).
+
+    Handles ``[table]``, ``[[array.of.tables]]`` (indexed in order), ``key = value``
+    and dotted keys; enough to point a person at the right line.
+    """
+    lines: dict[Loc, int] = {}
+    counters: dict[Loc, int] = {}
+    current: Loc = ()
+    header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    keyline = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+    depth = 0  # inside a multi-line array/string: skip key detection
+    for n, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if depth == 0 and (m := header.match(raw)):
+            parts = tuple(p.strip().strip('"\'') for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                # index the array within its parent table path (resolved against earlier arrays)
+                parent = _resolve_arrays(parts[:-1], counters)
+                arr = parent + (parts[-1],)
+                idx = counters.get(arr, -1) + 1
+                counters[arr] = idx
+                current = arr + (idx,)
+                lines.setdefault(arr, n)
+            else:
+                current = _resolve_arrays(parts, counters)
+            lines.setdefault(current, n)
+            continue
+        if depth == 0 and (m := keyline.match(raw)) and not stripped.startswith("#"):
+            parts = tuple(p.strip().strip('"\'') for p in m.group(1).split("."))
+            lines.setdefault(current + parts, n)
+        depth += raw.count("[") - raw.count("]") if "=" in raw or depth else 0
+        depth = max(depth, 0)
+    return lines
+
+
+def _resolve_arrays(parts: Loc, counters: dict[Loc, int]) -> Loc:
+    out: Loc = ()
+    for p in parts:
+        out = out + (p,)
+        if out in counters:
+            out = out + (counters[out],)
+    return out
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of the longest known prefix of ``loc`` (1 when nothing matches)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Parse and validate; raise ConfigError with every problem found."""
+    path = Path(path)
+    fname = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(fname, 0, "(file)", f"cannot read: {exc}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([Problem(fname, int(m.group(1)) if m else 1, "(syntax)", f"TOML: {exc}")]) from None
+    lines = key_lines(text)
+    try:
+        cfg = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(exc, fname, lines)) from None
+    cfg.base_dir = path.resolve().parent
+    problems = [Problem(fname, line_of(lines, loc), _dotted(loc), msg) for loc, msg in cross_check(cfg)]
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _pydantic_problems(exc: ValidationError, fname: str, lines: dict[Loc, int]) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        out.append(Problem(fname, line_of(lines, loc), _dotted(loc), msg))
+    return out
+
+
+def check_config(path: str | Path) -> list[Problem]:
+    """Everything ``check-config`` reports: config problems plus those of the meter profiles it uses."""
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[Problem] = []
+    for hook in CHECK_HOOKS:
+        problems += hook(cfg)
+    return problems
+
+
+#: more checks run by check-config after the config itself is valid (e.g. meter profiles);
+#: each takes the config and returns Problems.
+CHECK_HOOKS: list[Any] = []
+

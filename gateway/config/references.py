@@ -1,0 +1,123 @@
+"""References between sections: every id points at something that exists, every named file is there.
+
+Kept apart from the models because these checks need the whole config (a door's reader,
+a meter's bus and profile, a zone's doors) and answer with key paths, not exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config.models import GatewayConfig
+
+Loc = tuple[Any, ...]
+
+
+def _dupes(items: list[Any], attr: str, section: str) -> list[tuple[Loc, str]]:
+    seen: dict[Any, int] = {}
+    out = []
+    for i, item in enumerate(items):
+        key = getattr(item, attr)
+        if key in seen:
+            out.append(((section, i, attr), f"duplicate id {key!r} (first at {section}[{seen[key]}])"))
+        else:
+            seen[key] = i
+    return out
+
+
+def _file_exists(cfg: GatewayConfig, value: str, loc: Loc) -> list[tuple[Loc, str]]:
+    if value and not cfg.resolve(value).is_file():
+        return [(loc, f"file not found: {cfg.resolve(value)}")]
+    return []
+
+
+def cross_check(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    """References between sections: every id points at something that exists."""
+    out: list[tuple[Loc, str]] = []
+    for section in ("readers", "doors", "buses", "meters", "alarm_receivers"):
+        out += _dupes(getattr(cfg, section), "id", section)
+    for check in CHECKS:
+        out += check(cfg)
+    return out
+
+
+def _door_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    readers = {r.id for r in cfg.readers}
+    doors = {d.id for d in cfg.doors}
+    out = [(("doors", i, "reader"), f"no reader with id {d.reader!r}")
+           for i, d in enumerate(cfg.doors) if d.reader not in readers]
+    for i, ap in enumerate(cfg.access.anti_passback):
+        out += [(("access", "anti_passback", i, attr), f"no door with id {getattr(ap, attr)!r}")
+                for attr in ("entry", "exit") if getattr(ap, attr) not in doors]
+    return out
+
+
+def _reader_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    seen_addr: dict[tuple[str, int], str] = {}
+    for i, r in enumerate(cfg.readers):
+        out += _file_exists(cfg, r.scbk_file, ("readers", i, "scbk_file"))
+        if r.driver != "osdp":
+            continue
+        k = (r.port, r.address)
+        if k in seen_addr:
+            out.append((("readers", i, "address"),
+                        f"OSDP address {r.address} on {r.port} already used by {seen_addr[k]!r}"))
+        seen_addr[k] = r.id
+    return out
+
+
+def _meter_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    buses = {b.id for b in cfg.buses}
+    out: list[tuple[Loc, str]] = []
+    seen_dev: dict[tuple[str, int], str] = {}
+    for i, m in enumerate(cfg.meters):
+        if m.bus not in buses:
+            out.append((("meters", i, "bus"), f"no bus with id {m.bus!r}"))
+        if find_profile(cfg, m.profile) is None:
+            dirs = ", ".join(str(d) for d in cfg.profile_dirs())
+            out.append((("meters", i, "profile"), f"no meter profile {m.profile!r} (looked in {dirs})"))
+    for i, m in enumerate(cfg.meters):
+        k = (m.bus, m.device_id)
+        if k in seen_dev:
+            out.append((("meters", i, "device_id"),
+                        f"device_id {m.device_id} on bus {m.bus!r} already used by {seen_dev[k]!r}"))
+        seen_dev[k] = m.id
+    return out
+
+
+def _alarm_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    receivers = {r.id for r in cfg.alarm_receivers}
+    doors = {d.id for d in cfg.doors}
+    out: list[tuple[Loc, str]] = []
+    for i, rc in enumerate(cfg.alarm_receivers):
+        out += _file_exists(cfg, rc.key_file, ("alarm_receivers", i, "key_file"))
+    for i, z in enumerate(cfg.alarm_zones):
+        if z.receiver not in receivers:
+            out.append((("alarm_zones", i, "receiver"), f"no alarm receiver with id {z.receiver!r}"))
+        out += [(("alarm_zones", i, "unlock_doors"), f"no door with id {door!r} (item {j})")
+                for j, door in enumerate(z.unlock_doors) if door not in doors]
+    return out
+
+
+def _mqtt_files(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for key in ("password_file", "ca_file", "client_cert_file", "client_key_file", "command_hmac_key_file"):
+        out += _file_exists(cfg, getattr(cfg.mqtt, key), ("mqtt", key))
+    return out
+
+
+#: the reference checks, in the order their problems are reported
+CHECKS: tuple[Callable[[GatewayConfig], list[tuple[Loc, str]]], ...] = (
+    _door_refs, _reader_refs, _meter_refs, _alarm_refs, _mqtt_files)
+
+
+def find_profile(cfg: GatewayConfig, profile_id: str) -> Path | None:
+    """The profile file for ``profile_id``: first match in profile_dirs, then the built-in folder."""
+    for d in cfg.profile_dirs():
+        p = d / f"{profile_id}.toml"
+        if p.is_file():
+            return p
+    return None
