@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -15,7 +15,7 @@ class Clock:
 
     def now(self) -> datetime:
         """Aware UTC now."""
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
     def local(self) -> datetime:
         """Aware local (site) now: schedules, shifts and billing windows use it."""
@@ -23,4 +23,4 @@ class Clock:
 
     def set(self, when: datetime) -> None:
         """Pretend it is ``when`` now (tests, demos)."""
-        self.offset = when - datetime.now(timezone.utc)
+        self.offset = when - datetime.now(UTC)

@@ -10,6 +10,7 @@ nothing; a clean one merely avoids duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -17,9 +18,10 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from gateway import __version__
 from gateway.audit import AuditLog
@@ -128,6 +130,11 @@ def watchdog_interval() -> float | None:
     return int(usec) / 1e6 / 2
 
 
+@contextlib.contextmanager
+def _signals_stay_with_daemon() -> Iterator[None]:
+    yield
+
+
 class InstanceLock:
     """One daemon per data_dir: a second one would be a second writer."""
 
@@ -230,8 +237,8 @@ class Daemon:
         config = uvicorn.Config(app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning",
                                 lifespan="off", access_log=False, loop="none")
         server = uvicorn.Server(config)
-        # The daemon owns the signals; uvicorn must not install its own handlers.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The daemon owns the signals; uvicorn (>= 0.29 takes them in capture_signals) must not.
+        server.capture_signals = _signals_stay_with_daemon  # type: ignore[method-assign]
         self._server = server
         ctx.supervisor.spawn("http", server.serve, restart=False)
         for _ in range(200):

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import os
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from gateway.store import Store
 
@@ -36,12 +37,12 @@ REARM_RATIO = 0.7
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_ts(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds and a Z, as in the contract."""
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
             f"{ts.microsecond // 1000:03d}Z")
 
@@ -78,7 +79,7 @@ class Event:
         return json.dumps(self.envelope(historical=historical), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> "Event":
+    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> Event:
         seq, id_, ts, type_, historical, data = tuple(row)[:6]
         return cls(id=id_, seq=seq, ts=ts, type=type_, historical=bool(historical), data=json.loads(data))
 
@@ -106,7 +107,7 @@ class EventLog:
         self._subscribers: list[Subscriber] = []
         self._wakeups: list[Callable[[], None]] = []
         self._on_metric = on_metric or (lambda name, n: None)
-        self._depth = store.query_one("SELECT COUNT(*) FROM outbox")[0]
+        self._depth = store.query("SELECT COUNT(*) FROM outbox")[0][0]
         self._near_full_raised = self._depth >= self.max_outbox * NEAR_FULL_RATIO
         self.shed_total = 0
         self.recorded_total = 0

@@ -18,9 +18,10 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Store:
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
-        self._queue: "queue.Queue[tuple[WriteFn[Any], Future[Any]] | None]" = queue.Queue()
+        self._queue: queue.Queue[tuple[WriteFn[Any], Future[Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -127,7 +128,7 @@ class Store:
         self._after_commit.append(hook)
 
     # ------------------------------------------------------------------ writes
-    def submit(self, fn: WriteFn[T]) -> "Future[T]":
+    def submit(self, fn: WriteFn[T]) -> Future[T]:
         if self._closed:
             raise StoreClosed("store is closed")
         fut: Future[T] = Future()
@@ -217,10 +218,10 @@ class Store:
                 self._readers.append(conn)
         return conn
 
-    def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self.reader.execute(sql, params).fetchall()
 
-    def query_one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    def query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         return self.reader.execute(sql, params).fetchone()
 
     # ------------------------------------------------------------------ backup

@@ -341,7 +341,7 @@ class Uplink:
     async def _wait_wake(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # ------------------------------------------------------------------ commands

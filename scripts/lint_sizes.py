@@ -31,7 +31,8 @@ def problems(path: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     roots = [Path(a) for a in argv] or [Path("gateway"), Path("drivers")]
-    found = [p for root in roots for f in sorted(root.rglob("*.py")) for p in problems(f)]
+    files = [f for root in roots for f in ([root] if root.is_file() else sorted(root.rglob("*.py")))]
+    found = [p for f in files for p in problems(f)]
     for line in found:
         print(line)
     return 1 if found else 0

@@ -177,7 +177,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
 def pick_lang(requested: str | None, accept_language: str | None = None) -> str:
     """The language to show: an explicit choice, else the browser's preference, else Chinese."""
     if requested in LANGS:
-        return requested  # type: ignore[return-value]
+        return requested
     accept = (accept_language or "").lower()
     if accept.startswith("en"):
         return "en"

@@ -46,7 +46,7 @@ def cross_check(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
 def _door_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     readers = {r.id for r in cfg.readers}
     doors = {d.id for d in cfg.doors}
-    out = [(("doors", i, "reader"), f"no reader with id {d.reader!r}")
+    out: list[tuple[Loc, str]] = [(("doors", i, "reader"), f"no reader with id {d.reader!r}")
            for i, d in enumerate(cfg.doors) if d.reader not in readers]
     for i, ap in enumerate(cfg.access.anti_passback):
         out += [(("access", "anti_passback", i, attr), f"no door with id {getattr(ap, attr)!r}")
