@@ -5,15 +5,31 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps demo test bench soak lint clean install
+.PHONY: venv system-deps demo test bench soak lint lock clean install
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# exact versions from the lock (pyproject.toml keeps the ranges); the project itself editable, without deps
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# re-pin after changing a range in pyproject.toml: requirements.lock (a site) and requirements-dev.lock (tests, lint)
+lock: venv
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra test --extra lint \
+	    -o requirements-dev.lock pyproject.toml
+
+# ruff (rules and complexity limits in pyproject.toml), mypy, and the size limits (file 400, class 300, function 60 lines)
+lint: venv
+	$(BIN)/ruff check gateway drivers
+	$(BIN)/ruff check --select F,E9 tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/python scripts/lint_sizes.py gateway drivers
 
 system-deps:
 	bash scripts/system-deps.sh
@@ -22,7 +38,7 @@ demo: venv
 	EGW_NO_BROWSER=1 bash scripts/system-deps.sh
 	bash scripts/demo.sh
 
-test: venv system-deps
+test: venv system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv

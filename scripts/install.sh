@@ -36,14 +36,14 @@ SVC_USER=estate-gateway
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: %s\n' "$*" >&2; exit 1; }
 
-"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$PY is older than Python 3.11"
-case "$PREFIX" in /*) ;; *) die "PREFIX must be absolute (got $PREFIX)";; esac
-
 live=0
 [ -z "$DESTDIR" ] && live=1
 if [ "$live" = 1 ] && [ "$(id -u)" != 0 ]; then
   die "installing into the live system needs root (or set DESTDIR=/some/staging/dir)"
 fi
+
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$PY is older than Python 3.11"
+case "$PREFIX" in /*) ;; *) die "PREFIX must be absolute (got $PREFIX)";; esac
 
 # ---------------------------------------------------------------- the wheel
 if [ -z "${WHEEL:-}" ]; then
@@ -74,8 +74,11 @@ say "installing the wheel into $VENV${deps:+ (without dependencies)}"
 # shellcheck disable=SC2086
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$WHEEL" ${PIP_OPTS:-}
 if [ ${#deps[@]} = 0 ]; then
+  # the versions the release was tested with (requirements.lock), when installing from the source tree
+  lock=()
+  [ -f "$SRC/requirements.lock" ] && lock=(-c "$SRC/requirements.lock")
   # shellcheck disable=SC2086
-  "$VENV/bin/python" -m pip install --quiet "$WHEEL" ${PIP_OPTS:-}
+  "$VENV/bin/python" -m pip install --quiet "${lock[@]}" "$WHEEL" ${PIP_OPTS:-}
 fi
 
 if [ -n "$DESTDIR" ]; then

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -98,10 +99,21 @@ def test_staged_install_layout_and_upgrade(tmp_path: Path, wheel: Path) -> None:
 def test_live_install_refuses_without_root(tmp_path: Path) -> None:
     """Without DESTDIR it would install into the system: only root may, and it stops before doing anything."""
     argv = ["bash", str(ROOT / "scripts" / "install.sh")]
+    cwd = tmp_path
     if os.geteuid() == 0:
         if not shutil.which("runuser"):
             pytest.skip("running as root without runuser: cannot try as an ordinary user")
-        argv = ["runuser", "-u", "nobody", "--", *argv]
+        # root's checkout may sit where other users cannot read (/root/...): give nobody its own copy
+        cwd = Path(tempfile.mkdtemp(prefix="egw-install-"))
+        (cwd / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "install.sh", cwd / "scripts" / "install.sh")
+        for p in (cwd, cwd / "scripts", cwd / "scripts" / "install.sh"):
+            p.chmod(0o755)
+        argv = ["runuser", "-u", "nobody", "--", "bash", str(cwd / "scripts" / "install.sh")]
     env = {**os.environ, "WHEEL": "/nonexistent.whl", "DESTDIR": ""}
-    r = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp_path)
+    try:
+        r = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=cwd)
+    finally:
+        if cwd != tmp_path:
+            shutil.rmtree(cwd, ignore_errors=True)
     assert r.returncode != 0 and "needs root" in r.stderr, r.stdout + r.stderr
