@@ -16,12 +16,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import free_port, two_osdp_readers_site, wait_until
+from conftest import ROOT, free_port, two_osdp_readers_site, wait_until
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = ROOT / "tests" / "artifacts"
 DUTY_SCREEN = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
@@ -296,7 +296,7 @@ class MeterSimThread:
         from drivers.modbus import load_profile
         from drivers.sim.meters import MeterSimulator
 
-        root = Path(__file__).resolve().parent.parent
+        root = ROOT
         generic = load_profile(root / "config" / "meters" / "generic-hot-water.toml")
         self.loop = asyncio.new_event_loop()
         self.sim = MeterSimulator(framing="tcp")

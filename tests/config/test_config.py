@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, ROOT
 
 GOOD = """\
 [gateway]
@@ -94,7 +94,7 @@ def test_usage_error_exits_2() -> None:
 
 
 def test_shipped_configs_are_valid() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     for name in ("example.toml", "demo.toml"):
         res = subprocess.run([str(BIN), "check-config", "-c", str(root / "config" / name)], capture_output=True, text=True)
         assert res.returncode == 0, f"{name}: {res.stderr}"
@@ -108,7 +108,7 @@ def test_example_config_shows_every_key() -> None:
 
     from gateway.config import GatewayConfig, key_lines
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     lines = key_lines((root / "config" / "example.toml").read_text())
     present = {tuple(p for p in loc if not isinstance(p, int)) for loc in lines}
     missing = []

@@ -169,7 +169,7 @@ def test_shipped_mosquitto_conf_runs_with_tls_passwords_and_acl(tmp_path: Path) 
     """config/mosquitto/mosquitto.conf with its /etc paths pointed at temp files: it starts,
     refuses anonymous clients and lets a gateway in over TLS with its password."""
     from conftest import free_port
-    from test_hardening_tls import make_pki
+    from pki import make_pki
 
     pki = make_pki(tmp_path / "pki")
     pwfile = tmp_path / "estate.passwd"
