@@ -42,9 +42,10 @@ class MeteringComponent:
         self.meters: dict[str, MeterRuntime] = {}
         self.schedulers: dict[str, BusScheduler] = {}
         self._housekeeping: asyncio.Task[None] | None = None
+        self._started = False
 
     async def start(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
+        self.ctx, self._started = ctx, True
         self.meters = profiles.runtimes(ctx.config)
         self.billing = Billing(ctx, self.meters, self.submit)
         self.readings = Readings(ctx, self.meters, self.billing)
@@ -62,6 +63,8 @@ class MeteringComponent:
             self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
 
     async def stop(self) -> None:
+        if not self._started:
+            return
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         for sched in self.schedulers.values():
