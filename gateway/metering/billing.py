@@ -10,9 +10,11 @@ same transaction), for up to ``billing_report_days``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +35,19 @@ class Billing:
         self.submit = submit
         #: (meter, period) with a billing reading taken (or being committed); seeded from the register
         self.billed: set[tuple[str, str]] = register.billed(ctx.store)
+
+    async def run(self, prune: Callable[[], Awaitable[int]]) -> None:
+        """Forever: :meth:`check` every ``billing_check_s``; ``prune`` old readings hourly on the same beat."""
+        last_prune = 0.0
+        while True:
+            try:
+                await self.check()
+                if time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    await prune()
+            except Exception:
+                log.exception("billing check failed")
+            await asyncio.sleep(self.ctx.config.metering.billing_check_s)
 
     def claim(self, meter_id: str, local: datetime) -> str | None:
         """The period a reading taken at ``local`` is the billing reading for (None: not in a window, or taken)."""

@@ -10,8 +10,6 @@ Parts (one concern a module): ``profiles`` (meters and their profiles), ``schedu
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,8 +24,6 @@ from gateway.metering.register import MIGRATIONS
 from gateway.metering.scheduler import BusScheduler
 from gateway.metering.valves import Valves, find_meter
 
-log = logging.getLogger(__name__)
-
 
 class MeteringComponent:
     name = "metering"
@@ -41,7 +37,7 @@ class MeteringComponent:
     def __init__(self) -> None:
         self.meters: dict[str, MeterRuntime] = {}
         self.schedulers: dict[str, BusScheduler] = {}
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._billing_task: asyncio.Task[None] | None = None
         self._started = False
 
     async def start(self, ctx: GatewayContext) -> None:
@@ -60,13 +56,13 @@ class MeteringComponent:
             ctx.supervisor.spawn(f"metering:{bus.id}", sched.run, device=(bus.id, "bus"))
         ctx.handover_sources.append(self)
         if ctx.config.meters:
-            self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+            self._billing_task = asyncio.get_running_loop().create_task(self.billing.run(self.readings.prune))
 
     async def stop(self) -> None:
         if not self._started:
             return
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        if self._billing_task is not None:
+            self._billing_task.cancel()
         for sched in self.schedulers.values():
             await sched.bus.close()
         await self.readings.settle()
@@ -81,19 +77,6 @@ class MeteringComponent:
     def submit(self, job: Job) -> bool:
         """Urgent work (valve write, poll now) to the scheduler of the meter's bus."""
         return self.schedulers[job.meter.cfg.bus].submit(job)
-
-    async def _housekeep(self) -> None:
-        """Billing checks every ``billing_check_s``; old readings pruned hourly."""
-        last_prune = 0.0
-        while True:
-            try:
-                await self.billing.check()
-                if time.monotonic() - last_prune > 3600:
-                    last_prune = time.monotonic()
-                    await self.readings.prune()
-            except Exception:
-                log.exception("billing check failed")
-            await asyncio.sleep(self.ctx.config.metering.billing_check_s)
 
     # ------------------------------------------------------------------ what routes and commands call
     async def set_valve(self, meter_id: str, action: str, actor: str, role: str) -> dict[str, Any]:
