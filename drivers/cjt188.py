@@ -250,19 +250,21 @@ def _time_bytes(t: datetime) -> bytes:
     return b"".join(bcd_encode(v, 1) for v in (t.second, t.minute, t.hour, t.day, t.month)) + bcd_encode(t.year, 2)
 
 
-def current_reply(address: str, meter_type: int, *, total_m3: float, flow_m3h: float = 0.0, heat_kwh: float = 0.0,
-                  power_kw: float = 0.0, supply_c: float = 0.0, return_c: float = 0.0, hours: int = 0,
-                  when: datetime | None = None, valve_closed: bool = False, battery_low: bool = False,
-                  ser: int = 0) -> bytes:
-    when = when or datetime(2026, 1, 1)
-    st = bytes([(1 if valve_closed else 0) | (4 if battery_low else 0), 0])
-    if meter_type in WATER_TYPES:
-        payload = _q(total_m3, 2, 0x2C) + _q(total_m3, 2, 0x2C) + _time_bytes(when) + st
+def current_reply(data: CurrentData, ser: int = 0) -> bytes:
+    """The 901F reply a meter sends for ``data`` (what :func:`decode_current` returns; None fields count as 0)."""
+    when = data.meter_time or datetime(2026, 1, 1)
+    st = bytes([(1 if data.valve == "closed" else 0) | (4 if data.battery_low else 0), 0])
+    total = data.total_m3 or 0.0
+    if data.meter_type in WATER_TYPES:
+        payload = _q(total, 2, 0x2C) + _q(total, 2, 0x2C) + _time_bytes(when) + st
     else:
-        payload = (_q(heat_kwh, 2, 0x05) + _q(heat_kwh, 2, 0x05) + _q(power_kw, 2, 0x17) + _q(flow_m3h, 4, 0x35)
-                   + _q(total_m3, 2, 0x2C) + bcd_encode(int(round(supply_c * 100)), 3)
-                   + bcd_encode(int(round(return_c * 100)), 3) + bcd_encode(hours, 3) + _time_bytes(when) + st)
-    return build_frame(meter_type, address, C_READ_REPLY, DI_CURRENT, ser, payload)
+        heat = data.heat_kwh or 0.0
+        payload = (_q(heat, 2, 0x05) + _q(heat, 2, 0x05) + _q(data.power_kw or 0.0, 2, 0x17)
+                   + _q(data.flow_m3h or 0.0, 4, 0x35) + _q(total, 2, 0x2C)
+                   + bcd_encode(int(round((data.supply_c or 0.0) * 100)), 3)
+                   + bcd_encode(int(round((data.return_c or 0.0) * 100)), 3) + bcd_encode(data.hours or 0, 3)
+                   + _time_bytes(when) + st)
+    return build_frame(data.meter_type, data.address, C_READ_REPLY, DI_CURRENT, ser, payload)
 
 
 def valve_reply(address: str, meter_type: int, closed: bool, ser: int = 0) -> bytes:

@@ -3,10 +3,15 @@
 Protocol only: nothing here knows about the gateway.
 """
 
+from drivers.modbus.errors import (
+    ModbusConnectionError,
+    ModbusError,
+    ModbusExceptionReply,
+    ModbusFramingError,
+    ModbusTimeout,
+)
 from drivers.modbus.plan import ReadBlock, decode_plan, plan_reads
 from drivers.modbus.profile import Field, Profile, ProfileError, Valve, decode_raw, encode_raw, load_profile
-from drivers.modbus.errors import (ModbusConnectionError, ModbusError, ModbusExceptionReply, ModbusFramingError,
-                                   ModbusTimeout)
 
 __all__ = ["Field", "ModbusBus", "ModbusConnectionError", "ModbusError", "ModbusExceptionReply",
            "ModbusFramingError", "ModbusTimeout", "Profile", "ProfileError", "ReadBlock", "Valve",

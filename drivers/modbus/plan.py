@@ -58,6 +58,6 @@ def _block(table: str, fields: list[Field]) -> ReadBlock:
 def decode_plan(plan: tuple[ReadBlock, ...], replies: list[list[int]], profile: Profile | None = None
                 ) -> dict[str, float | int]:
     values: dict[str, float | int] = {}
-    for block, regs in zip(plan, replies):
+    for block, regs in zip(plan, replies, strict=False):
         values.update(block.decode(regs))
     return profile.fold(values) if profile is not None else values

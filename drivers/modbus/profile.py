@@ -15,9 +15,11 @@ from __future__ import annotations
 import re
 import struct
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 #: type -> (struct code, registers)
 TYPES: dict[str, tuple[str, int]] = {
@@ -32,6 +34,9 @@ FIELD_KEYS = {"address", "type", "order", "scale", "description", "add_to"}
 VALVE_KEYS = {"address", "open", "close", "state_address"}
 TOP_KEYS = {"description", "table", "fields", "valve", "rollover_m3", "source"}
 MAX_ADDRESS = 0xFFFF
+
+#: reports one problem: (dotted key, message)
+Bad = Callable[[str, str], None]
 
 
 class ProfileError(Exception):
@@ -210,64 +215,68 @@ def parse_profile(profile_id: str, raw: dict[str, Any], text: str = "", where: s
                    valve=valve, rollover_m3=float(rollover), source=str(raw.get("source", "")))
 
 
-def _int(v: Any) -> bool:
+def _int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _parse_fields(raw: Any, bad: Any) -> list[Field]:
+def _parse_fields(raw: Any, bad: Bad) -> list[Field]:
+    """The ``[fields.*]`` tables, address-ordered; every problem reported through ``bad``."""
     if raw is None:
         bad("fields", "a profile needs at least one field")
         return []
     if not isinstance(raw, dict) or not raw:
         bad("fields", "must be a table of fields")
         return []
-    out: list[Field] = []
-    for name, spec in raw.items():
-        key = f"fields.{name}"
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
-            bad(key, "field names are lower_case with a unit suffix, e.g. total_m3")
-        if not isinstance(spec, dict):
-            bad(key, "must be a table")
-            continue
-        for k in spec:
-            if k not in FIELD_KEYS:
-                bad(f"{key}.{k}", "unknown key")
-        type_ = spec.get("type", "float32")
-        if type_ not in TYPES:
-            bad(f"{key}.type", f"unknown type {type_!r} (one of {', '.join(TYPES)})")
-            continue
-        n = TYPES[type_][1]
-        order = spec.get("order", "AB" if n == 1 else "ABCD")
-        allowed = ORDERS_16 if n == 1 else ORDERS_32
-        if order not in allowed:
-            bad(f"{key}.order", f"order {order!r} does not fit {type_} (one of {', '.join(allowed)})")
-            continue
-        addr = spec.get("address")
-        if not _int(addr) or not 0 <= addr <= MAX_ADDRESS - n + 1:
-            bad(f"{key}.address", "required integer register address 0..65535 (the field must fit)")
-            continue
-        scale = spec.get("scale", 1.0)
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale == 0:
-            bad(f"{key}.scale", "must be a non-zero number")
-            continue
-        add_to = spec.get("add_to", "")
-        if not isinstance(add_to, str) or (add_to and (add_to == name or add_to not in raw)):
-            bad(f"{key}.add_to", "must name another field of this profile")
-            continue
-        out.append(Field(name=name, address=addr, type=type_, order=order, scale=float(scale), add_to=add_to))
+    out = [f for name, spec in raw.items() if (f := _parse_field(name, spec, raw, bad)) is not None]
     names = {f.name: f for f in out}
     for f in out:
         if f.add_to and f.add_to in names and names[f.add_to].add_to:
             bad(f"fields.{f.name}.add_to", f"{f.add_to!r} is itself added to another field")
     ordered = sorted(out, key=lambda f: f.address)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         if b.address < a.end:
             bad(f"fields.{b.name}.address",
                 f"overlaps field {a.name!r} (registers {a.address}..{a.end - 1})")
     return ordered
 
 
-def _parse_valve(raw: Any, bad: Any) -> Valve | None:
+def _parse_field(name: str, spec: Any, fields: dict[str, Any], bad: Bad) -> Field | None:
+    """One field, or None (after reporting why) when it cannot be used."""
+    key = f"fields.{name}"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+        bad(key, "field names are lower_case with a unit suffix, e.g. total_m3")
+    if not isinstance(spec, dict):
+        bad(key, "must be a table")
+        return None
+    for k in spec:
+        if k not in FIELD_KEYS:
+            bad(f"{key}.{k}", "unknown key")
+    type_ = spec.get("type", "float32")
+    if type_ not in TYPES:
+        bad(f"{key}.type", f"unknown type {type_!r} (one of {', '.join(TYPES)})")
+        return None
+    n = TYPES[type_][1]
+    order = spec.get("order", "AB" if n == 1 else "ABCD")
+    allowed = ORDERS_16 if n == 1 else ORDERS_32
+    if order not in allowed:
+        bad(f"{key}.order", f"order {order!r} does not fit {type_} (one of {', '.join(allowed)})")
+        return None
+    addr = spec.get("address")
+    if not _int(addr) or not 0 <= addr <= MAX_ADDRESS - n + 1:
+        bad(f"{key}.address", "required integer register address 0..65535 (the field must fit)")
+        return None
+    scale = spec.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale == 0:
+        bad(f"{key}.scale", "must be a non-zero number")
+        return None
+    add_to = spec.get("add_to", "")
+    if not isinstance(add_to, str) or (add_to and (add_to == name or add_to not in fields)):
+        bad(f"{key}.add_to", "must name another field of this profile")
+        return None
+    return Field(name=name, address=addr, type=type_, order=order, scale=float(scale), add_to=add_to)
+
+
+def _parse_valve(raw: Any, bad: Bad) -> Valve | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):

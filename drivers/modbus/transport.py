@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
 
-from drivers.modbus.errors import (ModbusConnectionError, ModbusError, ModbusExceptionReply,  # noqa: F401 - re-exported
-                                   ModbusFramingError, ModbusTimeout)
+from drivers.modbus.errors import (
+    ModbusConnectionError,
+    ModbusError,
+    ModbusExceptionReply,
+    ModbusFramingError,
+    ModbusTimeout,
+)
+
+__all__ = ["TRANSPORTS", "BusStats", "ModbusBus", "ModbusConnectionError", "ModbusError", "ModbusExceptionReply",
+           "ModbusFramingError", "ModbusTimeout", "split_host_port"]
 
 # pymodbus logs every timeout at ERROR; the scheduler counts and reports them itself
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -29,6 +40,16 @@ TRANSPORTS = ("rtu", "tcp", "rtu-over-tcp")
 def split_host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host or "127.0.0.1", int(port)
+
+
+class _ClientOptions(TypedDict):
+    """What both pymodbus clients get, typed so each keyword reaches its parameter checked."""
+
+    timeout: float
+    retries: int
+    trace_packet: Callable[[bool, bytes], bytes]
+    reconnect_delay: float
+    reconnect_delay_max: float
 
 
 @dataclass
@@ -62,8 +83,8 @@ class ModbusBus:
         return data
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        common = dict(timeout=self.timeout_s, retries=self.retries, trace_packet=self._trace,
-                      reconnect_delay=0.1, reconnect_delay_max=2.0)
+        common = _ClientOptions(timeout=self.timeout_s, retries=self.retries, trace_packet=self._trace,
+                                reconnect_delay=0.1, reconnect_delay_max=2.0)
         if self.transport == "rtu":
             return AsyncModbusSerialClient(self.port, framer=FramerType.RTU, baudrate=self.baud, **common)
         host, port = split_host_port(self.port)
@@ -111,7 +132,7 @@ class ModbusBus:
         assert self._client is not None
         return self._client
 
-    async def _call(self, coro):  # type: ignore[no-untyped-def]
+    async def _call(self, coro: Awaitable[ModbusPDU]) -> ModbusPDU:
         self.stats.requests += 1
         self._rx_in_request = 0
         try:

@@ -59,6 +59,7 @@ class SimMeter:
     _extra: dict[int, int] = field(default_factory=dict)
 
     def value(self, f: Field) -> float:
+        """What the meter holds in field ``f`` now: pinned, else derived from the field's name."""
         if f.name in self.pinned:
             return self.pinned[f.name]
         name = f.name
@@ -67,6 +68,9 @@ class SimMeter:
             return (total - int(total)) if f.add_to.startswith("total") else 0.0
         if any(p.add_to == name for p in self.profile.fields):
             return float(int(self.current_total())) if name.startswith("total") else 0.0
+        return self._by_name(name)
+
+    def _by_name(self, name: str) -> float:
         if name.startswith("total") or name.startswith("volume"):
             return self.current_total()
         if name.startswith("flow"):
@@ -116,7 +120,7 @@ class SimMeter:
 class MetersContext(ModbusServerContext):
     """pymodbus datastore answering for many meters; the hook for delays and faults."""
 
-    def __init__(self, sim: "MeterSimulator") -> None:  # noqa: D107 - no super(): we are the store
+    def __init__(self, sim: MeterSimulator) -> None:  # no super().__init__(): we are the store
         self.sim = sim
         self.old_simulator = True  # tells pymodbus to call our async_getValues/async_setValues
         self.simdevices = []
@@ -188,7 +192,9 @@ class MeterSimulator:
         self._server = ModbusTcpServer(MetersContext(self), framer=framer, address=(host, port),
                                        ignore_missing_devices=True, trace_packet=self._trace)
         await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        listening = self._server.transport  # pymodbus types it as a transport; a server listens here
+        assert isinstance(listening, asyncio.Server), type(listening)
+        self.port = int(listening.sockets[0].getsockname()[1])
         return self.port
 
     async def stop(self) -> None:

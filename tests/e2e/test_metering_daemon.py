@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-
 from conftest import wait_until
-from drivers.sim.meters import MeterSimulator
-from drivers.modbus import load_profile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from drivers.modbus import load_profile
+from drivers.sim.meters import MeterSimulator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class SimThread:

@@ -21,9 +21,9 @@ def test_read_request_bytes_match_the_standard_layout() -> None:
 
 
 def test_heat_meter_current_data_round_trip() -> None:
-    raw = c.current_reply("00000012345678", 0x20, total_m3=1234.56, flow_m3h=0.4321, heat_kwh=98765.43,
-                          power_kw=12.5, supply_c=55.3, return_c=41.25, hours=8760,
-                          when=datetime(2026, 12, 26, 10, 30, 5), valve_closed=True)
+    raw = c.current_reply(c.CurrentData(0x20, "00000012345678", total_m3=1234.56, flow_m3h=0.4321,
+                                        heat_kwh=98765.43, power_kw=12.5, supply_c=55.3, return_c=41.25,
+                                        hours=8760, meter_time=datetime(2026, 12, 26, 10, 30, 5), valve="closed"))
     frame, used = c.parse_frame(raw)
     assert used == len(raw) and frame.is_reply and not frame.is_error
     assert frame.address == "00000012345678" and frame.di == c.DI_CURRENT
@@ -35,7 +35,7 @@ def test_heat_meter_current_data_round_trip() -> None:
 
 
 def test_hot_water_meter_type_0x11() -> None:
-    raw = c.current_reply("12345678901234", 0x11, total_m3=87.65, battery_low=True)
+    raw = c.current_reply(c.CurrentData(0x11, "12345678901234", total_m3=87.65, battery_low=True))
     d = c.decode_current(c.parse_frame(raw)[0])
     assert d.total_m3 == 87.65 and d.battery_low and d.valve == "open" and d.values == {"total_m3": 87.65}
 
@@ -48,11 +48,11 @@ def test_valve_request_and_reply() -> None:
 
 
 def test_checksum_and_end_byte_are_checked() -> None:
-    raw = bytearray(c.current_reply("00000012345678", 0x20, total_m3=1.0))
+    raw = bytearray(c.current_reply(c.CurrentData(0x20, "00000012345678", total_m3=1.0)))
     raw[-2] ^= 1
     with pytest.raises(c.FrameError, match="checksum"):
         c.parse_frame(bytes(raw))
-    raw = bytearray(c.current_reply("00000012345678", 0x20, total_m3=1.0))
+    raw = bytearray(c.current_reply(c.CurrentData(0x20, "00000012345678", total_m3=1.0)))
     raw[-1] = 0x17
     with pytest.raises(c.FrameError, match="16"):
         c.parse_frame(bytes(raw))
@@ -61,7 +61,7 @@ def test_checksum_and_end_byte_are_checked() -> None:
 
 
 def test_stream_parser_resynchronises_after_noise() -> None:
-    good = c.current_reply("00000012345678", 0x20, total_m3=5.0)
+    good = c.current_reply(c.CurrentData(0x20, "00000012345678", total_m3=5.0))
     p = c.StreamParser()
     out = p.feed(b"\x00\x68\x99" + good[:7])
     out += p.feed(good[7:] + good)
@@ -98,8 +98,8 @@ def test_stream_parser_never_crashes(chunks: list[bytes]) -> None:
 @settings(max_examples=200, deadline=None)
 def test_encode_decode_round_trip(mtype: int, total_cents: int, flow_e4: int, temp: int, addr: int) -> None:
     address = f"{addr:014d}"
-    raw = c.current_reply(address, mtype, total_m3=total_cents / 100, flow_m3h=flow_e4 / 10_000,
-                          supply_c=temp / 100)
+    raw = c.current_reply(c.CurrentData(mtype, address, total_m3=total_cents / 100, flow_m3h=flow_e4 / 10_000,
+                                        supply_c=temp / 100))
     d = c.decode_current(c.parse_frame(raw)[0])
     assert d.address == address
     assert round(d.total_m3 * 100) == total_cents and round(d.flow_m3h * 10_000) == flow_e4

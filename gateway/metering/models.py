@@ -1,0 +1,100 @@
+"""What the metering area holds in memory: one :class:`MeterRuntime` per meter, urgent bus jobs, command models.
+
+A meter's runtime is the only mutable per-meter state. The scheduler, the readings
+writer, the rules and the views all read and update it on the event loop, so it needs
+no lock; what must survive a restart is in the register (``register.py``) and seeded
+back at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+
+from drivers.modbus import Profile, ReadBlock
+from gateway.config import MeterConfig
+
+
+@dataclass
+class MeterRuntime:
+    cfg: MeterConfig
+    profile: Profile | None
+    plan: tuple[ReadBlock, ...]
+    error: str = ""                    # profile problem: never polled
+    next_due: float = 0.0
+    misses: int = 0
+    online: bool | None = None
+    last_error: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    read_at: str | None = None
+    prev_total: float | None = None
+    prev_at: datetime | None = None
+    expected_since_change: float = 0.0
+    flow_since: datetime | None = None
+    anomalies: dict[str, str] = field(default_factory=dict)   # kind -> since
+    valve: str | None = None
+    offline_since: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.cfg.id
+
+    @property
+    def has_valve(self) -> bool:
+        return bool(self.profile and self.profile.valve)
+
+    @property
+    def state(self) -> str:
+        """``error`` (profile unusable), ``pending`` (not read yet), ``online`` or ``offline``."""
+        if self.error:
+            return "error"
+        if self.online is None:
+            return "pending"
+        return "online" if self.online else "offline"
+
+    def view(self) -> dict[str, Any]:
+        """This meter's live state for GET /meters, the console and the handover report."""
+        return {
+            "id": self.id, "unit": self.cfg.unit, "bus": self.cfg.bus, "device_id": self.cfg.device_id,
+            "profile": self.cfg.profile, "poll_s": self.cfg.poll_s,
+            "online": self.online, "state": self.state,
+            "values": self.values, "read_at": self.read_at,
+            "anomalies": [{"kind": k, "since": s} for k, s in self.anomalies.items()],
+            "valve": self.valve if self.has_valve else None,
+            "has_valve": self.has_valve,
+            "misses": self.misses, "last_error": self.last_error or self.error, "offline_since": self.offline_since,
+        }
+
+
+@dataclass
+class Job:
+    """Urgent work for a bus: a valve write or an immediate poll."""
+
+    kind: Literal["valve", "poll"]
+    meter: MeterRuntime
+    action: str = ""
+    future: asyncio.Future[Any] | None = None
+
+
+class ValveArgs(BaseModel):
+    """MQTT ``valve`` {meter, action}."""
+
+    meter: str = PField(max_length=64)
+    action: Literal["open", "close"]
+
+
+class ValveBody(BaseModel):
+    """HTTP ``POST /meters/{id}/valve`` body."""
+
+    action: Literal["open", "close"]
+
+
+class ReadingsNowArgs(BaseModel):
+    """MQTT ``readings.now`` {meters?}: no list = every meter."""
+
+    meters: list[str] | None = None

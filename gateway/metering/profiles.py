@@ -1,0 +1,71 @@
+"""Meter profiles as the gateway uses them: loaded once per profile for the runtime, and checked by check-config.
+
+The profile format and its parser are the driver's (``drivers/modbus/profile.py``); the
+built-in profiles are package data in ``gateway/meters/*.toml``, searched after the
+config's ``profile_dirs`` (``gateway.config.find_profile``). A meter whose profile is
+missing or broken is kept (its state says ``error``) but never polled; check-config
+reports every defect with its file and line before the daemon ever runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from drivers.modbus import Profile, ProfileError, load_profile, plan_reads
+from gateway import config as config_mod
+from gateway.config import GatewayConfig, Problem, find_profile
+from gateway.metering.models import MeterRuntime
+
+log = logging.getLogger(__name__)
+
+
+def load_for_runtime(cfg: GatewayConfig, profile_id: str) -> tuple[Profile | None, str]:
+    """The profile, or None and why not."""
+    path = find_profile(cfg, profile_id)
+    if path is None:
+        return None, f"no meter profile {profile_id!r}"
+    try:
+        return load_profile(path), ""
+    except ProfileError as exc:
+        return None, str(exc)
+
+
+def runtimes(cfg: GatewayConfig) -> dict[str, MeterRuntime]:
+    """One runtime per configured meter, with its profile and read plan (each profile file loaded once)."""
+    section = cfg.metering
+    profiles: dict[str, tuple[Profile | None, str]] = {}
+    out: dict[str, MeterRuntime] = {}
+    for mc in cfg.meters:
+        if mc.profile not in profiles:
+            profiles[mc.profile] = load_for_runtime(cfg, mc.profile)
+        profile, err = profiles[mc.profile]
+        plan = plan_reads(profile, max_gap=section.max_gap, max_registers=section.max_registers) if profile else ()
+        if err:
+            log.error("meter %s not polled: %s", mc.id, err)
+        out[mc.id] = MeterRuntime(cfg=mc, profile=profile, plan=plan, error=err)
+    return out
+
+
+def check_profiles(cfg: GatewayConfig) -> list[Problem]:
+    """Load every profile the config uses; one Problem per defect (file:line: key: message)."""
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for mc in cfg.meters:
+        path = find_profile(cfg, mc.profile)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        try:
+            profile = load_profile(path)
+        except ProfileError as exc:
+            problems += [Problem(str(path), line, key, msg) for line, key, msg in exc.problems]
+            continue
+        if not any(f.name == "total_m3" for f in profile.fields):
+            problems.append(Problem(str(path), 1, "fields", "a hot-water profile needs a total_m3 field (billing)"))
+    return problems
+
+
+# check-config runs this once the metering area is imported (the daemon's component list imports it)
+if check_profiles not in config_mod.CHECK_HOOKS:
+    config_mod.CHECK_HOOKS.append(check_profiles)

@@ -1,0 +1,109 @@
+"""The metering register: every SQL statement of the area, and its migrations.
+
+Tables: ``readings`` (every reading, AUTOINCREMENT id = the pull cursor, pruned after
+``keep_days``), ``billing_readings`` (one per meter and quarter, kept), ``billing_reports``
+(a period whose missing meters were reported, so it is reported once) and
+``meter_valves`` (last confirmed valve state). Writes take the connection of a
+transaction the caller opened with ``ctx.events.transact`` / ``ctx.store.write``, so a
+row and its event are committed together; reads go through the store's reader.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.store import Store
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+    CREATE TABLE readings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        meter TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        vals TEXT NOT NULL
+    );
+    CREATE INDEX readings_meter ON readings(meter, id);
+    CREATE TABLE billing_readings (
+        meter TEXT NOT NULL,
+        period TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        vals TEXT NOT NULL,
+        PRIMARY KEY (meter, period)
+    );
+    CREATE TABLE billing_reports (period TEXT PRIMARY KEY, reported_at TEXT NOT NULL, missing TEXT NOT NULL);
+    CREATE TABLE meter_valves (meter TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL, by TEXT NOT NULL);
+    """),
+]
+
+
+def encode_values(values: dict[str, Any]) -> str:
+    """A reading's values as stored in ``vals`` (compact JSON)."""
+    return json.dumps(values, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------- readings
+def insert_reading(conn: sqlite3.Connection, meter: str, unit: str, read_at: str, vals: str) -> None:
+    conn.execute("INSERT INTO readings(meter, unit, read_at, vals) VALUES(?,?,?,?)", (meter, unit, read_at, vals))
+
+
+def last_readings(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
+    """(meter, read_at, values) of each meter's newest reading."""
+    rows = store.query(
+        "SELECT r.meter, r.read_at, r.vals FROM readings r JOIN "
+        "(SELECT meter, MAX(id) AS id FROM readings GROUP BY meter) last ON last.id = r.id")
+    return [(meter, read_at, json.loads(vals)) for meter, read_at, vals in rows]
+
+
+def readings_after(store: Store, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Readings with id > ``after`` in id order, and the last id returned (``after`` when none)."""
+    rows = store.query(
+        "SELECT id, meter, unit, vals, read_at FROM readings WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+    items = [{"meter": r[1], "unit": r[2], "values": json.loads(r[3]), "read_at": r[4]} for r in rows]
+    return items, (rows[-1][0] if rows else after)
+
+
+def prune_readings(conn: sqlite3.Connection, cutoff: str) -> int:
+    """Delete readings taken before ``cutoff``; billing readings are another table and stay."""
+    return int(conn.execute("DELETE FROM readings WHERE read_at < ?", (cutoff,)).rowcount)
+
+
+# ---------------------------------------------------------------------- billing
+def insert_billing_reading(conn: sqlite3.Connection, meter: str, period: str, unit: str, read_at: str,
+                           vals: str) -> bool:
+    """Store the period's billing reading unless the meter has one already; True when this one was stored."""
+    cur = conn.execute("INSERT OR IGNORE INTO billing_readings(meter, period, unit, read_at, vals) "
+                       "VALUES(?,?,?,?,?)", (meter, period, unit, read_at, vals))
+    return bool(cur.rowcount)
+
+
+def billed(store: Store) -> set[tuple[str, str]]:
+    """(meter, period) of every billing reading taken."""
+    return {(meter, period) for meter, period in store.query("SELECT meter, period FROM billing_readings")}
+
+
+def billed_meters(store: Store, period: str) -> set[str]:
+    return {r[0] for r in store.query("SELECT meter FROM billing_readings WHERE period=?", (period,))}
+
+
+def billing_reported(store: Store, period: str) -> bool:
+    return bool(store.query("SELECT 1 FROM billing_reports WHERE period=?", (period,)))
+
+
+def insert_billing_report(conn: sqlite3.Connection, period: str, at: str, missing: Iterable[str]) -> None:
+    conn.execute("INSERT OR IGNORE INTO billing_reports(period, reported_at, missing) VALUES(?,?,?)",
+                 (period, at, json.dumps(list(missing))))
+
+
+# ---------------------------------------------------------------------- valves
+def save_valve(conn: sqlite3.Connection, meter: str, state: str, at: str, by: str) -> None:
+    conn.execute("INSERT INTO meter_valves(meter, state, at, by) VALUES(?,?,?,?) ON CONFLICT(meter) "
+                 "DO UPDATE SET state=excluded.state, at=excluded.at, by=excluded.by", (meter, state, at, by))
+
+
+def valve_states(store: Store) -> dict[str, str]:
+    return {meter: state for meter, state in store.query("SELECT meter, state FROM meter_valves")}
