@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from gateway.alarms.component import AlarmsComponent
 from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
+from gateway.alarms.handover import HANDOVER_EVENTS, HANDOVER_EVENTS_MAX
 from gateway.alarms.lifecycle import Outcome
 from gateway.alarms.models import AckIn, HandoverIn
 from gateway.alarms.signals import Signal, cid_signal, signals_from_dc09, signals_from_gb
 
-__all__ = ["AckIn", "AlarmAlreadyAcknowledged", "AlarmNotFound", "AlarmsComponent", "HandoverIn", "Outcome", "Signal",
+__all__ = ["HANDOVER_EVENTS", "HANDOVER_EVENTS_MAX", "AckIn", "AlarmAlreadyAcknowledged", "AlarmNotFound", "AlarmsComponent", "HandoverIn", "Outcome", "Signal",
            "UnknownState", "cid_signal", "signals_from_dc09", "signals_from_gb"]

@@ -1,7 +1,8 @@
 """The alarm area's request and response shapes (HTTP bodies; the JSON keys are the external contract).
 
 Field order is the order of the keys in today's JSON (an alarm is its table row in column
-order, ``hold_released`` turned into ``doors_held``).
+order, ``hold_released`` turned into ``doors_held``). Routes answer with ``response_model_exclude_unset=True``
+so a key the area leaves out stays out.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class AlarmOut(BaseModel):
     escalations: int
     escalated_at: str | None
     unlock_doors: list[str]
+    #: today's JSON carries the raw column only for alarms without doors (``doors_held`` replaces it otherwise);
+    #: kept for byte-compatibility: the routes answer with ``response_model_exclude_unset``, so it is absent when unset
+    hold_released: int | None = None
     doors_held: bool
 
 

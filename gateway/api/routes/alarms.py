@@ -25,7 +25,7 @@ alarms = area(AlarmsComponent)
 ALARM_ID = Path(ge=1, le=2 ** 63 - 1)
 
 
-@router.get("/alarms", response_model=AlarmList)
+@router.get("/alarms", response_model=AlarmList, response_model_exclude_unset=True)
 async def list_alarms(state: str = Query(default="open", max_length=20),
                       limit: int = Query(default=500, ge=1, le=5000),
                       p: Principal = Depends(operator),
@@ -33,7 +33,7 @@ async def list_alarms(state: str = Query(default="open", max_length=20),
     return {"items": comp.list_alarms(state, limit)}
 
 
-@router.get("/alarms/{alarm_id}", response_model=AlarmOut, responses=error_responses(404))
+@router.get("/alarms/{alarm_id}", response_model=AlarmOut, response_model_exclude_unset=True, responses=error_responses(404))
 async def get_alarm(alarm_id: int = ALARM_ID, p: Principal = Depends(operator),
                     comp: AlarmsComponent = Depends(alarms)) -> dict[str, Any]:
     alarm = comp.get_alarm(alarm_id)
@@ -42,7 +42,7 @@ async def get_alarm(alarm_id: int = ALARM_ID, p: Principal = Depends(operator),
     return alarm
 
 
-@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut, responses=error_responses(404, 409))
+@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut, response_model_exclude_unset=True, responses=error_responses(404, 409))
 async def acknowledge(body: AckIn, alarm_id: int = ALARM_ID, p: Principal = Depends(operator),
                       comp: AlarmsComponent = Depends(alarms)) -> dict[str, Any]:
     return await comp.acknowledge(alarm_id, p.name, p.role, body.note)

@@ -19,13 +19,13 @@ operator = require_role("operator")
 alarms = area(AlarmsComponent)
 
 
-@router.get("/handover", response_model=HandoverReport)
+@router.get("/handover", response_model=HandoverReport, response_model_exclude_unset=True)
 async def handover_report(p: Principal = Depends(operator),
                           comp: AlarmsComponent = Depends(alarms)) -> dict[str, Any]:
     return comp.handover.report()
 
 
-@router.post("/handover", status_code=201, response_model=HandoverOut)
+@router.post("/handover", status_code=201, response_model=HandoverOut, response_model_exclude_unset=True)
 async def record_handover(body: HandoverIn, p: Principal = Depends(operator),
                           comp: AlarmsComponent = Depends(alarms)) -> dict[str, Any]:
     return await comp.handover.record(body, p.name, p.role)
