@@ -57,9 +57,7 @@ class AlarmList(BaseModel):
     items: list[AlarmOut]
 
 
-class HandoverOut(BaseModel):
-    """A recorded handover (``POST /handover``)."""
-
+class _Handover(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
     id: int
     ts: str
@@ -68,18 +66,17 @@ class HandoverOut(BaseModel):
     to: str
     notes: str
     open_alarms: list[int]
+
+
+class HandoverOut(_Handover):
+    """A handover just recorded (``POST /handover``)."""
+
     unacknowledged_alarms: list[int]
 
 
-class LastHandover(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    id: int
-    ts: str
-    shift: str
-    from_: str = Field(alias="from")
-    to: str
-    notes: str
-    open_alarms: list[int]
+class LastHandover(_Handover):
+    """The previous handover, as the report shows it."""
+
     recorded_by: str
 
 
