@@ -36,7 +36,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
 
 START, END = b"@@", b"##"
 HEADER_LEN = 27            # start .. command inclusive
@@ -97,7 +96,7 @@ class OtherUnit:
     raw: bytes
 
 
-Unit = Union[SystemStatus, ComponentStatus, OtherUnit]
+Unit = SystemStatus | ComponentStatus | OtherUnit
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drivers import gb26875 as gb
@@ -67,7 +67,7 @@ class Dc09Panel:
                                 key=self.key, ts=ts)
             try:
                 answer = await self.send_raw(block)
-            except (ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            except (ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
                 await self.close()
                 await asyncio.sleep(self.retry_s)
                 continue
@@ -234,7 +234,7 @@ async def serve_for_config(cfg: Any) -> None:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 __all__ = ["Dc09Panel", "GbSender", "format_line", "send_contact_id_lines", "serve_for_config"]

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 #: component name -> the route modules it mounts under /api/v1
 AREA_MODULES: dict[str, tuple[str, ...]] = {
     "access": ("gateway.api.routes.access",),
-    "alarms": ("gateway.api.routes.alarms",),
+    "alarms": ("gateway.api.routes.alarms", "gateway.api.routes.handover"),
     "metering": ("gateway.api.routes.metering",),
     "console": ("gateway.api.routes.console",),
 }

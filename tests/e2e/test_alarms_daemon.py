@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import GatewayProc, free_port, wait_until
+
 from drivers.sim.alarm_panel import Dc09Panel
 from drivers.sim.osdp_reader import OsdpReaderSim
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import make_config
+
 from gateway.config import ConfigError
 
 pytestmark = pytest.mark.timeout(30)

@@ -7,8 +7,8 @@ import contextlib
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, make_config, until
+
 from drivers.sim.alarm_panel import serve_for_config
 from gateway.alarms import AlarmsComponent
 from gateway.daemon import build_context, stop_context

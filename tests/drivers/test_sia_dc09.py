@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.sia_dc09 import (
-    BlockError, Dc09Message, Dc09Receiver, Framer, Verdict, crc16_arc, parse_block, parse_response,
+    BlockError,
+    Dc09Message,
+    Dc09Receiver,
+    Framer,
+    Verdict,
+    crc16_arc,
+    parse_block,
+    parse_response,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -38,7 +45,7 @@ def ref_crc(data: bytes) -> int:
 
 
 def ref_ts(t: datetime) -> str:
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     return "_%02d:%02d:%02d,%02d-%02d-%04d" % (t.hour, t.minute, t.second, t.month, t.day, t.year)
 
 
@@ -46,7 +53,7 @@ def ref_block(token: str, seq: int, acct: str, data: str | None, *, rcv: str = "
               ts: datetime | None = None, key: bytes | None = None, crc_delta: int = 0, len_delta: int = 0,
               stamp: bool = True) -> bytes:
     """LF crc 0LLL "id" seq Rrcvr Lpref #acct [data] _timestamp CR, per the standard's layout."""
-    when = ref_ts(ts or datetime.now(timezone.utc)) if stamp or key else ""
+    when = ref_ts(ts or datetime.now(UTC)) if stamp or key else ""
     head = '"' + ("*" if key else "") + token + '"' + "%04d" % seq + (("R" + rcv) if rcv else "") + "L" + line + "#" + acct
     if key is None:
         inner = "" if data is None else "#" + acct + "|" + data
@@ -73,7 +80,7 @@ def test_crc_matches_the_catalogue_and_the_reference() -> None:
 # ---------------------------------------------------------------------- parsing
 def parse(block: bytes, **kw: Any) -> Dc09Message | BlockError:
     assert block[:1] == b"\n" and block[-1:] == b"\r"
-    kw.setdefault("now", datetime.now(timezone.utc))
+    kw.setdefault("now", datetime.now(UTC))
     return parse_block(block[1:-1], **kw)
 
 
@@ -109,13 +116,13 @@ def test_encrypted_blocks() -> None:
 ])
 def test_refused_blocks(kw: dict[str, Any], verdict: Verdict) -> None:
     if "ts" in kw:   # relative to now at run time, not at collection
-        kw = {"ts": datetime.now(timezone.utc) + timedelta(seconds=kw["ts"])}
+        kw = {"ts": datetime.now(UTC) + timedelta(seconds=kw["ts"])}
     e = parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", **kw))
     assert isinstance(e, BlockError) and e.verdict is verdict
 
 
 def test_time_window_edges() -> None:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     for delta, ok in [(-39, True), (19, True), (-41, False), (21, False)]:
         m = parse(ref_block("NULL", 1, "1234", None, ts=now + timedelta(seconds=delta)), now=now)
         assert isinstance(m, Dc09Message) is ok, delta
@@ -131,7 +138,7 @@ def test_unknown_format_and_account_are_duh() -> None:
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(max_size=300))
 def test_parser_never_raises(data: bytes) -> None:
-    res = parse_block(data, keys=lambda a: KEY, now=datetime.now(timezone.utc), accounts=["1234"])
+    res = parse_block(data, keys=lambda a: KEY, now=datetime.now(UTC), accounts=["1234"])
     assert isinstance(res, (Dc09Message, BlockError))
 
 
@@ -211,13 +218,13 @@ def test_tcp_verdicts() -> None:
         assert answer(await exchange(port, ref_block("ADM-CID", 12, "1234", "1110 01 012"))) == ("ACK", "0012")
         assert answer(await exchange(port, ref_block("ADM-CID", 13, "1234", "1110 01 012", crc_delta=3))) == ("NAK", "0000")
         assert answer(await exchange(port, ref_block("ADM-CID", 14, "1234", "1110 01 012", len_delta=2)))[0] == "NAK"
-        old = datetime.now(timezone.utc) - timedelta(minutes=5)
+        old = datetime.now(UTC) - timedelta(minutes=5)
         nak = await exchange(port, ref_block("ADM-CID", 15, "1234", "1110 01 012", ts=old))
         assert answer(nak)[0] == "NAK"
         # the NAK carries the receiver's time so the panel can set its clock
         stamp = nak.decode().rsplit("_", 1)[1].rstrip("\r")
-        assert abs((datetime.strptime(stamp, "%H:%M:%S,%m-%d-%Y").replace(tzinfo=timezone.utc)
-                    - datetime.now(timezone.utc)).total_seconds()) < 5
+        assert abs((datetime.strptime(stamp, "%H:%M:%S,%m-%d-%Y").replace(tzinfo=UTC)
+                    - datetime.now(UTC)).total_seconds()) < 5
         assert answer(await exchange(port, ref_block("SIA-FOO", 16, "1234", "N")))[0] == "DUH"
         assert answer(await exchange(port, ref_block("ADM-CID", 17, "7777", "1110 01 012")))[0] == "DUH"
         # the ACK echoes receiver, line and account

@@ -1,0 +1,160 @@
+"""The DC-09 receiver: an asyncio TCP server that answers each block only after the gateway committed it.
+
+The panel resends anything not ACKed, so the ACK waits for the handler (the commit); a handler
+failure is a NAK (send it again), never a silent loss. One connection never disturbs another:
+each is its own task, reads are bounded, idle connections are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from drivers.sia_dc09.blocks import BlockError, Dc09Message, Verdict, build_response, parse_block
+from drivers.sia_dc09.framing import Framer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Dc09Message], Awaitable["Verdict | None"]]
+
+
+@dataclass
+class ReceiverStats:
+    connections: int = 0
+    blocks: int = 0
+    acks: int = 0
+    naks: int = 0
+    duhs: int = 0
+    garbage_bytes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dc09Receiver:
+    """An asyncio TCP server answering each block once the handler has returned.
+
+    ``handler(message)`` returns None/ACK (committed), DUH (understood the framing, refuse
+    the content) or NAK; if it raises, the block is NAKed so the panel sends it again.
+    ``on_error(BlockError)`` is told about every refused block (for counters and logs).
+    """
+
+    #: the receiver number put in answers to blocks that carry none (set it after construction)
+    receiver_no: str = ""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        accounts: Iterable[str] | None = None,
+        key: bytes | None = None,
+        idle_timeout_s: float = 300.0,
+        clock: Callable[[], datetime] = _utc_now,
+        on_error: Callable[[BlockError], None] | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.handler = handler
+        self.accounts = {a.upper() for a in accounts} if accounts else None
+        self.key = key
+        self.idle_timeout_s = idle_timeout_s
+        self.clock = clock
+        self.on_error = on_error or (lambda e: None)
+        self.stats = ReceiverStats()
+        self._server: asyncio.base_events.Server | None = None
+        self._conns: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Listen; returns the bound port (pass port 0 for a free one)."""
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=64 * 1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for t in list(self._conns):
+            t.cancel()
+        if self._conns:
+            await asyncio.gather(*self._conns, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns.add(task)
+        self.stats.connections += 1
+        framer = Framer()
+        try:
+            while True:
+                try:
+                    # asyncio.timeout, not wait_for: no extra task per read on the hot path
+                    async with asyncio.timeout(self.idle_timeout_s):
+                        data = await reader.read(4096)
+                except TimeoutError:
+                    break  # half-open or silent: free the slot; a live panel reconnects
+                if not data:
+                    break
+                before = framer.garbage
+                for body in framer.feed(data):
+                    writer.write(await self.answer(body))
+                    await writer.drain()
+                self.stats.garbage_bytes += framer.garbage - before
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            pass  # closing: end quietly (asyncio logs a cancelled connection task as an error)
+        except Exception:  # never let one connection take the server down
+            log.exception("dc09: connection handler failed")
+        finally:
+            self._conns.discard(task)
+            writer.close()
+
+    async def answer(self, body: bytes) -> bytes:
+        """The response to one block (after the handler committed it, for a valid one)."""
+        self.stats.blocks += 1
+        now = self.clock()
+        msg = parse_block(body, keys=lambda a: self.key, now=now, accounts=self.accounts)
+        if isinstance(msg, BlockError):
+            self._count(msg)
+            return build_response(msg.verdict, seq=msg.seq, receiver=msg.receiver or self.receiver_no,
+                                  line=msg.line, account=msg.account, now=now)
+        try:
+            verdict = await self.handler(msg) or Verdict.ACK
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("dc09: handler failed on seq %s account %s: %s", msg.seq, msg.account, exc)
+            verdict = Verdict.NAK
+        if verdict is Verdict.ACK:
+            self.stats.acks += 1
+        else:
+            self._count(BlockError(verdict, "refused by handler", msg.seq, msg.receiver, msg.line, msg.account))
+        return build_response(verdict, seq=msg.seq, receiver=msg.receiver, line=msg.line, account=msg.account,
+                              key=self.key if msg.encrypted else None, now=self.clock())
+
+    def _count(self, err: BlockError) -> None:
+        if err.verdict is Verdict.NAK:
+            self.stats.naks += 1
+        else:
+            self.stats.duhs += 1
+        self.stats.errors[err.what] = self.stats.errors.get(err.what, 0) + 1
+        try:
+            self.on_error(err)
+        except Exception:
+            log.exception("dc09: on_error hook failed")

@@ -1,0 +1,140 @@
+"""The alarm lifecycle against the store: raise, repeat, restore, acknowledge -- state and event in one transaction.
+
+Nothing missed: every signal from a panel is committed (alarm row + ``alarm.*`` event + the panel
+log row, one transaction) *before* the panel gets its ACK or confirm, and a DC-09 block retried
+after a crash is recognised by (receiver, account, sequence, content digest) and committed once.
+What a signal does is decided by :func:`gateway.alarms.rules.disposition`; what happens after
+the commit (doors, liveness) is the caller's, from the returned :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.alarms import rules
+from gateway.alarms import store as db
+from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
+from gateway.alarms.linkage import FireLinkage
+from gateway.alarms.signals import Signal
+from gateway.config import AlarmZoneConfig
+from gateway.context import GatewayContext
+from gateway.events import Emit, format_ts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a committed batch of signals changed, for the actions taken after the commit."""
+
+    duplicate: bool = False
+    raised: list[int] = field(default_factory=list)
+    holds: list[tuple[int, list[str]]] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+
+
+class Lifecycle:
+    def __init__(self, ctx: GatewayContext, linkage: FireLinkage) -> None:
+        self.ctx = ctx
+        self.linkage = linkage
+        self.zones: dict[tuple[str, int], AlarmZoneConfig] = {(z.receiver, z.zone): z for z in ctx.config.alarm_zones}
+
+    # ------------------------------------------------------------------ signals
+    async def record(self, signals: list[Signal], dedupe: tuple[str, str, str] | None = None) -> Outcome:
+        """Commit signals (and the dedupe row) in one transaction."""
+        now = format_ts(self.ctx.clock.now())
+        return await self.ctx.events.transact(lambda conn, emit: self.commit(conn, emit, now, signals, dedupe))
+
+    def commit(self, conn: sqlite3.Connection, emit: Emit, now: str, signals: list[Signal],
+               dedupe: tuple[str, str, str] | None) -> Outcome:
+        """The transaction body: a retried block changes nothing; otherwise each signal in order."""
+        out = Outcome()
+        if dedupe is not None and signals and db.seen_block(conn, signals[0].receiver, dedupe, now):
+            out.duplicate = True
+            return out
+        for s in signals:
+            what = rules.disposition(s)
+            if what == "log":
+                db.log_signal(conn, now, s, None)
+            elif what == "restore":
+                self._restore(conn, emit, now, s, out)
+            else:
+                self._raise(conn, emit, now, s, out)
+        return out
+
+    def _raise(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
+        # the same condition reported again while still active is one alarm, not two
+        repeated = db.active_alarm(conn, s)
+        if repeated is not None:
+            db.count_repeat(conn, repeated)
+            db.log_signal(conn, now, s, repeated)
+            return
+        zone = self.zones.get((s.receiver, s.zone))
+        building = zone.building if zone else ""
+        name = zone.name if zone else ""
+        doors = rules.doors_to_hold(s.kind, zone.unlock_doors if zone else None)
+        alarm_id = db.insert_alarm(conn, s, now, building, name, doors)
+        db.log_signal(conn, now, s, alarm_id)
+        emit("alarm.raised", {"alarm": alarm_id, "receiver": s.receiver, "account": s.account, "zone": s.zone,
+                              "code": s.code, "kind": s.kind, "building": building, "name": name, "text": s.text})
+        out.raised.append(alarm_id)
+        if doors:
+            out.holds.append((alarm_id, doors))
+
+    def _restore(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
+        rows = db.alarms_to_restore(conn, s, silence=rules.restores_silence_only(s))
+        if not rows:
+            if rules.logs_unmatched_restore(s):
+                db.log_signal(conn, now, s, None)
+            return
+        for alarm_id, acked_at in rows:
+            db.log_signal(conn, now, s, alarm_id)
+            state = rules.state_after_restore(acked_at is not None)
+            db.mark_restored(conn, alarm_id, now, state)
+            emit("alarm.restored", {"alarm": alarm_id, "receiver": s.receiver, "zone": s.zone, "kind": s.kind,
+                                    "code": s.code})
+            if state == "closed":
+                emit("alarm.closed", {"alarm": alarm_id})
+                out.closed.append(alarm_id)
+
+    # ------------------------------------------------------------------ acknowledgement
+    async def acknowledge(self, alarm_id: int, by: str, role: str, note: str) -> dict[str, Any]:
+        """An operator acknowledges (audited); closes the alarm if the panel already restored it."""
+        ctx = self.ctx
+        now = format_ts(ctx.clock.now())
+
+        def txn(conn: sqlite3.Connection, emit: Emit) -> bool:
+            row = db.ack_target(conn, alarm_id)
+            if row is None:
+                raise AlarmNotFound(alarm_id)
+            if row["acked_at"] is not None:
+                raise AlarmAlreadyAcknowledged(alarm_id)
+            closes = rules.closes_on_ack(row["state"], row["kind"])
+            db.mark_acknowledged(conn, alarm_id, now, by, note, closes)
+            emit("alarm.acknowledged", {"alarm": alarm_id, "by": by, "note": note})
+            if closes:
+                emit("alarm.closed", {"alarm": alarm_id})
+            ctx.audit.insert(conn, by, role, "alarm.ack", str(alarm_id), {"note": note})
+            return closes
+
+        if await ctx.events.transact(txn):
+            await self.linkage.release(alarm_id)
+        alarm = self.get(alarm_id)
+        if alarm is None:   # cannot happen (alarms are never deleted); keeps the answer's type honest
+            raise AlarmNotFound(alarm_id)
+        return alarm
+
+    # ------------------------------------------------------------------ queries
+    def get(self, alarm_id: int) -> dict[str, Any] | None:
+        return db.get_alarm(self.ctx.store, alarm_id)
+
+    def list(self, state: str | None = "open", limit: int = 500) -> list[dict[str, Any]]:
+        """Alarms for the console: ``open`` (not closed), ``unacknowledged``, a lifecycle state, or ``all``."""
+        state = state or "open"
+        where = db.list_filter(state, rules.STATES)
+        if where is None:
+            raise UnknownState(state)
+        return db.list_alarms(self.ctx.store, *where, max(1, min(limit, 5000)))

@@ -1,0 +1,76 @@
+"""SIA DC-09 over TCP: a block is committed before it is ACKed; a retried block is ACKed again, not raised twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from drivers import contact_id as cid
+from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, Verdict, load_key
+from gateway.alarms.receivers.base import AlarmReceiver, ReceiverHost, split_listen
+from gateway.alarms.signals import dc09_dedupe, signals_from_dc09
+from gateway.config import AlarmReceiverConfig
+from gateway.context import GatewayContext
+
+log = logging.getLogger(__name__)
+
+
+class Dc09AlarmReceiver(AlarmReceiver):
+    protocol = "sia-dc09"
+
+    def __init__(self, rc: AlarmReceiverConfig, ctx: GatewayContext, host: ReceiverHost) -> None:
+        super().__init__(rc, ctx, host)
+        self.server: Dc09Receiver | None = None
+        #: fault injection for the crash test: hold each ACK back this long after the commit
+        self.ack_delay_s = float(os.environ.get("EGW_FAULT_ALARM_ACK_DELAY_S", "0") or 0)
+
+    async def start(self) -> None:
+        rc, ctx = self.rc, self.ctx
+        try:
+            key = load_key(ctx.config.resolve(rc.key_file).read_text()) if rc.key_file else None
+        except (OSError, ValueError) as exc:
+            # refuse to listen rather than accept encrypted panels we cannot read: the receiver shows offline
+            log.error("alarm receiver %s: bad key_file: %s", rc.id, exc)
+            await self.offline("bad key_file")
+            return
+        host, port = split_listen(rc.listen)
+        self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, key=key,
+                                   clock=ctx.clock.now, on_error=self.on_block_error)
+        try:
+            self.port = await self.server.start()
+        except OSError as exc:
+            # port taken (or not ours): the rest of the gateway runs; the supervisor keeps retrying
+            log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
+            await self.offline(f"cannot listen: {exc}")
+        ctx.supervisor.spawn(f"alarms.{rc.id}", self._serve, device=(rc.id, "receiver"))
+        if self.port is not None:
+            await self.host.listening(rc.id)
+            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.port, " (AES)" if key else "")
+
+    async def _serve(self) -> None:
+        assert self.server is not None
+        if self.port is None:
+            self.port = await self.server.start()
+            await self.host.listening(self.rc.id)
+        await self.server.serve_forever()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    async def on_block(self, msg: Dc09Message) -> Verdict:
+        """Commit what the block says; the receiver ACKs once this returns."""
+        try:
+            signals = signals_from_dc09(self.rc.id, msg)
+        except cid.ContactIdError as exc:
+            self.host.count_error(self.rc.id, f"payload: {exc}")
+            return Verdict.DUH
+        dedupe = dc09_dedupe(msg) if signals else None
+        await self.host.process(self.rc.id, signals, dedupe=dedupe, account=msg.account.upper())
+        if self.ack_delay_s:
+            await asyncio.sleep(self.ack_delay_s)
+        return Verdict.ACK
+
+    def on_block_error(self, err: BlockError) -> None:
+        self.host.count_error(self.rc.id, err.what)

@@ -1,0 +1,67 @@
+"""The alarm lifecycle's decisions, as pure functions (no store, no I/O): testable on their own.
+
+Lifecycle: ``raised -> acknowledged`` (an operator, with a note) and ``restored`` (from the
+panel) in either order; ``closed`` once both happened -- a test alarm closes on acknowledgement
+alone, since no panel restores it. :mod:`.lifecycle` applies these inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from gateway.alarms.signals import SILENT_CODE, Signal
+from gateway.config import DEFAULT_ESCALATE_S
+
+STATES = ("raised", "acknowledged", "restored", "closed")
+FIRE_KINDS = ("fire", "smoke")
+#: kinds that never get a restore from the panel: acknowledging closes them
+NO_RESTORE_KINDS = ("test",)
+#: escalation interval of a kind missing from the table
+FALLBACK_ESCALATE_S = 600.0
+
+Disposition = Literal["log", "restore", "raise"]
+
+
+def disposition(s: Signal) -> Disposition:
+    """What a signal does, decided in this order: informational -> only logged; restore -> restores
+    the matching open alarms; anything else -> raises (or repeats) an alarm."""
+    if s.informational:
+        return "log"
+    if s.restore:
+        return "restore"
+    return "raise"
+
+
+def doors_to_hold(kind: str, zone_doors: Sequence[str] | None) -> list[str]:
+    """Fire linkage: a fire or smoke alarm in a zone with ``unlock_doors`` holds those doors released."""
+    return list(zone_doors) if zone_doors and kind in FIRE_KINDS else []
+
+
+def restores_silence_only(s: Signal) -> bool:
+    """The gateway's silence alarm ends only by its own restore; a panel's restore never ends it."""
+    return s.code == SILENT_CODE
+
+
+def logs_unmatched_restore(s: Signal) -> bool:
+    """A restore with no open alarm is still logged -- except GB frames, which restore every clear bit."""
+    return not s.code.startswith("GB-")
+
+
+def state_after_restore(acknowledged: bool) -> Literal["restored", "closed"]:
+    return "closed" if acknowledged else "restored"
+
+
+def closes_on_ack(state: str, kind: str) -> bool:
+    """Acknowledging closes an alarm the panel already restored, and one no panel ever restores."""
+    return state == "restored" or kind in NO_RESTORE_KINDS
+
+
+def escalation_limits(configured: Mapping[str, float]) -> dict[str, float]:
+    """Seconds unacknowledged before ``alarm.escalated``, per kind (the site's table over the defaults)."""
+    return {**DEFAULT_ESCALATE_S, **configured}
+
+
+def shift_at(local_hhmm: str, day_starts: str, night_starts: str) -> Literal["day", "night"]:
+    """The shift on duty at a local ``HH:MM`` (day from ``day_starts`` until ``night_starts``)."""
+    return "day" if day_starts <= local_hhmm < night_starts else "night"

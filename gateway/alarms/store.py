@@ -1,0 +1,260 @@
+"""All of the alarm area's SQL: the schema (migrations), the alarm register, the panel log, the DC-09
+dedupe table and the shift handovers -- one column list, one place to read what is stored.
+
+Functions taking a ``conn`` run inside the caller's transaction (``ctx.events.transact``), so a
+state change and its events commit together; functions taking the ``Store`` read, or write a
+single statement through the store's writer thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from gateway.alarms.signals import SILENT_CODE, Signal
+from gateway.store import Store
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY,
+            receiver TEXT NOT NULL,
+            account TEXT NOT NULL,
+            zone INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            building TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,               -- raised | acknowledged | restored | closed
+            raised_at TEXT NOT NULL,
+            acked_at TEXT, acked_by TEXT, note TEXT,
+            restored_at TEXT, closed_at TEXT,
+            repeats INTEGER NOT NULL DEFAULT 0,
+            escalations INTEGER NOT NULL DEFAULT 0,
+            escalated_at TEXT,
+            unlock_doors TEXT NOT NULL DEFAULT '[]',
+            hold_released INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX alarms_state ON alarms(state, id);
+        CREATE INDEX alarms_match ON alarms(receiver, account, zone, kind, state);
+        CREATE INDEX alarms_hold ON alarms(hold_released) WHERE hold_released = 0;
+        -- escalation looks only at alarms that are due (cheap however many are open)
+        CREATE INDEX alarms_unacked ON alarms(kind, COALESCE(escalated_at, raised_at))
+            WHERE acked_at IS NULL AND state != 'closed';
+        -- DC-09 blocks already committed: a retry of one is ACKed again, not a second alarm
+        CREATE TABLE alarm_dedupe (
+            receiver TEXT NOT NULL, account TEXT NOT NULL, seq TEXT NOT NULL,
+            digest TEXT NOT NULL, received_at TEXT NOT NULL,
+            PRIMARY KEY (receiver, account, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX alarm_dedupe_age ON alarm_dedupe(received_at);
+        -- the panel log: every signal received (alarms, restores, openings/closings, tests)
+        CREATE TABLE alarm_signals (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            receiver TEXT NOT NULL, account TEXT NOT NULL, code TEXT NOT NULL, zone INTEGER NOT NULL,
+            kind TEXT NOT NULL, restore INTEGER NOT NULL, alarm INTEGER, raw TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX alarm_signals_ts ON alarm_signals(ts);
+        CREATE TABLE shift_handovers (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            shift TEXT NOT NULL,
+            from_who TEXT NOT NULL, to_who TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT '',
+            open_alarms TEXT NOT NULL DEFAULT '[]',
+            recorded_by TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+#: an alarm row, in table order (the order of the keys in the JSON)
+ALARM_COLUMNS = ("id", "receiver", "account", "zone", "code", "kind", "building", "name", "text", "state",
+                 "raised_at", "acked_at", "acked_by", "note", "restored_at", "closed_at", "repeats", "escalations",
+                 "escalated_at", "unlock_doors", "hold_released")
+_ALARM = ", ".join(ALARM_COLUMNS)
+#: what an open (not yet restored) alarm is, for matching a repeat or a restore
+_ACTIVE = "restored_at IS NULL AND state != 'closed'"
+#: the console's alarm filters (a lifecycle state is ``state = ?``)
+LIST_FILTERS = {"open": "state != 'closed'", "unacknowledged": "acked_at IS NULL AND state != 'closed'",
+                "all": "1=1"}
+
+
+def list_filter(state: str, states: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """(condition, params) for a console filter or one of ``states``; None when it is neither."""
+    if state in LIST_FILTERS:
+        return LIST_FILTERS[state], ()
+    if state in states:
+        return "state = ?", (state,)
+    return None
+
+
+def alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["unlock_doors"] = json.loads(d.get("unlock_doors") or "[]")
+    d["doors_held"] = bool(d["unlock_doors"]) and not d.pop("hold_released")
+    return d
+
+
+# ---------------------------------------------------------------------- inside the receive transaction
+def seen_block(conn: sqlite3.Connection, receiver: str, dedupe: tuple[str, str, str], now: str) -> bool:
+    """True if this DC-09 block was committed before (a retry); otherwise remember it."""
+    account, seq, digest = dedupe
+    row = conn.execute("SELECT digest FROM alarm_dedupe WHERE receiver=? AND account=? AND seq=?",
+                       (receiver, account, seq)).fetchone()
+    if row is not None and row[0] == digest:
+        return True
+    conn.execute("INSERT OR REPLACE INTO alarm_dedupe(receiver, account, seq, digest, received_at) "
+                 "VALUES(?,?,?,?,?)", (receiver, account, seq, digest, now))
+    return False
+
+
+def log_signal(conn: sqlite3.Connection, now: str, s: Signal, alarm: int | None) -> None:
+    conn.execute("INSERT INTO alarm_signals(ts, receiver, account, code, zone, kind, restore, alarm, raw) "
+                 "VALUES(?,?,?,?,?,?,?,?,?)",
+                 (now, s.receiver, s.account, s.code, s.zone, s.kind, int(s.restore), alarm, s.raw))
+
+
+def active_alarm(conn: sqlite3.Connection, s: Signal) -> int | None:
+    """The still-active alarm this signal repeats (same panel, zone, kind and code), if any."""
+    row = conn.execute(f"SELECT id FROM alarms WHERE receiver=? AND account=? AND zone=? AND kind=? AND code=? "
+                       f"AND {_ACTIVE} ORDER BY id DESC LIMIT 1",
+                       (s.receiver, s.account, s.zone, s.kind, s.code)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def count_repeat(conn: sqlite3.Connection, alarm_id: int) -> None:
+    conn.execute("UPDATE alarms SET repeats = repeats + 1 WHERE id=?", (alarm_id,))
+
+
+def insert_alarm(conn: sqlite3.Connection, s: Signal, now: str, building: str, name: str,
+                 doors: list[str]) -> int:
+    cur = conn.execute(
+        "INSERT INTO alarms(receiver, account, zone, code, kind, building, name, text, state, raised_at, "
+        "unlock_doors, hold_released) VALUES(?,?,?,?,?,?,?,?,'raised',?,?,?)",
+        (s.receiver, s.account, s.zone, s.code, s.kind, building, name, s.text, now, json.dumps(doors),
+         0 if doors else 1))
+    return int(cur.lastrowid or 0)
+
+
+def alarms_to_restore(conn: sqlite3.Connection, s: Signal, *, silence: bool) -> list[tuple[int, str | None]]:
+    """Open alarms this restore ends, oldest first, as (id, acked_at): only the silence alarm for the
+    gateway's own restore, never the silence alarm for a panel's."""
+    sql = f"SELECT id, acked_at FROM alarms WHERE receiver=? AND account=? AND zone=? AND kind=? AND {_ACTIVE}"
+    sql += " AND code=?" if silence else " AND code != ?"
+    rows = conn.execute(sql + " ORDER BY id", (s.receiver, s.account, s.zone, s.kind, SILENT_CODE)).fetchall()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def mark_restored(conn: sqlite3.Connection, alarm_id: int, now: str, state: str) -> None:
+    conn.execute("UPDATE alarms SET restored_at=?, state=?, closed_at=? WHERE id=?",
+                 (now, state, now if state == "closed" else None, alarm_id))
+
+
+# ---------------------------------------------------------------------- acknowledgement
+def ack_target(conn: sqlite3.Connection, alarm_id: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute("SELECT state, acked_at, kind FROM alarms WHERE id=?",
+                                           (alarm_id,)).fetchone()
+    return row
+
+
+def mark_acknowledged(conn: sqlite3.Connection, alarm_id: int, now: str, by: str, note: str, closes: bool) -> None:
+    conn.execute("UPDATE alarms SET acked_at=?, acked_by=?, note=?, state=?, closed_at=? WHERE id=?",
+                 (now, by, note, "closed" if closes else "acknowledged", now if closes else None, alarm_id))
+
+
+# ---------------------------------------------------------------------- escalation, supervision, upkeep
+def due_for_escalation(store: Store, kind: str, cutoff: str) -> list[sqlite3.Row]:
+    """Unacknowledged open alarms of a kind last escalated (or raised) before ``cutoff``."""
+    return store.query("SELECT id, raised_at, escalations FROM alarms WHERE acked_at IS NULL "
+                       "AND state != 'closed' AND kind = ? AND COALESCE(escalated_at, raised_at) <= ? "
+                       "LIMIT 1000", (kind, cutoff))
+
+
+def mark_escalated(conn: sqlite3.Connection, alarm_id: int, count: int, stamp: str, cutoff: str) -> bool:
+    """Re-checked inside the transaction: False if acknowledged meanwhile, or escalated by a concurrent check."""
+    cur = conn.execute("UPDATE alarms SET escalations=?, escalated_at=? WHERE id=? AND acked_at IS NULL "
+                       "AND state != 'closed' AND COALESCE(escalated_at, raised_at) <= ?",
+                       (count, stamp, alarm_id, cutoff))
+    return cur.rowcount == 1
+
+
+def silent_panels(store: Store) -> set[tuple[str, str]]:
+    """(receiver, account) whose silence alarm is still open (it survives a restart)."""
+    return {(r["receiver"], r["account"]) for r in store.query(
+        f"SELECT DISTINCT receiver, account FROM alarms WHERE code=? AND {_ACTIVE}", (SILENT_CODE,))}
+
+
+async def prune_dedupe(store: Store, cutoff: str) -> None:
+    await store.write(lambda c: c.execute("DELETE FROM alarm_dedupe WHERE received_at < ?", (cutoff,)))
+
+
+# ---------------------------------------------------------------------- fire holds
+def holds_owed(store: Store) -> list[tuple[int, str, list[str]]]:
+    """(id, state, doors) of every alarm whose door hold was not yet released."""
+    return [(int(r["id"]), r["state"], json.loads(r["unlock_doors"]))
+            for r in store.query("SELECT id, state, unlock_doors FROM alarms WHERE hold_released=0")]
+
+
+def hold_pending(store: Store, alarm_id: int) -> bool:
+    row = store.query_one("SELECT hold_released FROM alarms WHERE id=?", (alarm_id,))
+    return row is not None and not row[0]
+
+
+async def mark_hold_released(store: Store, alarm_id: int) -> None:
+    await store.write(lambda c: c.execute("UPDATE alarms SET hold_released=1 WHERE id=?", (alarm_id,)))
+
+
+# ---------------------------------------------------------------------- queries
+def get_alarm(store: Store, alarm_id: int) -> dict[str, Any] | None:
+    row = store.query_one(f"SELECT {_ALARM} FROM alarms WHERE id=?", (alarm_id,))
+    return alarm_dict(row) if row else None
+
+
+def list_alarms(store: Store, where: str, params: tuple[Any, ...], limit: int) -> list[dict[str, Any]]:
+    rows = store.query(f"SELECT {_ALARM} FROM alarms WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit))
+    return [alarm_dict(r) for r in rows]
+
+
+def alarms_raised_since(store: Store, since: str | None, limit: int = 500) -> list[dict[str, Any]]:
+    """Alarms raised after ``since`` (all when None), oldest first, at most the newest ``limit``."""
+    rows = store.query(f"SELECT {_ALARM} FROM alarms WHERE raised_at > ? ORDER BY id DESC LIMIT ?",
+                       (since or "", limit))
+    return [alarm_dict(r) for r in reversed(rows)]
+
+
+# ---------------------------------------------------------------------- shift handovers
+def last_handover(store: Store) -> dict[str, Any] | None:
+    row = store.query_one("SELECT id, ts, shift, from_who, to_who, notes, open_alarms, recorded_by "
+                          "FROM shift_handovers ORDER BY id DESC LIMIT 1")
+    if row is None:
+        return None
+    return {"id": row["id"], "ts": row["ts"], "shift": row["shift"], "from": row["from_who"], "to": row["to_who"],
+            "notes": row["notes"], "open_alarms": json.loads(row["open_alarms"]), "recorded_by": row["recorded_by"]}
+
+
+def insert_handover(conn: sqlite3.Connection, now: str, shift: str, from_who: str, to_who: str, notes: str,
+                    open_ids: list[int], actor: str) -> int:
+    cur = conn.execute("INSERT INTO shift_handovers(ts, shift, from_who, to_who, notes, open_alarms, "
+                       "recorded_by) VALUES(?,?,?,?,?,?,?)",
+                       (now, shift, from_who, to_who, notes, json.dumps(open_ids), actor))
+    return int(cur.lastrowid or 0)
+
+
+def last_handover_seq(store: Store) -> int | None:
+    """The event-log seq of the newest ``shift.handover`` event (None once pruned from the log)."""
+    row = store.query_one("SELECT MAX(seq) FROM events WHERE type = 'shift.handover'")
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def events_after(store: Store, types: tuple[str, ...], after_seq: int, after_ts: str,
+                 limit: int) -> list[sqlite3.Row]:
+    """Logged events of these types after a seq and a time, newest first, at most ``limit``."""
+    marks = ",".join("?" * len(types))
+    return store.query(f"SELECT seq, ts, type, data FROM events WHERE type IN ({marks}) AND seq > ? AND ts > ? "
+                       "ORDER BY seq DESC LIMIT ?", (*types, after_seq, after_ts, limit))
