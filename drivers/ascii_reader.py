@@ -5,12 +5,16 @@
 * Wiegand-to-serial converters: one line per read, either the bits (``"10110..."``) or
   ``"<bits>:<hex>"`` (the canonical form). Known lengths (26/34/37) must pass their parity.
 
-Parsers are pure (``feed(bytes) -> list[CardSeen]``) and never raise on input; bad
-frames are counted in ``stats`` and reported as :class:`BadFrame` so the gateway can
-log and count them. :class:`SerialCardReader` runs the blocking port in a thread and
-hands events to the asyncio loop; an unexpected exception in that thread is logged,
-counted in ``stats["crashes"]``, reported as ``ReaderLink(False, "driver crashed: ...")``
-and the reader restarted after 1, 2, 4 ... 60 s. No gateway imports: protocol only.
+Parsers are pure (``feed(bytes) -> list[CardSeen | BadFrame]``: what the bytes say, before
+anyone knows which reader sent them) and never raise on input; bad frames are counted in
+``stats``. :class:`SerialCardReader` is the :class:`~drivers.reader.ReaderDriver` of one
+port: it runs the blocking port in a thread and hands the reader events of
+:mod:`drivers.reader` to the asyncio loop (a card -> ``CardRead``, a bad frame ->
+``ReaderError``, the port opening or failing -> ``ReaderStatus``). An unexpected exception
+in that thread is logged, counted in ``stats["crashes"]``, reported as
+``ReaderStatus(online=False, reason="driver crashed: ...")`` and the reader restarted after
+1, 2, 4 ... 60 s. These readers have no relay, LED or buzzer the gateway can drive.
+No gateway imports: protocol only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Union
 
 from drivers.cards import (
     WIEGAND_FORMATS,
@@ -31,7 +34,8 @@ from drivers.cards import (
     parse_card_id,
     wiegand_parity_ok,
 )
-from drivers.restart import run_with_restarts
+from drivers.reader import CardRead, ReaderError, ReaderEvent, ReaderStatus
+from drivers.restart import Backoff, run_with_restarts
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ HEALTHY_S = 60.0           # a reader that ran this long without crashing starts
 
 @dataclass(frozen=True)
 class CardSeen:
-    """A valid card read: the canonical id."""
+    """A parser's valid card read: the canonical id."""
 
     card: str
 
@@ -55,17 +59,6 @@ class BadFrame:
     """A frame that failed its checksum, parity or syntax (``what`` names which)."""
 
     what: str
-
-
-@dataclass(frozen=True)
-class ReaderLink:
-    """The serial port opened (``up``) or failed/closed (``up=False``, ``reason``)."""
-
-    up: bool
-    reason: str = ""
-
-
-ReaderEvent = Union[CardSeen, BadFrame, ReaderLink]
 
 
 @dataclass
@@ -184,15 +177,18 @@ def make_parser(kind: str) -> Em4100Parser | WiegandLineParser:
 
 
 class SerialCardReader:
-    """Reads a port (any pyserial URL) in a thread; events go to ``queue`` on ``loop``.
+    """Reads a port (any pyserial URL) in a thread; events for ``reader`` go to ``queue`` on ``loop``.
 
     A tag held on an RDM6300 repeats its frame several times a second; the same
     card within ``repeat_s`` is reported once. The port is reopened after errors; an
     unexpected exception restarts the reader with backoff (never ends the thread).
     """
 
-    def __init__(self, port: str, baud: int, kind: str, loop: asyncio.AbstractEventLoop,
-                 queue: "asyncio.Queue[ReaderEvent]", *, repeat_s: float = 1.0, reopen_s: float = 1.0) -> None:
+    relay = False  # these readers only read: no relay, LED or buzzer to drive
+
+    def __init__(self, reader: str, port: str, baud: int, kind: str, loop: asyncio.AbstractEventLoop,
+                 queue: asyncio.Queue[ReaderEvent], *, repeat_s: float = 1.0, reopen_s: float = 1.0) -> None:
+        self.reader = reader
         self.port = port
         self.baud = baud
         self.parser = make_parser(kind)
@@ -203,9 +199,7 @@ class SerialCardReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: tuple[str, float] = ("", 0.0)
-        self.backoff_min_s = CRASH_BACKOFF_MIN_S
-        self.backoff_max_s = CRASH_BACKOFF_MAX_S
-        self.healthy_s = HEALTHY_S
+        self.backoff = Backoff(CRASH_BACKOFF_MIN_S, CRASH_BACKOFF_MAX_S, HEALTHY_S)
         self.stats = {"crashes": 0}
 
     def start(self) -> None:
@@ -217,21 +211,34 @@ class SerialCardReader:
         if self._thread:
             self._thread.join(timeout=3)
 
+    # ------------------------------------------------------------------ commands: nothing to drive
+    def output(self, reader: str, number: int, *, on: bool | None = None, pulse_s: float | None = None) -> bool:
+        return False
+
+    def led(self, reader: str, color: str, seconds: float = 2.0) -> bool:
+        return False
+
+    def buzzer(self, reader: str, times: int = 1, on_s: float = 0.1) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ the thread
     def _put(self, ev: ReaderEvent) -> None:
         try:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, ev)
         except RuntimeError:  # loop closed while stopping
             pass
 
+    def _link(self, up: bool, reason: str = "") -> None:
+        self._put(ReaderStatus(self.reader, up, False, reason))
+
     def _run(self) -> None:
         """The thread: :meth:`_serve` until stopped; a crash is reported and restarted with backoff."""
         run_with_restarts(self._serve, stop=self._stop, on_crash=self._crashed, what=f"reader {self.port}", log=log,
-                          stats=self.stats, backoff_min_s=self.backoff_min_s, backoff_max_s=self.backoff_max_s,
-                          healthy_s=self.healthy_s)
+                          stats=self.stats, backoff=self.backoff)
 
     def _crashed(self, reason: str) -> None:
         self.parser.buf.clear()  # whatever half frame was in there is not trusted
-        self._put(ReaderLink(False, reason))
+        self._link(False, reason)
 
     def _serve(self) -> None:
         import serial
@@ -240,10 +247,10 @@ class SerialCardReader:
             try:
                 port = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.2)
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._put(ReaderLink(False, f"open failed: {exc}"))
+                self._link(False, f"open failed: {exc}")
                 self._stop.wait(self.reopen_s)
                 continue
-            self._put(ReaderLink(True))
+            self._link(True)
             try:
                 while not self._stop.is_set():
                     data = port.read(64)
@@ -251,7 +258,7 @@ class SerialCardReader:
                         for ev in self.parser.feed(data):
                             self._emit(ev)
             except (serial.SerialException, OSError) as exc:
-                self._put(ReaderLink(False, f"read failed: {exc}"))
+                self._link(False, f"read failed: {exc}")
             finally:
                 try:
                     port.close()
@@ -260,10 +267,12 @@ class SerialCardReader:
             self._stop.wait(self.reopen_s)
 
     def _emit(self, ev: CardSeen | BadFrame) -> None:
-        if isinstance(ev, CardSeen):
-            now = time.monotonic()
-            if ev.card == self._last[0] and now - self._last[1] < self.repeat_s:
-                self._last = (ev.card, now)
-                return
+        if isinstance(ev, BadFrame):
+            self._put(ReaderError(self.reader, f"bad frame ({ev.what})", ev.what))
+            return
+        now = time.monotonic()
+        if ev.card == self._last[0] and now - self._last[1] < self.repeat_s:
             self._last = (ev.card, now)
-        self._put(ev)
+            return
+        self._last = (ev.card, now)
+        self._put(CardRead(self.reader, ev.card, 0, now))

@@ -8,21 +8,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Backoff:
+    """Waits between restarts: ``min_s``, doubling up to ``max_s``; back to ``min_s`` after a run of ``healthy_s``."""
+
+    min_s: float = 1.0
+    max_s: float = 60.0
+    healthy_s: float = 60.0
 
 
 def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_crash: Callable[[str], None],
                       what: str, log: logging.Logger, stats: dict[str, int],
-                      rebuild: Callable[[], None] | None = None, backoff_min_s: float = 1.0,
-                      backoff_max_s: float = 60.0, healthy_s: float = 60.0) -> None:
+                      rebuild: Callable[[], None] | None = None, backoff: Backoff | None = None) -> None:
     """Run ``serve()`` until it returns or ``stop`` is set.
 
     An exception from ``serve`` (or from ``rebuild``, which prepares every restart) is logged with its
     traceback, counted in ``stats["crashes"]`` and handed to ``on_crash(reason)`` (the driver reports its
-    devices offline); then the driver waits 1, 2, 4 … ``backoff_max_s`` seconds, back to the minimum once
-    a run lasted ``healthy_s``. ``stop`` interrupts the wait at once.
+    devices offline); then the driver waits 1, 2, 4 … ``backoff.max_s`` seconds, back to the minimum once
+    a run lasted ``backoff.healthy_s``. ``stop`` interrupts the wait at once.
     """
-    backoff = backoff_min_s
+    limits = backoff or Backoff()
+    wait = limits.min_s
     first = True
     while not stop.is_set():
         started = time.monotonic()
@@ -34,15 +44,15 @@ def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_cr
             return
         except Exception as exc:
             first = False
-            if time.monotonic() - started >= healthy_s:
-                backoff = backoff_min_s
+            if time.monotonic() - started >= limits.healthy_s:
+                wait = limits.min_s
             stats["crashes"] = stats.get("crashes", 0) + 1
-            reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {backoff:g} s"
+            reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {wait:g} s"
             log.exception("%s: %s", what, reason)
             try:
                 on_crash(reason)
             except Exception:  # reporting must not end the thread either
                 log.exception("%s: could not report the crash", what)
-        if stop.wait(backoff):
+        if stop.wait(wait):
             return
-        backoff = min(backoff * 2, backoff_max_s)
+        wait = min(wait * 2, limits.max_s)

@@ -27,11 +27,13 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from drivers.cards import parse_card_id
+from drivers.sim.osdp_channel import PdChannel
 
 log = logging.getLogger(__name__)
 
@@ -54,58 +56,11 @@ class SimPd:
     permissive: bool = False
 
 
-def _without_sc_capability(data: bytes) -> bytes:
-    """Rewrite an osdp_PDCAP reply so it reports no communication security (compliance 0), CRC fixed."""
-    from drivers.osdp import CAP_COMMUNICATION_SECURITY, REPLY_PDCAP, SOM, crc16
-
-    start = data.find(SOM)
-    if start < 0 or len(data) < start + 8 or data[start + 4] & 0x0C != 0x04 or data[start + 5] != REPLY_PDCAP:
-        return data  # not a plain, CRC-checked PDCAP (libosdp writes one whole packet per call)
-    pkt = bytearray(data[start:])
-    length = pkt[2] | (pkt[3] << 8)
-    if length != len(pkt):
-        return data
-    for i in range(6, length - 2 - 2, 3):
-        if pkt[i] == CAP_COMMUNICATION_SECURITY:
-            pkt[i + 1] = 0
-    crc = crc16(bytes(pkt[:-2]))
-    pkt[-2:] = bytes([crc & 0xFF, crc >> 8])
-    return bytes(data[:start]) + bytes(pkt)
-
-
-class _PdChannel:
-    """libosdp Channel of one PD: reads its own copy of the bus, writes to the shared socket."""
-
-    def __new__(cls, *a: Any, **kw: Any) -> Any:  # build the subclass lazily (import osdp on use)
-        from osdp import Channel
-
-        class Impl(Channel):  # type: ignore[misc,valid-type]
-            def __init__(self, sim: "OsdpReaderSim", pd: SimPd) -> None:
-                super().__init__()
-                self.sim, self.simpd = sim, pd
-
-            def read(self, max_bytes: int) -> bytes:
-                buf = self.simpd.rx
-                out = bytes(buf[:max_bytes])
-                del buf[:max_bytes]
-                return out
-
-            def write(self, data: bytes) -> int:
-                if not self.simpd.sc_capable:
-                    data = _without_sc_capability(data)
-                return self.sim._send(data)
-
-            def flush(self) -> None:
-                self.simpd.rx.clear()
-
-        return Impl(*a, **kw)
-
-
 class OsdpReaderSim:
     """Simulated PDs behind one TCP port (``port=0`` picks a free one)."""
 
     def __init__(self, addresses: tuple[int, ...] | list[int] = (0,), *, host: str = "127.0.0.1", port: int = 0,
-                 scbk: bytes | dict[int, bytes] | None = None, control_port: int | None = None,
+                 scbk: bytes | dict[int, bytes | None] | None = None, control_port: int | None = None,
                  no_sc: tuple[int, ...] | list[int] = (), permissive: tuple[int, ...] | list[int] = ()) -> None:
         self.host = host
         self.pds: dict[int, SimPd] = {}
@@ -133,7 +88,7 @@ class OsdpReaderSim:
         return f"socket://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "OsdpReaderSim":
+    def start(self) -> OsdpReaderSim:
         from osdp import Capability, LibFlag, LogLevel, PDCapabilities, PDInfo, PeripheralDevice
 
         for simpd in self.pds.values():
@@ -145,7 +100,7 @@ class OsdpReaderSim:
                 (Capability.CardDataFormat, 1, 1),
             ])
             flags = [LibFlag.EnforceSecure] if simpd.scbk and not simpd.permissive else []
-            info = PDInfo(simpd.address, _PdChannel(self, simpd), scbk=simpd.scbk, flags=flags)
+            info = PDInfo(simpd.address, PdChannel(self, simpd), scbk=simpd.scbk, flags=flags)
             simpd.pd = PeripheralDevice(info, cap, log_level=LogLevel.Error,
                                         command_handler=self._handler(simpd))
         self._thread = threading.Thread(target=self._run, name=f"osdp-sim-{self.port}", daemon=True)
@@ -165,7 +120,7 @@ class OsdpReaderSim:
                 except OSError:
                     pass
 
-    def __enter__(self) -> "OsdpReaderSim":
+    def __enter__(self) -> OsdpReaderSim:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -369,7 +324,7 @@ def _control_port_for(port: int) -> int:
 
 async def serve_for_config(cfg: Any) -> None:
     """Simulate every ``[[readers]]`` OSDP bus at ``socket://127.0.0.1:PORT`` until cancelled."""
-    from drivers.osdp import load_scbk
+    from drivers.osdp.pd import load_scbk
 
     buses: dict[int, dict[int, bytes | None]] = {}
     for r in cfg.readers:
@@ -400,7 +355,7 @@ def main() -> None:  # pragma: no cover - manual use
     ap.add_argument("--control-port", type=int, default=8001)
     ap.add_argument("--scbk-file")
     a = ap.parse_args()
-    from drivers.osdp import load_scbk
+    from drivers.osdp.pd import load_scbk
 
     key = load_scbk(Path(a.scbk_file)) if a.scbk_file else None
     sim = OsdpReaderSim(a.address or [0], port=a.port, scbk=key, control_port=a.control_port).start()

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_config
 from pydantic import ValidationError
 
-from conftest import make_config
 from drivers.cards import wiegand_encode
 from gateway.access import AccessComponent, ApplyArgs, CardIn, SnapshotArgs
 from gateway.commands import CommandError
@@ -44,13 +44,13 @@ def test_snapshot_of_100k_is_atomic_while_swipes_go_on(tmp_path: Path) -> None:
         access: AccessComponent = ctx.components["access"]
         try:
             old, new = cards(1), cards(2)
-            await access.apply_snapshot(1, old)
+            await access.sync.apply_snapshot(1, old)
             assert ctx.store.query_one("SELECT COUNT(*) FROM access_cards")[0] == N
             probes = [(False, old[0].card), (False, old[-1].card), (True, new[0].card), (True, new[-1].card)]
             # each decision as "which register did it see": old (False) or new (True)
             views: list[bool] = []
             counts: set[int] = set()
-            apply = asyncio.create_task(access.apply_snapshot(2, new))
+            apply = asyncio.create_task(access.sync.apply_snapshot(2, new))
             while not apply.done():
                 for is_new, card in probes:
                     granted = await access.card_read("r1", card) is None
@@ -78,29 +78,29 @@ def test_apply_rules_in_process(tmp_path: Path) -> None:
         up: dict[str, Any] = {"op": "upsert", "card": {"card": card, "unit": "3-1-0101", "holder_kind": "worker",
                                                          "doors": ["d1"]}}
         try:
-            assert (await access._cmd_apply(ApplyArgs.model_validate(
+            assert (await access.sync.apply(ApplyArgs.model_validate(
                 {"base_rev": 0, "rev": 1, "changes": [up]})))["applied_rev"] == 1
-            row = access.card_view(card)
+            row = access.cards.card_view(card)
             assert row is not None and row["schedule"], "a worker's card gets working hours by default"
             # the same delta again (a new command id) is a no-op, a stale base is a gap
-            again = await access._cmd_apply(ApplyArgs.model_validate({"base_rev": 0, "rev": 1, "changes": [up]}))
+            again = await access.sync.apply(ApplyArgs.model_validate({"base_rev": 0, "rev": 1, "changes": [up]}))
             assert again == {"applied_rev": 1, "already": True}
             with pytest.raises(CommandError) as gap:
-                await access._cmd_apply(ApplyArgs.model_validate({"base_rev": 0, "rev": 2, "changes": []}))
+                await access.sync.apply(ApplyArgs.model_validate({"base_rev": 0, "rev": 2, "changes": []}))
             assert gap.value.code == "rev_gap" and gap.value.details["have_rev"] == 1
             with pytest.raises(CommandError) as bad:
-                await access._cmd_snapshot(SnapshotArgs.model_validate(
+                await access.sync.snapshot(SnapshotArgs.model_validate(
                     {"rev": 5, "cards": [{"card": "26:zz", "unit": "x", "holder_kind": "resident"}]}))
             assert bad.value.code == "bad_card"
-            assert access._rev() == 1  # nothing applied
+            assert access.cards.rev() == 1  # nothing applied
             # a delta must move forward; an old snapshot arriving late must not roll the register back
             with pytest.raises(ValidationError, match="must be after base_rev"):
                 ApplyArgs.model_validate({"base_rev": 1, "rev": 1, "changes": []})
-            assert (await access._cmd_snapshot(SnapshotArgs.model_validate({"rev": 3, "cards": []})))["applied_rev"] == 3
+            assert (await access.sync.snapshot(SnapshotArgs.model_validate({"rev": 3, "cards": []})))["applied_rev"] == 3
             with pytest.raises(CommandError) as stale:
-                await access._cmd_snapshot(SnapshotArgs.model_validate({"rev": 2, "cards": []}))
+                await access.sync.snapshot(SnapshotArgs.model_validate({"rev": 2, "cards": []}))
             assert stale.value.code == "stale_rev" and stale.value.details["have_rev"] == 3
-            assert access._rev() == 3
+            assert access.cards.rev() == 3
         finally:
             await stop_context(ctx)
 
@@ -140,7 +140,7 @@ exit = "gate-out"
         access: AccessComponent = ctx.components["access"]
         card = wiegand_encode("H10301", 3, 3)
         try:
-            await access.issue_card(CardIn.model_validate({"card": card, "unit": "3-1-0101",
+            await access.cards.issue_card(CardIn.model_validate({"card": card, "unit": "3-1-0101",
                                                            "holder_kind": "resident", "doors": ["building 3"]}),
                                     "t", "technician")
             assert await access.card_read("r-in", card) is None

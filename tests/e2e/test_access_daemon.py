@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import GatewayProc, two_osdp_readers_site, wait_until
+
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 

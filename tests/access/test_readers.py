@@ -1,18 +1,16 @@
 """Reader variants: serial ASCII (EM4100/RDM6300) and Wiegand converters over a pyserial URL, OSDP secure
-channel with SCBK files, several PDs on one bus, and `estate-gateway simulate` driven via its control port."""
+channel with SCBK files, several PDs on one bus, and install mode (in process)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import make_config, until, wait_until
 
-from conftest import BIN, free_port, make_config, until, wait_until
 from drivers.ascii_reader import em4100_frame
 from drivers.cards import card_id, parse_card_id, wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
@@ -78,7 +76,7 @@ reader = "r-wg"
         access: AccessComponent = ctx.components["access"]
         try:
             tag = bytes.fromhex("0f00a1b2c3")
-            await access.issue_card(issue_body(card_id(40, tag)), "t", "technician")
+            await access.cards.issue_card(issue_body(card_id(40, tag)), "t", "technician")
             frame = em4100_frame(tag)
             broken = frame[:11] + b"00" + frame[13:]
             # the tag repeats its frame while held: one decision; a bad checksum is counted, not fatal
@@ -140,7 +138,7 @@ output = 2
             await until(lambda: all(ctx.devices.devices[r].extra.get("secure_channel") for r in ("r0", "r1")), 30)
             assert sim.secure(0) and sim.secure(1)
             card = wiegand_encode("H10301", 1, 2)
-            await access.issue_card(issue_body(card), "t", "technician")
+            await access.cards.issue_card(issue_body(card), "t", "technician")
             sim.swipe(card, 1)
             cmd = await asyncio.to_thread(sim.wait_command, lambda c: c["command"] == 1, 10, 1)
             assert cmd["output_no"] == 2
@@ -151,72 +149,6 @@ output = 2
             sim.stop()
 
     asyncio.run(main())
-
-
-def _port_pair() -> int:
-    """A free port whose +1000 neighbour (the simulator's control port) is free too."""
-    for _ in range(50):
-        port = free_port()
-        if port + 1000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
-def test_simulate_command_serves_readers_with_a_control_port(gateway_factory: Any, tmp_path: Path) -> None:
-    port = _port_pair()
-    gw = gateway_factory(f"""
-[[readers]]
-id = "r-sim"
-driver = "osdp"
-port = "socket://127.0.0.1:{port}"
-
-[[doors]]
-id = "b1-main"
-building = "1"
-reader = "r-sim"
-""", start=False)
-    sim = subprocess.Popen([str(BIN), "simulate", "-c", str(gw.config_path)], stdout=subprocess.DEVNULL,
-                           stderr=open(tmp_path / "sim.log", "wb"))
-    try:
-        wait_until(lambda: _connectable(port + 1000), 20, what="simulator control port")
-        gw.start()
-        wait_until(lambda: gw.get("/api/v1/doors", role="operator").json()["items"][0]["reader_online"], 30,
-                   what="reader online")
-        card = wiegand_encode("H10301", 1, 1)
-        body = {"card": card, "unit": "1-1-0101", "holder_kind": "resident", "doors": ["building 1"]}
-        assert gw.post("/api/v1/cards", role="technician", json=body).status_code == 201
-        assert _control(port + 1000, f"swipe {card}") == "ok"
-        assert _control(port + 1000, "door open") == "ok"
-        assert _control(port + 1000, "bogus").startswith("error")
-        wait_until(lambda: gw.get("/api/v1/events?type=access.granted", role="operator").json()["items"], 15,
-                   what="granted")
-        wait_until(lambda: gw.get("/api/v1/doors", role="operator").json()["items"][0]["state"] == "open", 15,
-                   what="door open")
-        wait_until(lambda: '"command": 1' in _control(port + 1000, "commands"), 10, what="relay command")
-    finally:
-        sim.terminate()
-        sim.wait(10)
-
-
-def _connectable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _control(port: int, line: str) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s, s.makefile("rwb") as f:
-        f.write((line + "\n").encode())
-        f.flush()
-        return f.readline().decode().strip()
 
 
 def test_install_mode_gives_a_fresh_reader_its_key(tmp_path: Path) -> None:

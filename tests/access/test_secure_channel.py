@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_config, until
+
 from drivers.cards import wiegand_encode
-from drivers.osdp import _FrameTap, crc16, parse_frames
+from drivers.reader import ReaderStatus
 from drivers.sim.osdp_reader import OsdpReaderSim
 from gateway.access import AccessComponent, CardIn
 from gateway.daemon import build_context, stop_context
@@ -46,19 +46,19 @@ reader = "{rid}"
 def spy_status(access: AccessComponent) -> list[tuple[str, bool, bool, str]]:
     """Every reader status the access component is handed: (reader, online, secure, reason)."""
     seen: list[tuple[str, bool, bool, str]] = []
-    real = access._reader_status
+    real = access.reader_status
 
-    async def spy(reader: str, online: bool, reason: str = "", secure: bool = False) -> None:
-        seen.append((reader, online, secure, reason))
-        await real(reader, online, reason, secure)
+    async def spy(status: ReaderStatus) -> None:
+        seen.append((status.reader, status.online, status.secure, status.reason))
+        await real(status)
 
-    access._reader_status = spy  # type: ignore[method-assign]
+    access.reader_status = spy  # type: ignore[method-assign]
     return seen
 
 
 async def issue(access: AccessComponent, card: str) -> None:
     body = CardIn.model_validate({"card": card, "unit": "3-1-0201", "holder_kind": "resident", "doors": ["*"]})
-    await access.issue_card(body, "t", "technician")
+    await access.cards.issue_card(body, "t", "technician")
 
 
 def decisions(ctx: Any) -> list[Any]:
@@ -69,53 +69,6 @@ def offline_reason(ctx: Any, reader: str) -> str:
     """The reason of the device.offline event recorded for ``reader`` ("" if none yet)."""
     evs = [e for e in ctx.events.query(0, 1000, ["device.offline"]) if e.data["device"] == reader]
     return evs[-1].data.get("reason", "") if evs else ""
-
-
-def test_frame_parser_and_crc() -> None:
-    # an osdp_ID to address 0 as libosdp writes it (mark byte 0xFF first), then half of the next packet
-    buf = bytearray(bytes.fromhex("ff53000900046100c066") + bytes.fromhex("538014"))
-    assert crc16(bytes.fromhex("53000900046100")) == 0x66C0
-    assert parse_frames(buf) == [(0x00, 0x61, b"\x00")]
-    assert buf == bytearray(bytes.fromhex("538014"))
-    broken = bytearray(bytes.fromhex("53000900046100c067"))
-    assert parse_frames(broken) == []
-
-
-def packet(addr: int, code: int, data: bytes = b"") -> bytes:
-    body = bytes([0x53, addr, 0, 0, 0x04 | 1, code]) + data
-    body = body[:2] + (len(body) + 2).to_bytes(2, "little") + body[4:]
-    crc = crc16(body)
-    return body + bytes([crc & 0xFF, crc >> 8])
-
-
-def test_frame_tap_names_the_handshake_failure() -> None:
-    tap = _FrameTap()
-    tap.wrote(b"\xff" + packet(0x01, 0x61, b"\x00"))  # osdp_ID to address 1
-    assert tap.why(1, True) == ""  # nothing answered: no reply
-    tap.read(packet(0x81, 0x45, bytes(12)))
-    tap.wrote(packet(0x01, 0x62, b"\x00"))
-    pdcap = packet(0x81, 0x46, bytes([1, 1, 1, 9, 1, 0]))
-    tap.read(pdcap[:5])
-    tap.read(pdcap[5:])  # split across reads, as a serial port delivers it
-    tap.wrote(packet(0x01, 0x76, bytes(8)))  # osdp_CHLNG
-    tap.read(packet(0x81, 0x76, bytes(32)))  # osdp_CCRYPT that libosdp then rejects
-    assert tap.why(1, True).startswith("key mismatch: the reader's cryptogram")
-    tap.wrote(packet(0x01, 0x61, b"\x00"))  # the next attempt starts afresh
-    tap.read(packet(0x81, 0x45, bytes(12)))
-    tap.wrote(packet(0x01, 0x62, b"\x00"))
-    tap.read(packet(0x81, 0x46, bytes([9, 1, 0])))
-    tap.wrote(packet(0x01, 0x76, bytes(8)))
-    tap.read(packet(0x81, 0x76, bytes(32)))
-    tap.wrote(packet(0x01, 0x77, bytes(16)))  # osdp_SCRYPT
-    tap.read(packet(0x01, 0x77, bytes(16)))  # a half-duplex converter's echo of it: ignored
-    tap.read(packet(0x81, 0x41, b"\x05"))
-    assert tap.why(1, True).startswith("key mismatch: the reader could not verify our cryptogram (NAK 5")
-    tap.wrote(packet(0x02, 0x61, b"\x00"))
-    tap.read(packet(0x82, 0x45, bytes(12)))
-    tap.wrote(packet(0x02, 0x62, b"\x00"))
-    tap.read(packet(0x82, 0x46, bytes([1, 1, 1, 9, 0, 0])))  # no AES-128 secure channel
-    assert tap.why(2, True).startswith("reader does not support the secure channel")
-    assert tap.why(2, False) == ""  # fine for a plain reader
 
 
 def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: Path) -> None:
@@ -145,7 +98,7 @@ def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: 
             await asyncio.sleep(3.0)  # longer than a retry period: the CP tried the handshake again
             assert decisions(ctx) == []
             assert not [c for c in sim.commands() if c["command"] == CMD_OUTPUT]
-            assert access.bus_of["r0"].stats["card_reads"] == 0
+            assert access.readers.driver_of["r0"].stats["card_reads"] == 0
             assert not [s for s in seen if s[1]], f"never online with a wrong key: {seen}"
             assert ctx.devices.devices["r0"].online is False
 

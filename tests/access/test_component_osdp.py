@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from conftest import make_config, until
+
 from drivers.cards import wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 from gateway.access import AccessComponent, CardIn, EnrolmentIn
@@ -52,7 +53,7 @@ class Site:
         self.access: AccessComponent = ctx.components["access"]
 
     async def online(self) -> None:
-        await until(lambda: self.access.reader_online.get("r-b3u1") is True, 20, "reader online")
+        await until(lambda: self.access.readers.online.get("r-b3u1") is True, 20, "reader online")
 
     async def swipe(self, card: str, event: str) -> Any:
         n = len(events_of(self.ctx, event))
@@ -60,7 +61,7 @@ class Site:
         return (await until(lambda: events_of(self.ctx, event)[n:], 10, event))[0]
 
 
-def with_site(tmp_path: Path, body: Callable[["Site"], Any], *, held_open_s: float = 1.0) -> None:
+def with_site(tmp_path: Path, body: Callable[[Site], Any], *, held_open_s: float = 1.0) -> None:
     """Run ``body(site)`` against a started access component and a simulated reader."""
 
     async def main() -> None:
@@ -82,7 +83,7 @@ def with_site(tmp_path: Path, body: Callable[["Site"], Any], *, held_open_s: flo
 
 async def issue(site: Site, card: str, **kw: Any) -> dict[str, Any]:
     body = {"card": card, "unit": "3-1-0201", "holder": "Wang Fang", "holder_kind": "resident", "doors": ["b3-u1"], **kw}
-    return await site.access.issue_card(CardIn.model_validate(body), "tech", "technician")
+    return await site.access.cards.issue_card(CardIn.model_validate(body), "tech", "technician")
 
 
 def test_grant_drives_relay_led_and_buzzer(tmp_path: Path) -> None:
@@ -107,18 +108,18 @@ def test_denials_unknown_revoked_expired_out_of_hours(tmp_path: Path) -> None:
         led = await asyncio.to_thread(site.sim.wait_command, lambda c: c["command"] == LED, 10)
         assert led["on_color"] == 1  # red
         await issue(site, CARD_A)
-        await site.access.revoke_card(CARD_A, "lost", "tech", "technician")
+        await site.access.cards.revoke_card(CARD_A, "lost", "tech", "technician")
         assert (await site.swipe(CARD_A, "access.denied")).data["reason"] == "revoked"
         card_c = wiegand_encode("H10301", 12, 1)
         await issue(site, card_c, valid_until="2020-01-01")
         assert (await site.swipe(card_c, "access.denied")).data["reason"] == "expired"
         card_d = wiegand_encode("H10301", 12, 2)
         await issue(site, card_d, unit="3-1-0302", holder_kind="worker", doors=[])
-        site.ctx.clock.set(datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc))  # 07:00 Monday site time
+        site.ctx.clock.set(datetime(2026, 11, 22, 23, 0, tzinfo=UTC))  # 07:00 Monday site time
         assert (await site.swipe(card_d, "access.denied")).data["reason"] == "outside_schedule"
         await asyncio.sleep(0.3)  # a relay command would have reached the reader by now (poll period ~50 ms)
         assert not [c for c in site.sim.commands() if c["command"] == OUTPUT], "a denial moved the relay"
-        site.ctx.clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))  # 10:00 Monday
+        site.ctx.clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 10:00 Monday
         assert (await site.swipe(card_d, "access.granted")).data["holder_kind"] == "worker"
         await asyncio.to_thread(site.sim.wait_command, lambda c: c["command"] == OUTPUT, 10)  # and a grant does
 
@@ -129,12 +130,12 @@ def test_enrol_by_swipe_then_verify(tmp_path: Path) -> None:
     async def body(site: Site) -> None:
         body = EnrolmentIn.model_validate({"door": "b3-u1", "unit": "3-1-0201", "holder": "Li Lei",
                                            "holder_kind": "family", "doors": ["building 3"]})
-        enrol = await site.access.start_enrolment(body, "tech", "technician")
+        enrol = await site.access.enrolments.start_enrolment(body, "tech", "technician")
         assert enrol["state"] == "pending"
         issued = await site.swipe(CARD_B, "card.issued")
         assert issued.data["card"] == CARD_B and issued.data["unit"] == "3-1-0201"
-        assert site.access.enrolment(enrol["id"])["state"] == "done"
-        ver = site.access.verification(CARD_B)
+        assert site.access.enrolments.view(enrol["id"])["state"] == "done"
+        ver = site.access.cards.verification(CARD_B)
         assert ver["complete"] and ver["doors"][0]["verified"]
         assert (await site.swipe(CARD_B, "access.granted")).data["card"] == CARD_B
 
