@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Any, cast
+from typing import Any
 
 from gateway.alarms import rules
 from gateway.alarms import store as db
@@ -76,13 +76,7 @@ class Handover:
 
     def sources(self) -> list[HandoverSource]:
         """The other areas that report (in the order they started)."""
-        out = [s for s in self.ctx.handover_sources if s is not self.own]
-        # TRANSITIONAL: areas not yet registering in ctx.handover_sources (remove after the area split merge)
-        known = {id(self.own), *(id(s) for s in out)}
-        for comp in self.ctx.components.values():
-            if id(comp) not in known and hasattr(comp, "handover_items"):
-                out.append(cast(HandoverSource, comp))
-        return out
+        return [s for s in self.ctx.handover_sources if s is not self.own]
 
     def report(self) -> dict[str, Any]:
         """What the outgoing shift hands over: still-open alarms, door/meter/device trouble, news since last time."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
 
 from gateway.alarms import store as db
 from gateway.context import DoorHolds, GatewayContext
@@ -30,13 +29,7 @@ class FireLinkage:
         self.ctx = ctx
 
     def _doors(self) -> DoorHolds | None:
-        if self.ctx.door_holds is not None:
-            return self.ctx.door_holds
-        # TRANSITIONAL: until the access area sets ctx.door_holds in its start (remove after the area split merge)
-        access = self.ctx.components.get("access")
-        if access is not None and hasattr(access, "hold_unlocked") and hasattr(access, "release_hold"):
-            return cast(DoorHolds, access)
-        return None
+        return self.ctx.door_holds
 
     async def hold(self, alarm_id: int, doors: list[str]) -> None:
         holds = self._doors()

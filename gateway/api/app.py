@@ -40,11 +40,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app.include_router(core.router, prefix="/api/v1")
     app.include_router(_root_router(ctx))
     routers = area_routers()
-    for name, comp in ctx.components.items():
-        mounted = routers.get(name)
-        if mounted is None and callable(getattr(comp, "routes", None)):  # TRANSITIONAL until every area moved
-            mounted = [comp.routes()]  # type: ignore[attr-defined]
-        for router in mounted or ():
+    for name in ctx.components:
+        for router in routers.get(name, ()):
             app.include_router(router, prefix="/api/v1")
     if "console" in ctx.components:
         app.include_router(pages.router)

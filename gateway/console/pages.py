@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 
 from gateway.api.auth import Principal
 from gateway.api.i18n import catalogue, t
-from gateway.config import GatewayConfig
+from gateway.config import AccessSection, GatewayConfig
 
 API_DIR = Path(__file__).resolve().parent.parent / "api"
 TEMPLATES = API_DIR / "templates"
@@ -157,16 +157,16 @@ class PageRenderer:
 
     def page_config(self, who: Principal, lang: str, csrf: str, views: tuple[str, ...]) -> dict[str, Any]:
         """What the page's JS needs: role, what it may do, labels, the site's doors."""
-        access = getattr(self.config, "access", None)
+        access = self.config.access if self.config else AccessSection()
         return {
             "role": who.role,
             "lang": lang,
             "csrf": csrf,
             "views": list(views),
             "can": {action: who.role in roles for action, roles in CAN.items()},
-            "free_cards": getattr(access, "free_cards_per_unit", 3),
-            "worker_days": list(getattr(access, "worker_days", [1, 2, 3, 4, 5])),
-            "worker_hours": getattr(access, "worker_hours", "08:00-18:00"),
+            "free_cards": access.free_cards_per_unit,
+            "worker_days": list(access.worker_days),
+            "worker_hours": access.worker_hours,
             "doors": self.doors(),
             "labels": catalogue(lang),
         }
@@ -174,7 +174,7 @@ class PageRenderer:
     def doors(self) -> list[dict[str, str]]:
         if self.config is None:
             return []
-        return [{"id": d.id, "name": d.name or d.id, "building": d.building, "unit": getattr(d, "unit", "")}
+        return [{"id": d.id, "name": d.name or d.id, "building": d.building, "unit": d.unit}
                 for d in self.config.doors]
 
     def door_options(self) -> str:

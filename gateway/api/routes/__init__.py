@@ -27,11 +27,5 @@ def area_routers() -> dict[str, list[APIRouter]]:
     out: dict[str, list[APIRouter]] = {}
     for name, modules in AREA_MODULES.items():
         for module in modules:
-            try:
-                mod = importlib.import_module(module)
-            except ModuleNotFoundError as exc:  # transitional: area not moved yet
-                if exc.name != module:
-                    raise
-                continue
-            out.setdefault(name, []).append(mod.router)
+            out.setdefault(name, []).append(importlib.import_module(module).router)
     return out
