@@ -14,9 +14,12 @@ import shutil
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the CLI imports lazily to start fast
+    from gateway.config import GatewayConfig
 
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
@@ -85,7 +88,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return asyncio.run(_simulate(cfg))
 
 
-async def _simulate(cfg: Any) -> int:
+async def _simulate(cfg: GatewayConfig) -> int:
     """Simulated hardware for every device in the config that lives on this machine."""
     import importlib
 

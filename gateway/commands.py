@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.errors import DomainError
 from gateway.events import format_ts
+from gateway.metrics import Metrics
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def sign(key: bytes, name: str, msg: dict[str, Any]) -> str:
 
 
 class CommandRouter:
-    def __init__(self, store: Store, clock: Callable[[], Any], metrics: Any = None, *,
+    def __init__(self, store: Store, clock: Callable[[], datetime], metrics: Metrics | None = None, *,
                  hmac_key: bytes | None = None, replay_window_s: float = 300) -> None:
         self.store = store
         self.clock = clock

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from gateway.metrics import Metrics
     from gateway.store import Store
     from gateway.supervisor import Supervisor
+    from gateway.uplink import Uplink
 
 
 T = TypeVar("T")
@@ -88,7 +89,7 @@ class GatewayContext:
     #: areas reach them only through the typed seams below or :meth:`area`.
     components: dict[str, Component] = field(default_factory=dict)
     #: uplink (None in unit tests); exposes .state for health
-    uplink: Any = None
+    uplink: Uplink | None = None
     #: set by the access area when it starts: fire linkage holds doors through it
     door_holds: DoorHolds | None = None
     #: areas that put items in the shift handover report (each appends itself in ``start``)

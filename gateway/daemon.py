@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.audit import AuditLog
@@ -34,6 +34,11 @@ from gateway.events import EventLog
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.supervisor import Supervisor
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; both load lazily (start-up time, memory)
+    import uvicorn
+
+    from gateway.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +186,9 @@ class Daemon:
         self.components = components
         self.boot_id = str(uuid.uuid4())
         self.ctx: GatewayContext | None = None
-        self.uplink: Any = None
+        self.uplink: Uplink | None = None
         self._stop = asyncio.Event()
-        self._server: Any = None
+        self._server: uvicorn.Server | None = None
         self._lock = InstanceLock(cfg.data_path)
 
     def request_stop(self, why: str = "") -> None:

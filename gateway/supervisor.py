@@ -11,7 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from gateway.devices import DeviceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +22,7 @@ TaskFactory = Callable[[], Awaitable[Any]]
 
 
 class Supervisor:
-    def __init__(self, devices: Any = None, *, min_backoff: float = 1.0, max_backoff: float = 60.0) -> None:
+    def __init__(self, devices: DeviceRegistry | None = None, *, min_backoff: float = 1.0, max_backoff: float = 60.0) -> None:
         self.devices = devices
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff

@@ -15,6 +15,7 @@ from gateway import __version__
 from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
+from gateway.events import Emit
 
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
 MAX_CURSOR = 2 ** 63 - 1
@@ -96,8 +97,8 @@ async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
         done += n
 
 
-def _test_batch(start: int, n: int, count: int, by: str) -> Callable[[sqlite3.Connection, Any], None]:
-    def batch(conn: sqlite3.Connection, emit: Any) -> None:
+def _test_batch(start: int, n: int, count: int, by: str) -> Callable[[sqlite3.Connection, Emit], None]:
+    def batch(conn: sqlite3.Connection, emit: Emit) -> None:
         for i in range(start, start + n):
             emit("gateway.test", {"n": i + 1, "of": count, "by": by})
 
