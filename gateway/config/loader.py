@@ -15,8 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.config.advice import explain, unknown_key
 from gateway.config.models import GatewayConfig
 from gateway.config.references import Loc, cross_check
+from gateway.config.salvage import salvage
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _dotted(loc: Loc) -> str:
 
 
 def load_config(path: str | Path) -> GatewayConfig:
-    """Parse and validate; raise ConfigError with every problem found."""
+    """Parse and validate; raise ConfigError with every problem found, in file order."""
     path = Path(path)
     fname = str(path)
     try:
@@ -110,31 +112,39 @@ def load_config(path: str | Path) -> GatewayConfig:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ConfigError([Problem(fname, int(m.group(1)) if m else 1, "(syntax)", f"TOML: {exc}")]) from None
-    lines = key_lines(text)
+    return build(raw, fname, key_lines(text), path.resolve().parent)
+
+
+def build(raw: dict[str, Any], fname: str, lines: dict[Loc, int], base_dir: Path) -> GatewayConfig:
+    """Validate parsed TOML: the config, or ConfigError with schema and reference problems together."""
     try:
         cfg = GatewayConfig.model_validate(raw)
+        schema: list[tuple[Loc, str]] = []
     except ValidationError as exc:
-        raise ConfigError(_pydantic_problems(exc, fname, lines)) from None
-    cfg.base_dir = path.resolve().parent
-    problems = [Problem(fname, line_of(lines, loc), _dotted(loc), msg) for loc, msg in cross_check(cfg)]
-    if problems:
-        raise ConfigError(problems)
+        cfg = salvage(raw)
+        schema = [(tuple(err["loc"]), _message(err)) for err in exc.errors()]
+    cfg.base_dir = base_dir
+    found = schema + _references(cfg, {loc for loc, _ in schema})
+    if found:
+        problems = [Problem(fname, line_of(lines, loc), _dotted(loc), msg) for loc, msg in found]
+        raise ConfigError(sorted(problems, key=lambda p: p.line))
     return cfg
 
 
-def _pydantic_problems(exc: ValidationError, fname: str, lines: dict[Loc, int]) -> list[Problem]:
-    out = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        out.append(Problem(fname, line_of(lines, loc), _dotted(loc), msg))
-    return out
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return unknown_key(GatewayConfig, tuple(err["loc"]))
+    return explain(err)
+
+
+def _references(cfg: GatewayConfig, reported: set[Loc]) -> list[tuple[Loc, str]]:
+    """The reference checks; on a salvaged config, only where the schema did not already complain."""
+    try:
+        found = cross_check(cfg)
+    except (TypeError, AttributeError, ValueError):  # a value of the wrong type, already reported
+        return []
+    return [(loc, msg) for loc, msg in found
+            if not any(loc[:len(r)] == r or r[:len(loc)] == loc for r in reported)]
 
 
 def check_config(path: str | Path) -> list[Problem]:

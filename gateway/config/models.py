@@ -54,7 +54,11 @@ class GatewaySection(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}") from None
+            from gateway.config.advice import suggest_timezone
+
+            near = suggest_timezone(v)
+            hint = f": did you mean '{near}'?" if near else " (use an IANA name such as 'Asia/Shanghai')"
+            raise ValueError(f"unknown timezone {v!r}{hint}") from None
         return v
 
 

@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import BIN, ROOT
 
@@ -45,14 +47,14 @@ def test_good_config_passes(tmp_path: Path) -> None:
     "text, line, key, words",
     [
         (GOOD.replace('data_dir = "var"', 'data_dir = "var"\ncolour = "red"'), 5, "gateway.colour", "unknown key"),
-        (GOOD.replace('id = "r1"', 'id = "r1"\nbaud = "fast"'), 11, "readers[0].baud", "integer"),
+        (GOOD.replace('id = "r1"', 'id = "r1"\nbaud = "fast"'), 11, "readers[0].baud", "must be a whole number"),
         (GOOD.replace('reader = "r1"', 'reader = "r9"'), 16, "doors[0].reader", "no reader"),
-        (GOOD.replace('id = "gw-b3"', 'id = "GW B3"'), 2, "gateway.id", "pattern"),
-        (GOOD.replace('url = "mqtt://127.0.0.1:1883"', 'url = "http://x"'), 7, "mqtt.url", "pattern"),
+        (GOOD.replace('id = "gw-b3"', 'id = "GW B3"'), 2, "gateway.id", "use lowercase letters, digits and '-'"),
+        (GOOD.replace('url = "mqtt://127.0.0.1:1883"', 'url = "http://x"'), 7, "mqtt.url", "use mqtt://host:port, or mqtts://host:port"),
         (GOOD.replace('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n', ''), 1, "mqtt", "required"),
         (GOOD + '\n[[doors]]\nid = "d1"\nreader = "r1"\n', 19, "doors[1].id", "duplicate"),
         (GOOD.replace('driver = "osdp"', 'driver = osdp'), 11, "(syntax)", "TOML"),
-        (GOOD + '\n[gateway2]\n', 18, "gateway2", "unknown key"),
+        (GOOD + '\n[gateway2]\n', 18, "gateway2", "unknown section 'gateway2': did you mean gateway?"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, line: int, key: str, words: str) -> None:
@@ -145,3 +147,90 @@ def test_token_new_prints_a_token_and_its_config_lines() -> None:
     for bad in (["--role", "root", "--name", "x"], ["--role", "admin", "--name", "a b"]):
         r = subprocess.run([str(BIN), "token", "new", *bad], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and r.stdout == "", r.stderr
+
+
+NINE_MISTAKES = """\
+[gateway]
+id = "GW 1"
+site = "garden"
+timezone = "Beijing"
+
+[mqtt]
+url = "http://broker:1883"
+
+[[api.tokens]]
+name = "op"
+role = "operator"
+sha256 = "my-secret-token"
+
+[[readers]]
+id = "r1"
+driver = "osdp"
+port = "/dev/ttyUSB0"
+baud = "fast"
+
+[[door]]
+id = "d1"
+
+[[doors]]
+id = "d2"
+reader = "r9"
+held_open_sec = 30
+
+[[meters]]
+id = "m1"
+bus = "nope"
+profile = "generic-hot-water"
+unit = "1-101"
+device_id = 1
+"""
+
+
+def test_all_mistakes_in_one_run_in_words_with_the_fix(tmp_path: Path) -> None:
+    """Schema and reference mistakes together, in file order, each saying what to do (issue 15)."""
+    rc, err = check(tmp_path, NINE_MISTAKES)
+    assert rc == 2
+    got = [line.split(": ", 1)[1] for line in err.strip().splitlines()]
+    assert got == [
+        "gateway.data_dir: required key is missing: add `data_dir = …` here",
+        "gateway.id: 'GW 1' is not valid: use lowercase letters, digits and '-' (1 to 32, starting with a letter or "
+        "digit), e.g. 'garden-court'",
+        "gateway.timezone: unknown timezone 'Beijing': did you mean 'Asia/Shanghai'?",
+        "mqtt.url: 'http://broker:1883' is not valid: use mqtt://host:port, or mqtts://host:port for TLS (no path), "
+        "e.g. 'mqtt://10.0.0.5:1883'",
+        "api.tokens[0].sha256: this value is not valid: the SHA-256 of the token: 64 lowercase hex digits, never the "
+        "token itself; make one with `estate-gateway token new --role ROLE --name NAME`",
+        "readers[0].baud: 'fast' must be a whole number, without quotes",
+        "door: unknown section 'door': did you mean [[doors]]?",
+        "doors[0].reader: no reader with id 'r9'",
+        "doors[0].held_open_sec: unknown key 'held_open_sec': did you mean held_open_s?",
+        "meters[0].bus: no bus with id 'nope'",
+    ], err
+    assert "my-secret-token" not in err  # a token pasted where its hash belongs is never echoed
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("Beijing", "Asia/Shanghai"), ("Shanghia", "Asia/Shanghai"), ("asia/shanghai", "Asia/Shanghai"),
+    ("Hong Kong", "Asia/Hong_Kong"), ("UTC+8", "Asia/Shanghai"),
+])
+def test_timezone_did_you_mean(typed: str, meant: str) -> None:
+    from gateway.config.advice import suggest_timezone
+
+    assert suggest_timezone(typed) == meant
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["gateway", "mqtt", "doors", "readers", "door", "meters", "api", "x"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                                    lambda inner: st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8),
+                       max_size=6))
+def test_any_config_gives_problems_never_a_crash(data: dict) -> None:
+    """Whatever the TOML holds, validation answers a config or ConfigError with lines: never another exception."""
+    from gateway.config import ConfigError
+    from gateway.config.loader import build
+
+    try:
+        build(data, "gw.toml", {}, Path("/nonexistent"))
+    except ConfigError as exc:
+        assert exc.problems and all(p.line >= 0 for p in exc.problems)
