@@ -186,6 +186,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tls_new(args: argparse.Namespace) -> int:
+    from gateway.tls import default_names, make_site_certificate
+
+    names, addresses = default_names()
+    names = args.host or names
+    addresses = args.ip or addresses
+    try:
+        made = make_site_certificate(Path(args.out), args.site, names, addresses)
+    except (OSError, ValueError) as exc:
+        print(f"cannot make the site certificate in {args.out}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    print(f"server certificate for {', '.join(names + addresses)}, signed by the site CA {made.ca_cert}")
+    print("# in the config's [api] section:")
+    print(f'listen = "0.0.0.0:8443"\ntls_cert_file = "{made.cert}"\ntls_key_file = "{made.key}"')
+    print(f"# phones trust the console once by installing {made.ca_cert} (docs/security.md: HTTPS on the site network)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="estate-gateway", description="Edge gateway of an estate's duty room")
     p.add_argument("--version", action="version", version=f"estate-gateway {__version__}")
@@ -212,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--role", required=True)
     tn.add_argument("--name", required=True)
     tn.set_defaults(fn=cmd_token_new)
+    tls = sub.add_parser("tls", help="HTTPS for the console and API on the site network")
+    tlsub = tls.add_subparsers(dest="tls_command", required=True)
+    tl = tlsub.add_parser("new", help="make a site CA (kept if present) and a server certificate it signs")
+    tl.add_argument("--out", required=True, help="folder for site-ca.pem/.key and server.pem/.key")
+    tl.add_argument("--site", default="estate", help="site name shown in the certificates")
+    tl.add_argument("--host", action="append", help="host name a phone will use (repeat; default: this machine's)")
+    tl.add_argument("--ip", action="append", help="address a phone will use (repeat; default: this machine's)")
+    tl.set_defaults(fn=cmd_tls_new)
     return p
 
 

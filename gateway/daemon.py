@@ -238,9 +238,11 @@ class Daemon:
         from gateway.api.app import create_app
 
         app = create_app(ctx)
-        host, _, port = self.cfg.api.listen.rpartition(":")
-        config = uvicorn.Config(app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning",
-                                lifespan="off", access_log=False, loop="none")
+        api = self.cfg.api
+        config = uvicorn.Config(app, host=api.host, port=int(api.listen.rpartition(":")[2]), log_level="warning",
+                                lifespan="off", access_log=False, loop="none",
+                                ssl_certfile=str(self.cfg.resolve(api.tls_cert_file)) if api.tls else None,
+                                ssl_keyfile=str(self.cfg.resolve(api.tls_key_file)) if api.tls else None)
         server = uvicorn.Server(config)
         # The daemon owns the signals; uvicorn (>= 0.29 takes them in capture_signals) must not.
         server.capture_signals = _signals_stay_with_daemon  # type: ignore[method-assign]

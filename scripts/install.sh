@@ -114,6 +114,22 @@ d $STATE/backups 0750 $SVC_USER $SVC_USER -
 EOF
 chmod 0644 "$DESTDIR/usr/lib/sysusers.d/estate-gateway.conf" "$DESTDIR/usr/lib/tmpfiles.d/estate-gateway.conf"
 
+# ---------------------------------------------------------------- site certificate (HTTPS), never overwritten
+install -d -m 0750 "$DESTDIR$ETC"
+TLS="$DESTDIR$ETC/tls"
+if [ -s "$TLS/server.pem" ] && [ -s "$TLS/server.key" ]; then
+  say "keeping the existing site certificate in $ETC/tls"
+else
+  say "making a site certificate in $ETC/tls (HTTPS for the console and API on the site network)"
+  if "$VENV/bin/python" -m gateway.cli tls new --out "$TLS" --site "${EGW_SITE:-site-1}" >/dev/null; then
+    say "phones and PCs trust the console once by installing $ETC/tls/site-ca.pem (see docs/security.md);"
+    say "keep $ETC/tls/site-ca.key offline after that: it is only needed to renew the server certificate"
+  else
+    say "could not make a site certificate here: the console stays on 127.0.0.1 until you run"
+    say "  $PREFIX/bin/estate-gateway tls new --out $ETC/tls   and set tls_cert_file/tls_key_file"
+  fi
+fi
+
 # ---------------------------------------------------------------- default config (never overwritten)
 install -d -m 0750 "$DESTDIR$ETC"
 CONF="$DESTDIR$ETC/gateway.toml"
@@ -139,9 +155,14 @@ timezone = "Asia/Shanghai"
 # mqtts://broker:8883 with ca_file (and username + password_file, or a client certificate)
 url = "mqtt://127.0.0.1:1883"
 
-[api]
-listen = "127.0.0.1:8080"
 EOF
+  if [ -s "$TLS/server.pem" ]; then
+    # HTTPS on the site network with the site certificate (phones trust $ETC/tls/site-ca.pem once)
+    printf '[api]\nlisten = "0.0.0.0:8443"\ntls_cert_file = "%s"\ntls_key_file = "%s"\n' \
+      "$ETC/tls/server.pem" "$ETC/tls/server.key" >> "$CONF"
+  else
+    printf '[api]\nlisten = "127.0.0.1:8080"\n' >> "$CONF"
+  fi
   chmod 0640 "$CONF"
 fi
 
@@ -162,6 +183,9 @@ fi
 getent group dialout >/dev/null && usermod -a -G dialout "$SVC_USER"
 install -d -m 0750 -o "$SVC_USER" -g "$SVC_USER" "$STATE" "$STATE/backups"
 chgrp "$SVC_USER" "$ETC" "$CONF" && chmod 0750 "$ETC"
+if [ -f "$ETC/tls/server.key" ]; then
+  chgrp "$SVC_USER" "$ETC/tls" "$ETC/tls/server.key" && chmod 0750 "$ETC/tls" && chmod 0640 "$ETC/tls/server.key"
+fi
 
 "$PREFIX/bin/estate-gateway" check-config -c "$CONF" || say "the config needs editing before the service can start"
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -257,6 +258,8 @@ class GatewayProc:
         self.data_dir = workdir / "var"
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
+        #: what httpx checks the server certificate against (the site CA's file when testing HTTPS)
+        self.verify: ssl.SSLContext | bool = True
         self.config_path = workdir / "gateway.toml"
         self.config_path.write_text(config_text(self.data_dir, mqtt_port, self.http_port, extra, mqtt_extra=mqtt_extra))
         self.topic_root = "estate/test-site/gw-test"
@@ -282,16 +285,16 @@ class GatewayProc:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
         try:
-            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/api/v1/health", timeout=1, verify=self.verify).status_code == 200
         except httpx.HTTPError:
             return False
 
     def health(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
+        return httpx.get(f"{self.url}/api/v1/health", timeout=5, verify=self.verify).json()
 
     def get(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
         headers = {**self.headers(role), **kw.pop("headers", {})}
-        return httpx.get(f"{self.url}{path}", headers=headers, timeout=10, **kw)
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=10, verify=self.verify, **kw)
 
     def events_of_type(self, type_: str) -> list[dict[str, Any]]:
         """The local event log's events of one type (the newest 1,000 looked at), as an operator reads it."""
@@ -301,7 +304,7 @@ class GatewayProc:
 
     def post(self, path: str, role: str = "admin", **kw: Any) -> httpx.Response:
         headers = {**self.headers(role), **kw.pop("headers", {})}
-        return httpx.post(f"{self.url}{path}", headers=headers, timeout=10, **kw)
+        return httpx.post(f"{self.url}{path}", headers=headers, timeout=10, verify=self.verify, **kw)
 
     def stop(self, timeout: float = 20) -> int:
         if self.proc is None:

@@ -98,11 +98,37 @@ class TokenEntry(Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
 class ApiSection(Strict):
     listen: str = "127.0.0.1:8080"
     tokens: list[TokenEntry] = []
+    #: HTTPS: both or neither (``estate-gateway tls new`` makes a site certificate; make install does it)
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: plain HTTP beyond loopback sends every token in clear on the site network: only when the site says so
+    allow_plain_http: bool = False
 
     _v = field_validator("listen")(classmethod(lambda cls, v: _host_port(v)))
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _https_beyond_loopback(self) -> ApiSection:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both (HTTPS) or neither")
+        if not self.tls and not self.allow_plain_http and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(f"plain HTTP on {self.host} would send every token in clear on the site network: set "
+                             "tls_cert_file and tls_key_file (make one with `estate-gateway tls new`), listen on "
+                             "127.0.0.1, or set allow_plain_http = true")
+        return self
 
 
 class OutboxSection(Strict):

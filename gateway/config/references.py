@@ -106,6 +106,8 @@ def _mqtt_files(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for key in ("password_file", "ca_file", "client_cert_file", "client_key_file", "command_hmac_key_file"):
         out += _file_exists(cfg, getattr(cfg.mqtt, key), ("mqtt", key))
+    for key in ("tls_cert_file", "tls_key_file"):
+        out += _file_exists(cfg, getattr(cfg.api, key), ("api", key))
     return out
 
 

@@ -84,7 +84,8 @@ async def login(request: Request, console: ConsoleComponent = Depends(_console))
     await console.audit(who, "console.login")
     log.info("console login: %s (%s)", who.name, who.role)
     resp = RedirectResponse("/", status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/")
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/",
+                    secure=request.url.scheme == "https")
     return resp
 
 
@@ -96,7 +97,8 @@ async def logout(request: Request, console: ConsoleComponent = Depends(_console)
     if who is not None and same_origin(request) and form.get("csrf") == csrf_for(token):
         await console.audit(who, "console.logout")
         resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
         return resp
     raise ApiError(403, "csrf", "logout needs the page's CSRF value")
 
