@@ -122,13 +122,12 @@ def parse_valve(raw: Any, bad: Bad) -> Valve | None:
     for k in unknown:
         bad(f"valve.{k}", "unknown key")
     ok = _registers(raw, ("address", "open", "close", "state_address", "state_mask"), ("address",), "valve", bad)
-    ok = ok and not unknown
     mask = raw.get("state_mask", 0xFFFF)
     if ok and (raw.get("open", 1) & mask) == (raw.get("close", 2) & mask):
         bad("valve.close", "open and close values must differ (under state_mask)")
         ok = False
     restrict = _parse_restrict(raw.get("restrict"), bad)
-    if not ok or (raw.get("restrict") is not None and restrict is None):
+    if not ok or unknown or (raw.get("restrict") is not None and restrict is None):
         return None
     return Valve(address=raw["address"], open=raw.get("open", 1), close=raw.get("close", 2),
                  state_address=raw.get("state_address"), state_mask=mask, restrict=restrict)
@@ -144,11 +143,11 @@ def _parse_restrict(raw: Any, bad: Bad) -> Restrict | None:
     for k in unknown:
         bad(f"valve.restrict.{k}", "unknown key")
     ok = _registers(raw, ("address", "value", "unrestricted", "state_address"), ("address", "value", "unrestricted"),
-                    "valve.restrict", bad) and not unknown
+                    "valve.restrict", bad)
     if ok and raw["value"] == raw["unrestricted"]:
         bad("valve.restrict.value", "the restricted value must differ from the unrestricted one")
         ok = False
-    if not ok:
+    if not ok or unknown:
         return None
     return Restrict(address=raw["address"], value=raw["value"], unrestricted=raw["unrestricted"],
                     state_address=raw.get("state_address"))
