@@ -58,3 +58,23 @@ class Harness:
     async def __aexit__(self, *exc: Any) -> None:
         await stop_context(self.ctx)
         await self.sim.stop()
+
+
+class SimThread:
+    """A MeterSimulator on its own loop in a thread, for a daemon running as a subprocess."""
+
+    def __init__(self, framing: str = "tcp") -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.sim = MeterSimulator(framing=framing)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def start(self) -> int:
+        return int(asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10))
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
