@@ -11,10 +11,11 @@ from drivers.modbus.errors import (
     ModbusTimeout,
 )
 from drivers.modbus.plan import ReadBlock, decode_plan, plan_reads
-from drivers.modbus.profile import Field, Profile, ProfileError, Valve, decode_raw, encode_raw, load_profile
+from drivers.modbus.profile import Field, Profile, ProfileError, decode_raw, encode_raw, load_profile
+from drivers.modbus.valve import Restrict, Valve
 
 __all__ = ["Field", "ModbusBus", "ModbusConnectionError", "ModbusError", "ModbusExceptionReply",
-           "ModbusFramingError", "ModbusTimeout", "Profile", "ProfileError", "ReadBlock", "Valve",
+           "ModbusFramingError", "ModbusTimeout", "Profile", "ProfileError", "ReadBlock", "Restrict", "Valve",
            "decode_plan", "decode_raw", "encode_raw", "load_profile", "plan_reads"]
 
 

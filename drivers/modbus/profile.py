@@ -4,6 +4,12 @@ A profile is one TOML file per meter model (``id`` = file stem). Fields name
 typed values at register addresses with a byte/word order; pymodbus only knows
 word order, so the byte swap is done here, once, for every type alike.
 
+Each field is reported to ``precision`` decimal places (declared per field; default: the
+scale's decimals for integer types, 6 for floats), so a float32 ``0.15`` reads ``0.15``,
+not ``0.15000001``. A profile may name its supply-temperature field and a default
+"no hot water" floor, and declare a valve (``valve.py``), whose state registers are
+read with every poll (:meth:`Profile.polled`).
+
 Orders (bytes of the big-endian value are ``A B C D ...``):
 ``ABCD`` big endian; ``CDAB`` registers reversed; ``BADC`` bytes swapped in each
 register; ``DCBA`` fully reversed (little endian). 16-bit types use ``AB``/``BA``.
@@ -16,10 +22,13 @@ import re
 import struct
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeGuard
+
+from drivers.modbus.valve import Valve, parse_valve
 
 #: type -> (struct code, registers)
 TYPES: dict[str, tuple[str, int]] = {
@@ -30,10 +39,14 @@ TYPES: dict[str, tuple[str, int]] = {
 ORDERS_16 = ("AB", "BA")
 ORDERS_32 = ("ABCD", "CDAB", "BADC", "DCBA")
 TABLES = ("holding", "input")
-FIELD_KEYS = {"address", "type", "order", "scale", "description", "add_to"}
-VALVE_KEYS = {"address", "open", "close", "state_address"}
-TOP_KEYS = {"description", "table", "fields", "valve", "rollover_m3", "source"}
+FIELD_KEYS = {"address", "type", "order", "scale", "description", "add_to", "precision"}
+TOP_KEYS = {"description", "table", "fields", "valve", "rollover_m3", "source", "supply_temp_field", "supply_floor_c"}
 MAX_ADDRESS = 0xFFFF
+#: decimals a float field is reported with when its profile declares none
+FLOAT_PRECISION = 6
+#: read with every poll when the profile has a valve (names no profile field can have: they hold a dot)
+VALVE_STATE_FIELD = "valve.state"
+VALVE_LIMIT_FIELD = "valve.limit"
 
 #: reports one problem: (dotted key, message)
 Bad = Callable[[str, str], None]
@@ -57,6 +70,8 @@ class Field:
     scale: float = 1.0
     #: fold this value into another field (meters that split a total into integer m3 + fraction)
     add_to: str = ""
+    #: decimal places reported; None = the default (scale's decimals for integers, FLOAT_PRECISION for floats)
+    precision: int | None = None
 
     @property
     def count(self) -> int:
@@ -67,12 +82,22 @@ class Field:
         """First register after this field."""
         return self.address + self.count
 
+    @property
+    def decimals(self) -> int:
+        """The decimal places this field is reported with."""
+        if self.precision is not None:
+            return self.precision
+        if self.type.startswith("float"):
+            return FLOAT_PRECISION
+        exponent = Decimal(repr(self.scale)).normalize().as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else FLOAT_PRECISION
+
     def decode(self, regs: list[int] | tuple[int, ...]) -> float | int:
-        """Registers (exactly ``count``) -> scaled value."""
+        """Registers (exactly ``count``) -> scaled value, rounded to the field's precision."""
         raw = decode_raw(regs, self.type, self.order)
-        if self.scale == 1.0:
+        if self.scale == 1.0 and isinstance(raw, int) and self.precision is None:
             return raw
-        return round(raw * self.scale, 12)
+        return _round(raw * self.scale if self.scale != 1.0 else raw, self.decimals)
 
     def encode(self, value: float | int) -> list[int]:
         """Value in engineering units -> registers as the meter would hold them (simulator)."""
@@ -80,18 +105,6 @@ class Field:
         if not self.type.startswith("float"):
             raw = int(round(raw))
         return encode_raw(raw, self.type, self.order)
-
-
-@dataclass(frozen=True)
-class Valve:
-    address: int
-    open: int = 1
-    close: int = 2
-    state_address: int | None = None
-
-    @property
-    def read_address(self) -> int:
-        return self.address if self.state_address is None else self.state_address
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,9 @@ class Profile:
     #: the meter's register wraps to 0 after this total (documented rollover); 0 = none
     rollover_m3: float = 0.0
     source: str = ""
+    #: the field holding the hot-water supply temperature, and the profile's default "no hot water" floor
+    supply_temp_field: str = ""
+    supply_floor_c: float | None = None
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -116,13 +132,53 @@ class Profile:
         out = dict(values)
         for f in self.fields:
             if f.add_to and f.name in out and f.add_to in out:
-                out[f.add_to] = round(out[f.add_to] + out.pop(f.name), 9)
+                out[f.add_to] = _round(out[f.add_to] + out.pop(f.name), self.precision_of(f.add_to) or 0)
         return out
+
+    def precision_of(self, name: str) -> int | None:
+        """Decimals a reported value is rounded to (a folded total: its own, else the finest of its parts)."""
+        try:
+            target = self.field(name)
+        except KeyError:
+            return None
+        if target.precision is not None:
+            return target.precision
+        return max([target.decimals] + [f.decimals for f in self.fields if f.add_to == name])
+
+    def round_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Values as this profile reports them (readings stored before a precision was declared)."""
+        out = {}
+        for k, v in values.items():
+            p = self.precision_of(k) if isinstance(v, float) else None
+            out[k] = _round(v, p) if p is not None else v
+        return out
+
+    @property
+    def status_fields(self) -> tuple[Field, ...]:
+        """The valve's state (and flow-limit) registers, read back with every poll."""
+        v = self.valve
+        if v is None:
+            return ()
+        out = [Field(VALVE_STATE_FIELD, v.read_address, "uint16", "AB")]
+        if v.restrict is not None:
+            out.append(Field(VALVE_LIMIT_FIELD, v.restrict.read_address, "uint16", "AB"))
+        return tuple(out)
+
+    def polled(self) -> Profile:
+        """This profile with its status registers as fields: what a poll reads (``plan_reads(p.polled())``)."""
+        return replace(self, fields=self.fields + self.status_fields) if self.valve is not None else self
 
 
 def _flags(order: str) -> tuple[bool, bool]:
     """(reverse registers, swap bytes in each register)."""
     return order in ("CDAB", "DCBA"), order in ("BADC", "DCBA", "BA")
+
+
+def _round(value: float | int, decimals: int) -> float | int:
+    """``value`` to ``decimals`` places; integers stay integers."""
+    if isinstance(value, int):
+        return value
+    return round(value, decimals) + 0.0  # + 0.0: no -0.0
 
 
 def decode_raw(regs: list[int] | tuple[int, ...], type_: str, order: str) -> float | int:
@@ -201,7 +257,8 @@ def parse_profile(profile_id: str, raw: dict[str, Any], text: str = "", where: s
     if table not in TABLES:
         bad("table", f"must be one of {', '.join(TABLES)}")
     fields = _parse_fields(raw.get("fields"), bad)
-    valve = _parse_valve(raw.get("valve"), bad)
+    valve = parse_valve(raw.get("valve"), bad)
+    supply_field, supply_floor = _parse_supply(raw, fields, bad)
     rollover = raw.get("rollover_m3", 0.0)
     if not isinstance(rollover, (int, float)) or isinstance(rollover, bool) or rollover < 0:
         bad("rollover_m3", "must be a number >= 0")
@@ -212,7 +269,25 @@ def parse_profile(profile_id: str, raw: dict[str, Any], text: str = "", where: s
     if problems:
         raise ProfileError(where, problems)
     return Profile(id=profile_id, description=str(description), table=table, fields=tuple(fields),
-                   valve=valve, rollover_m3=float(rollover), source=str(raw.get("source", "")))
+                   valve=valve, rollover_m3=float(rollover), source=str(raw.get("source", "")),
+                   supply_temp_field=supply_field, supply_floor_c=supply_floor)
+
+
+def _parse_supply(raw: dict[str, Any], fields: list[Field], bad: Bad) -> tuple[str, float | None]:
+    """``supply_temp_field`` (must name a field) and ``supply_floor_c`` (needs it; 0..100 degC, 0 = off)."""
+    name = raw.get("supply_temp_field", "")
+    if not isinstance(name, str) or (name and name not in {f.name for f in fields if not f.add_to}):
+        bad("supply_temp_field", "must name a field of this profile (the hot-water supply temperature)")
+        name = ""
+    floor = raw.get("supply_floor_c")
+    if floor is None:
+        return name, None
+    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not 0 <= floor <= 100:
+        bad("supply_floor_c", "must be a temperature 0..100 (degC; 0 = no floor)")
+        return name, None
+    if not name:
+        bad("supply_floor_c", "needs supply_temp_field: which field is the supply temperature")
+    return name, float(floor)
 
 
 def _int(v: Any) -> TypeGuard[int]:
@@ -273,32 +348,9 @@ def _parse_field(name: str, spec: Any, fields: dict[str, Any], bad: Bad) -> Fiel
     if not isinstance(add_to, str) or (add_to and (add_to == name or add_to not in fields)):
         bad(f"{key}.add_to", "must name another field of this profile")
         return None
-    return Field(name=name, address=addr, type=type_, order=order, scale=float(scale), add_to=add_to)
-
-
-def _parse_valve(raw: Any, bad: Bad) -> Valve | None:
-    if raw is None:
+    precision = spec.get("precision")
+    if precision is not None and (not _int(precision) or not 0 <= precision <= 9):
+        bad(f"{key}.precision", "must be the decimal places reported, an integer 0..9")
         return None
-    if not isinstance(raw, dict):
-        bad("valve", "must be a table")
-        return None
-    ok = True
-    for k in raw:
-        if k not in VALVE_KEYS:
-            bad(f"valve.{k}", "unknown key")
-            ok = False
-    for k in ("address", "open", "close", "state_address"):
-        v = raw.get(k)
-        if k == "address" and v is None:
-            bad("valve.address", "required key is missing")
-            ok = False
-        elif v is not None and (not _int(v) or not 0 <= v <= 0xFFFF):
-            bad(f"valve.{k}", "must be an integer 0..65535")
-            ok = False
-    if ok and raw.get("open", 1) == raw.get("close", 2):
-        bad("valve.close", "open and close values must differ")
-        ok = False
-    if not ok:
-        return None
-    return Valve(address=raw["address"], open=raw.get("open", 1), close=raw.get("close", 2),
-                 state_address=raw.get("state_address"))
+    return Field(name=name, address=addr, type=type_, order=order, scale=float(scale), add_to=add_to,
+                 precision=precision)

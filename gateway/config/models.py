@@ -213,6 +213,8 @@ class MeterConfig(Strict):
     profile: str = Field(pattern=ANY_ID)
     unit: str
     poll_s: float = Field(default=60, gt=0)
+    #: "no hot water" below this supply temperature (degC); unset = the profile's supply_floor_c, 0 = off
+    supply_floor_c: float | None = Field(default=None, ge=0, le=100)
 
 
 class MeteringSection(Strict):
@@ -228,6 +230,9 @@ class MeteringSection(Strict):
     billing_check_s: float = Field(default=60, gt=0)     # how often the billing window is checked
     billing_report_days: float = Field(default=7, gt=0)  # missing billing readings reported up to this long after
     keep_days: float = Field(default=400, gt=0)          # readings older than this are pruned (billing rows kept)
+    no_hot_water_after_s: float = Field(default=120, ge=0, le=600)  # supply below the floor this long = meter.fault
+    no_hot_water_clear_c: float = Field(default=3, ge=0, le=30)     # cleared once this far above the floor
+    no_hot_water_needs_flow: bool = True                 # judge the temperature only while water flows
 
 
 class AlarmReceiverConfig(Strict):

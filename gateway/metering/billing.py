@@ -6,6 +6,9 @@ the first reading in the window becomes the billing reading (``readings.py`` cla
 here, in the reading's own transaction). After the window, the meters still missing
 are reported once per period (``meter.billing_missing``, with the report row in the
 same transaction), for up to ``billing_report_days``.
+
+Central pulls a quarter's result with ``GET /billing?quarter=2026Q4`` (:meth:`Billing.report`):
+every meter's billing reading, or why it has none (``rules.missing_reason``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
 from gateway.metering import register
 from gateway.metering.models import Job, MeterRuntime
-from gateway.metering.rules import billing_period, last_window_end
+from gateway.metering.rules import billing_period, billing_window, last_window_end, missing_reason
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +94,28 @@ class Billing:
     def status(self, period: str) -> dict[str, Any]:
         taken = register.billed_meters(self.ctx.store, period)
         return {"period": period, "taken": sorted(taken), "missing": sorted(set(self.meters) - taken)}
+
+    def report(self, period: str) -> dict[str, Any]:
+        """Every meter's billing reading for ``period`` (a valid ``2026Q4``), or why it has none.
+
+        Meters no longer configured but billed in that quarter are listed too (their reading stands).
+        """
+        window = billing_window(period, self.ctx.clock.tz)
+        now = self.ctx.clock.local()
+        taken = register.billing_readings(self.ctx.store, period)
+        items = []
+        for mid in sorted(set(self.meters) | set(taken)):
+            m = self.meters.get(mid)
+            item: dict[str, Any] = {"meter": mid, "unit": m.cfg.unit if m else taken[mid][0], "status": "read",
+                                    "reason": None, "read_at": None, "values": None,
+                                    "last_read_at": m.read_at if m else None}
+            if mid in taken:
+                _, item["read_at"], values = taken[mid]
+                item["values"] = m.profile.round_values(values) if m and m.profile else values
+            elif m is not None:
+                item["status"] = "missing"
+                item["reason"] = missing_reason(window, now, state=m.state, ever_read=m.read_at is not None)
+            items.append(item)
+        return {"quarter": period, "window": {"from": format_ts(window[0]), "to": format_ts(window[1])},
+                "read": sum(1 for i in items if i["status"] == "read"),
+                "missing": sum(1 for i in items if i["status"] == "missing"), "items": items}

@@ -101,8 +101,13 @@ class MeteringComponent:
         await self.ctx.audit.record("central", "central", "readings.now", ",".join(queued)[:500], {"count": len(queued)})
         return {"queued": queued}
 
-    def readings_after(self, after: int, limit: int) -> dict[str, Any]:
-        return self.readings.after(after, limit)
+    def readings_after(self, after: int, limit: int, **filters: Any) -> dict[str, Any]:
+        """The reading pull; filters: ``meters``, ``units`` (lists), ``start``, ``end`` (RFC 3339 UTC)."""
+        return self.readings.after(after, limit, **filters)
+
+    def billing_report(self, period: str) -> dict[str, Any]:
+        """Every meter's quarter-end reading for ``period`` (``2026Q4``), or why it is missing."""
+        return self.billing.report(period)
 
     async def flush(self) -> None:
         await self.readings.flush()
@@ -112,6 +117,7 @@ class MeteringComponent:
         return [m.view() for m in self.meters.values()]
 
     def handover_items(self) -> dict[str, Any]:
-        """Meters offline or anomalous, for the shift handover report."""
-        items = [s for s in self.meter_states() if s["online"] is False or s["anomalies"] or s["state"] == "error"]
+        """Meters offline, anomalous, faulty (no hot water) or with a valve mismatch, for the shift handover."""
+        items = [s for s in self.meter_states() if s["online"] is False or s["anomalies"] or s["state"] == "error"
+                 or s["faults"] or s["valve_mismatch"]]
         return {"meters": items}

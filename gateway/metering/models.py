@@ -21,6 +21,15 @@ from gateway.config import MeterConfig
 
 
 @dataclass
+class SupplyTrack:
+    """The "no hot water" rule's memory of a meter's recent supply-temperature samples."""
+
+    cold_since: datetime | None = None
+    cold: int = 0       # consecutive samples below the floor
+    warm: int = 0       # consecutive samples above floor + hysteresis while the fault is active
+
+
+@dataclass
 class MeterRuntime:
     cfg: MeterConfig
     profile: Profile | None
@@ -37,8 +46,14 @@ class MeterRuntime:
     expected_since_change: float = 0.0
     flow_since: datetime | None = None
     anomalies: dict[str, str] = field(default_factory=dict)   # kind -> since
-    valve: str | None = None
+    valve: str | None = None           # commanded: open | closed | restricted (None: never commanded here)
     offline_since: str | None = None
+    valve_read: str | None = None      # as read back by the last poll: open | closed | restricted | unknown
+    valve_raw: int | None = None
+    valve_misreads: int = 0            # consecutive polls reading another state than the commanded one
+    valve_mismatch: str | None = None  # since (meter.valve_mismatch raised)
+    faults: dict[str, str] = field(default_factory=dict)       # kind -> since (meter.fault raised)
+    supply: SupplyTrack = field(default_factory=SupplyTrack)
 
     @property
     def id(self) -> str:
@@ -67,6 +82,10 @@ class MeterRuntime:
             "anomalies": [{"kind": k, "since": s} for k, s in self.anomalies.items()],
             "valve": self.valve if self.has_valve else None,
             "has_valve": self.has_valve,
+            "valve_states": list(self.profile.valve.states) if self.profile and self.profile.valve else [],
+            "valve_read": self.valve_read if self.has_valve else None,
+            "valve_mismatch": self.valve_mismatch,
+            "faults": [{"kind": k, "since": s} for k, s in self.faults.items()],
             "misses": self.misses, "last_error": self.last_error or self.error, "offline_since": self.offline_since,
         }
 
@@ -77,21 +96,26 @@ class Job:
 
     kind: Literal["valve", "poll"]
     meter: MeterRuntime
-    action: str = ""
+    action: str = ""          # valve: the target state (open | closed | restricted)
     future: asyncio.Future[Any] | None = None
+
+
+ValveAction = Literal["open", "close", "restrict"]
+#: what each valve action brings the valve to
+ACTION_STATE: dict[str, str] = {"open": "open", "close": "closed", "restrict": "restricted"}
 
 
 class ValveArgs(BaseModel):
     """MQTT ``valve`` {meter, action}."""
 
     meter: str = PField(max_length=64)
-    action: Literal["open", "close"]
+    action: ValveAction
 
 
 class ValveBody(BaseModel):
     """HTTP ``POST /meters/{id}/valve`` body."""
 
-    action: Literal["open", "close"]
+    action: ValveAction
 
 
 class ReadingsNowArgs(BaseModel):

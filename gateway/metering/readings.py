@@ -4,8 +4,14 @@
   transaction as its ``meter.reading`` event (and ``meter.online``, ``meter.anomaly``,
   the billing reading when it is one). The single writer commits in id order, so
   ``GET /readings?after=<id>`` never skips or repeats, even while new readings arrive.
-* Plausibility and billing are decided on the loop from the meter's previous reading,
-  seeded from the register at start, so a restart does not forget.
+* Plausibility, "no hot water", the valve read-back and billing are decided on the loop
+  (``rules.py``) from the meter's previous readings, seeded from the register at start
+  (last values, commanded valve states, active faults and mismatches), so a restart
+  neither forgets nor repeats them. A fault or mismatch row changes in the same
+  transaction as its event (``meter.fault`` / ``meter.fault_cleared``,
+  ``meter.valve_mismatch`` / ``meter.valve_mismatch_cleared``).
+* The valve's state registers are read with every poll (``Profile.polled``); they are
+  taken out of the reading's values here.
 * The commit runs as its own task: the bus goes on with the next meter meanwhile.
 """
 
@@ -18,14 +24,17 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from drivers.modbus.profile import VALVE_LIMIT_FIELD, VALVE_STATE_FIELD
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
 from gateway.metering import register
 from gateway.metering.billing import Billing
 from gateway.metering.models import MeterRuntime
-from gateway.metering.rules import goes_offline, plausibility
+from gateway.metering.rules import goes_offline, no_hot_water, plausibility, valve_check
 
 log = logging.getLogger(__name__)
+
+VALVE_MISMATCH = "valve_mismatch"
 
 Txn = Callable[[sqlite3.Connection, Emit], object]
 
@@ -52,14 +61,25 @@ class Readings:
         for meter, state in register.valve_states(self.ctx.store).items():
             if meter in self.meters:
                 self.meters[meter].valve = state
+        for meter, kind, since in register.conditions(self.ctx.store):
+            m = self.meters.get(meter)
+            if m is not None and kind == VALVE_MISMATCH:
+                m.valve_mismatch = since
+            elif m is not None:
+                m.faults[kind] = since
 
     def on_values(self, m: MeterRuntime, values: dict[str, Any]) -> None:
-        """A successful poll: decide anomalies, billing, online; commit it all in one transaction."""
+        """A successful poll: decide anomalies, faults, valve, billing, online; commit it all in one transaction."""
         now = self.ctx.clock.now()
         read_at = format_ts(now)
         came_back = m.online is False
         m.online, m.misses, m.last_error, m.offline_since = True, 0, "", None
+        valve = self._valve(m, values.pop(VALVE_STATE_FIELD, None), values.pop(VALVE_LIMIT_FIELD, None), now)
         new_anomalies = plausibility(m, values, now, self.ctx.config.metering)
+        fault = no_hot_water(m, values, now, self.ctx.config.metering)
+        if fault is not None:
+            log.warning("meter %s: %s %s (supply %s degC, floor %s)", m.id, fault[1]["kind"],
+                        "raised" if fault[0] == "raise" else "cleared", fault[1]["temp_c"], fault[1]["floor_c"])
         m.values, m.read_at = values, read_at
         period = self.billing.claim(m.id, self.ctx.clock.local())
         unit, mid = m.cfg.unit, m.id
@@ -72,12 +92,29 @@ class Readings:
                 emit("meter.online", {"meter": mid, "unit": unit})
             for kind, detail in new_anomalies:
                 emit("meter.anomaly", {"meter": mid, "unit": unit, "kind": kind, **detail})
+            for change, kind, details in ([valve] if valve else []) + ([(fault[0], "fault", fault[1])] if fault else []):
+                _condition(conn, emit, mid, unit, change, kind, details)
             if period is not None and register.insert_billing_reading(conn, mid, period, unit, read_at, body):
                 emit("meter.billing_reading", {"meter": mid, "unit": unit, "period": period,
                                                "values": values, "read_at": read_at})
 
         # a failed commit must not leave the billing reading marked as taken: it is retried
         self._write(txn, (lambda: self.billing.release(mid, period)) if period is not None else None)
+
+    @staticmethod
+    def _valve(m: MeterRuntime, raw: Any, limit: Any, now: datetime) -> tuple[str, str, dict[str, Any]] | None:
+        """The valve as this poll read it, against the commanded state: (raise|clear, kind, details) or None."""
+        if not isinstance(raw, int) or m.profile is None or m.profile.valve is None:
+            return None
+        read = m.profile.valve.state_of(raw, limit if isinstance(limit, int) else None)
+        commanded, since = m.valve, m.valve_mismatch
+        change = valve_check(m, read, raw, now)
+        if change is None:
+            return None
+        if change == "raise":
+            since = m.valve_mismatch
+            log.warning("meter %s: valve reads %s (raw %d), commanded %s", m.id, read, raw, commanded)
+        return change, VALVE_MISMATCH, {"commanded": commanded, "read": read, "raw": raw, "since": since}
 
     async def meter_missed(self, m: MeterRuntime) -> None:
         if not goes_offline(m, self.ctx.config.metering.offline_after):
@@ -113,9 +150,16 @@ class Readings:
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    def after(self, after: int, limit: int) -> dict[str, Any]:
-        """Cursor pull: items with id > after in id order; ``next`` is the last id returned."""
-        items, last = register.readings_after(self.ctx.store, after, limit)
+    def after(self, after: int, limit: int, **filters: Any) -> dict[str, Any]:
+        """Cursor pull: items with id > after in id order (``register.readings_after`` filters), and ``next``.
+
+        Values are rounded to their profile's precision (readings stored before it was declared).
+        """
+        items, last = register.readings_after(self.ctx.store, after, limit, **filters)
+        for item in items:
+            m = self.meters.get(item["meter"])
+            if m is not None and m.profile is not None:
+                item["values"] = m.profile.round_values(item["values"])
         return {"items": items, "next": str(last)}
 
     async def prune(self) -> int:
@@ -125,6 +169,21 @@ class Readings:
         if n:
             log.info("pruned %d readings older than %s", n, cutoff)
         return int(n)
+
+
+def _condition(conn: sqlite3.Connection, emit: Emit, meter: str, unit: str, change: str, kind: str,
+               details: dict[str, Any]) -> None:
+    """Raise or clear a fault / valve mismatch: its row and its event, in the reading's transaction.
+
+    ``kind`` is ``fault`` (``details["kind"]`` names which: ``no_hot_water``) or ``valve_mismatch``.
+    """
+    key = details["kind"] if kind == "fault" else kind
+    event = f"meter.{kind}" if change == "raise" else f"meter.{kind}_cleared"
+    if change == "raise":
+        register.set_condition(conn, meter, key, details["since"], details)
+    else:
+        register.clear_condition(conn, meter, key)
+    emit(event, {"meter": meter, "unit": unit, **details})
 
 
 def _parse_ts(text: str | None) -> datetime | None:

@@ -3,7 +3,8 @@
 Tables: ``readings`` (every reading, AUTOINCREMENT id = the pull cursor, pruned after
 ``keep_days``), ``billing_readings`` (one per meter and quarter, kept), ``billing_reports``
 (a period whose missing meters were reported, so it is reported once) and
-``meter_valves`` (last confirmed valve state). Writes take the connection of a
+``meter_valves`` (last confirmed valve state) and ``meter_conditions`` (active faults and
+valve mismatches, so a restart neither repeats nor forgets them). Writes take the connection of a
 transaction the caller opened with ``ctx.events.transact`` / ``ctx.store.write``, so a
 row and its event are committed together; reads go through the store's reader.
 """
@@ -38,6 +39,16 @@ MIGRATIONS: list[tuple[int, str]] = [
     CREATE TABLE billing_reports (period TEXT PRIMARY KEY, reported_at TEXT NOT NULL, missing TEXT NOT NULL);
     CREATE TABLE meter_valves (meter TEXT PRIMARY KEY, state TEXT NOT NULL, at TEXT NOT NULL, by TEXT NOT NULL);
     """),
+    (2, """
+    CREATE TABLE meter_conditions (
+        meter TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        since TEXT NOT NULL,
+        details TEXT NOT NULL,
+        PRIMARY KEY (meter, kind)
+    );
+    CREATE INDEX readings_unit ON readings(unit, id);
+    """),
 ]
 
 
@@ -59,12 +70,32 @@ def last_readings(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
     return [(meter, read_at, json.loads(vals)) for meter, read_at, vals in rows]
 
 
-def readings_after(store: Store, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Readings with id > ``after`` in id order, and the last id returned (``after`` when none)."""
-    rows = store.query(
-        "SELECT id, meter, unit, vals, read_at FROM readings WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
+def readings_after(store: Store, after: int, limit: int, *, meters: list[str] | None = None,
+                   units: list[str] | None = None, start: str | None = None,
+                   end: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Readings with id > ``after`` in id order (filtered), and the cursor to go on from.
+
+    The cursor is the last id returned when the page is full; otherwise the highest id that
+    existed when the page was read (every row up to it was committed and looked at), so a
+    filtered pull does not scan the same non-matching rows again.
+    """
+    row = store.query_one("SELECT COALESCE(MAX(id), 0) FROM readings")
+    top = int(row[0]) if row is not None else 0
+    sql = "SELECT id, meter, unit, vals, read_at FROM readings WHERE id > ? AND id <= ?"
+    args: list[Any] = [after, top]
+    for column, wanted in (("meter", meters), ("unit", units)):
+        if wanted:
+            sql += f" AND {column} IN ({','.join('?' * len(wanted))})"
+            args += wanted
+    if start:
+        sql, args = sql + " AND read_at >= ?", args + [start]
+    if end:
+        sql, args = sql + " AND read_at < ?", args + [end]
+    rows = store.query(sql + " ORDER BY id LIMIT ?", (*args, limit))
     items = [{"meter": r[1], "unit": r[2], "values": json.loads(r[3]), "read_at": r[4]} for r in rows]
-    return items, (rows[-1][0] if rows else after)
+    if len(rows) == limit:
+        return items, rows[-1][0]
+    return items, max(after, top)
 
 
 def prune_readings(conn: sqlite3.Connection, cutoff: str) -> int:
@@ -90,6 +121,12 @@ def billed_meters(store: Store, period: str) -> set[str]:
     return {r[0] for r in store.query("SELECT meter FROM billing_readings WHERE period=?", (period,))}
 
 
+def billing_readings(store: Store, period: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """meter -> (unit, read_at, values) of the period's billing readings."""
+    rows = store.query("SELECT meter, unit, read_at, vals FROM billing_readings WHERE period=?", (period,))
+    return {meter: (unit, read_at, json.loads(vals)) for meter, unit, read_at, vals in rows}
+
+
 def billing_reported(store: Store, period: str) -> bool:
     return bool(store.query("SELECT 1 FROM billing_reports WHERE period=?", (period,)))
 
@@ -107,3 +144,19 @@ def save_valve(conn: sqlite3.Connection, meter: str, state: str, at: str, by: st
 
 def valve_states(store: Store) -> dict[str, str]:
     return {meter: state for meter, state in store.query("SELECT meter, state FROM meter_valves")}
+
+
+# ---------------------------------------------------------------------- conditions (faults, valve mismatch)
+def set_condition(conn: sqlite3.Connection, meter: str, kind: str, since: str, details: dict[str, Any]) -> None:
+    conn.execute("INSERT INTO meter_conditions(meter, kind, since, details) VALUES(?,?,?,?) ON CONFLICT(meter, kind) "
+                 "DO UPDATE SET since=excluded.since, details=excluded.details",
+                 (meter, kind, since, encode_values(details)))
+
+
+def clear_condition(conn: sqlite3.Connection, meter: str, kind: str) -> None:
+    conn.execute("DELETE FROM meter_conditions WHERE meter=? AND kind=?", (meter, kind))
+
+
+def conditions(store: Store) -> list[tuple[str, str, str]]:
+    """(meter, kind, since) of every active condition."""
+    return [(m, k, s) for m, k, s in store.query("SELECT meter, kind, since FROM meter_conditions ORDER BY meter")]

@@ -1,10 +1,15 @@
-"""Valves: a write that is confirmed by reading the register back, then recorded with its event and audit.
+"""Valves: a write that is confirmed by reading the registers back, then recorded with its event and audit.
 
-A valve command goes into its bus's urgent lane (ahead of polls, see ``scheduler.py``),
-so it waits for at most the request already on the line. It is only reported done
-when the meter reads back the value written; any other outcome is refused with a
-code (``no_valve``, ``valve_not_confirmed``, ``meter_unreachable``) and audited as a
-failure. The state row, the ``meter.valve`` event and the audit row are one transaction.
+Actions: ``open``, ``close`` and, where the profile has a flow-limit register
+(``[valve.restrict]``), ``restrict`` (open with the flow capped by the meter; DOMAIN.md:
+"when a household is in arrears the company may restrict and finally stop its supply
+(and restore it once paid)"). A valve command goes into its bus's urgent lane (ahead of
+polls, see ``scheduler.py``), so it waits for at most the request already on the line.
+It is only reported done when the meter reads back the state commanded; any other
+outcome is refused with a code (``no_valve``, ``restrict_unsupported``,
+``valve_not_confirmed``, ``meter_unreachable``) and audited as a failure. The state
+row, the ``meter.valve`` event and the audit row are one transaction. The commanded
+state is what every later poll's read-back is compared with (``rules.valve_check``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from gateway.context import GatewayContext
 from gateway.errors import Conflict, DomainError, NotFound
 from gateway.events import Emit, format_ts
 from gateway.metering import register
-from gateway.metering.models import Job, MeterRuntime
+from gateway.metering.models import ACTION_STATE, Job, MeterRuntime
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from drivers.modbus.transport import ModbusBus
@@ -32,17 +37,22 @@ def find_meter(meters: Mapping[str, MeterRuntime], meter_id: str) -> MeterRuntim
     return m
 
 
-async def drive_valve(bus: ModbusBus, m: MeterRuntime, action: str) -> str:
-    """On the bus (the scheduler calls it): write the open/close value, read it back; the new state."""
+async def drive_valve(bus: ModbusBus, m: MeterRuntime, state: str) -> str:
+    """On the bus (the scheduler calls it): write what brings the valve to ``state``, read it back; the state."""
     assert m.profile is not None and m.profile.valve is not None
     v = m.profile.valve
-    want = v.open if action == "open" else v.close
-    await bus.write(v.address, want, m.cfg.device_id)
-    got = (await bus.read("holding", v.read_address, 1, m.cfg.device_id))[0]
-    if got != want:
-        raise Conflict("valve_not_confirmed", f"meter {m.id}: valve register reads {got}, wrote {want}",
-                       meter=m.id, wrote=want, read=got)
-    return "open" if action == "open" else "closed"
+    for address, value in v.writes(state):
+        await bus.write(address, value, m.cfg.device_id)
+    raw = (await bus.read("holding", v.read_address, 1, m.cfg.device_id))[0]
+    limit = None
+    if v.restrict is not None:
+        limit = (await bus.read("holding", v.restrict.read_address, 1, m.cfg.device_id))[0]
+    got = v.state_of(raw, limit)
+    if got != state:
+        raise Conflict("valve_not_confirmed", f"meter {m.id}: valve reads {got} (register {raw}"
+                       f"{'' if limit is None else f', limit {limit}'}), commanded {state}",
+                       meter=m.id, commanded=state, read=got, raw=raw)
+    return got
 
 
 class Valves:
@@ -59,8 +69,12 @@ class Valves:
         m = find_meter(self.meters, meter_id)
         if m.profile is None or m.profile.valve is None:
             raise Conflict("no_valve", f"meter {m.id} (profile {m.cfg.profile}) has no valve register", meter=m.id)
+        target = ACTION_STATE[action]
+        if target not in m.profile.valve.states:
+            raise Conflict("restrict_unsupported", f"meter {m.id} (profile {m.cfg.profile}) has no flow-limit "
+                           "register: it can be opened or closed, not restricted", meter=m.id)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.submit(Job("valve", m, action, fut))
+        self.submit(Job("valve", m, target, fut))
         try:
             state: str = await asyncio.wait_for(fut, self.ctx.config.metering.valve_timeout_s)
         except (ModbusError, TimeoutError, DomainError) as exc:
@@ -70,6 +84,8 @@ class Valves:
                 raise
             raise Conflict(code, f"meter {m.id}: valve {action} not confirmed ({type(exc).__name__}: {exc})",
                            meter=m.id) from None
+        # from now on every poll's read-back is compared with this state
+        m.valve, m.valve_read, m.valve_misreads = state, state, 0
         at = format_ts(self.ctx.clock.now())
 
         def txn(conn: sqlite3.Connection, emit: Emit) -> None:
@@ -78,5 +94,4 @@ class Valves:
             self.ctx.audit.insert(conn, actor, role, "meter.valve", m.id, {"action": action, "ok": True})
 
         await self.ctx.events.transact(txn)
-        m.valve = state
         return {"meter": m.id, "state": state}

@@ -65,6 +65,7 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/meters"): frozenset({"technician", "operator", "central"}),
     ("POST", "/meters/{meter_id}/valve"): frozenset({"technician", "central"}),
     ("GET", "/readings"): frozenset({"central"}),
+    ("GET", "/billing"): frozenset({"central"}),
     ("GET", "/alarms"): frozenset({"operator"}),
     ("GET", "/alarms/{alarm_id}"): frozenset({"operator"}),
     ("POST", "/alarms/{alarm_id}/ack"): frozenset({"operator"}),
