@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers import contact_id as cid
 from drivers import gb26875 as gb
@@ -150,3 +152,18 @@ def test_dedupe_key_tells_a_retry_from_a_wrapped_sequence() -> None:
     assert a == dc09_dedupe(block("ADM-CID", "1110 01 003", seq="0042"))
     b = dc09_dedupe(block("ADM-CID", "1130 01 004", seq="0042"))
     assert a[:2] == b[:2] == ("1234", "0042") and a[2] != b[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_gb_signals_from_any_readable_frame(data: st.DataObject) -> None:
+    """Any bytes in objects of a defined size make signals without an exception."""
+    from drivers.gb26875.objects import FIXED
+
+    cls = data.draw(st.sampled_from(sorted(FIXED.values(), key=lambda c: c.TYPE)))
+    count = data.draw(st.integers(1, 4))
+    body = data.draw(st.binary(min_size=cls.size() * count, max_size=cls.size() * count))
+    f = gb.parse_frame(gb.build_frame(1, gb.CMD_SEND, bytes([cls.TYPE, count]) + body))
+    assert f.problem is None and len(f.units) == count
+    for s in signals_from_gb("fp", f):
+        assert s.kind in ("fire", "fault", "supervisory", "other") and len(s.raw) <= 200
