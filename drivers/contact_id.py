@@ -9,86 +9,26 @@ Receivers and dialers print one line per event::
 ``EEE`` the event code, ``GG`` the partition, ``ZZZ`` zone or user. In the 16-digit form
 digits are hex (0 is sent as A) and the sum of all digits (0 counting 10) is a multiple of 15.
 
-The same ``QEEE GG ZZZ`` is the data of a DC-09 ``ADM-CID`` block. The kind table here is
-the one place that decides what an event code means for the duty room; SIA-DCS two-letter
-codes are mapped alongside so both paths agree. No gateway imports.
+The same ``QEEE GG ZZZ`` is the data of a DC-09 ``ADM-CID`` block. What a code *means* (kind,
+raise/restore/log) is decided in one place per code system: :mod:`drivers.cid_codes` (Contact
+ID, SIA DC-05) and :mod:`drivers.sia_codes` (SIA DC-03), both answering with a
+:class:`drivers.alarm_codes.Meaning`; a code neither knows is an ``unknown code`` alarm, never a
+guess. No gateway imports.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other"]
-
-#: exact Contact ID codes: (kind, text). Ranges below fill the gaps.
-CID_CODES: dict[int, tuple[Kind, str]] = {
-    100: ("panic", "medical"), 101: ("panic", "personal emergency"), 110: ("fire", "fire"),
-    111: ("smoke", "smoke"), 112: ("fire", "combustion"), 113: ("fire", "water flow"), 114: ("fire", "heat"),
-    115: ("fire", "pull station"), 116: ("fire", "duct"), 117: ("fire", "flame"), 118: ("fire", "near alarm"),
-    120: ("panic", "panic"), 121: ("panic", "duress"), 122: ("panic", "silent panic"), 123: ("panic", "audible panic"),
-    130: ("burglary", "burglary"), 131: ("burglary", "perimeter"), 132: ("burglary", "interior"),
-    133: ("burglary", "24 hour"), 134: ("burglary", "entry/exit"), 137: ("burglary", "tamper"),
-    150: ("other", "24 hour non-burglary"), 151: ("other", "gas detected"), 154: ("other", "water leakage"),
-    158: ("other", "high temperature"),
-    200: ("supervisory", "fire supervisory"), 201: ("supervisory", "low water pressure"),
-    300: ("fault", "system trouble"), 301: ("fault", "AC loss"), 302: ("fault", "low system battery"),
-    305: ("fault", "system reset"), 308: ("fault", "system shutdown"), 309: ("fault", "battery test failure"),
-    311: ("fault", "battery missing"), 321: ("fault", "bell trouble"), 350: ("fault", "communication trouble"),
-    354: ("fault", "failure to communicate"), 373: ("fault", "fire trouble"), 380: ("fault", "sensor trouble"),
-    383: ("fault", "sensor tamper"), 384: ("fault", "RF low battery"),
-    601: ("test", "manual test"), 602: ("test", "periodic test"), 607: ("test", "walk test"),
-}
-
-_CID_RANGES: list[tuple[int, int, Kind, str]] = [
-    (100, 109, "panic", "medical"), (110, 119, "fire", "fire"), (120, 129, "panic", "panic"),
-    (130, 149, "burglary", "burglary"), (150, 199, "other", "24 hour non-burglary"),
-    (200, 299, "supervisory", "supervisory"), (300, 399, "fault", "trouble"),
-    (600, 699, "test", "test"),
-]
-
-#: codes that are news but not alarms: openings/closings, bypasses, periodic test
-CID_INFO = set(range(400, 600)) | {602, 603, 604, 605, 606, 608, 609} | set(range(610, 700))
-#: codes that only prove the panel is alive
-CID_LIVENESS = {602, 603}
+from drivers import cid_codes, sia_codes
+from drivers.alarm_codes import Kind, Meaning
 
 
 def cid_kind(code: int) -> tuple[Kind, str]:
-    """What a Contact ID event code means: (kind, short text)."""
-    if code in CID_CODES:
-        return CID_CODES[code]
-    for lo, hi, kind, text in _CID_RANGES:
-        if lo <= code <= hi:
-            return kind, text
-    return "other", f"event {code:03d}"
-
-
-#: SIA-DCS two-letter codes: code -> (kind, text, restore?, alarm code it restores)
-SIA_CODES: dict[str, tuple[Kind, str, bool]] = {
-    "FA": ("fire", "fire alarm", False), "FR": ("fire", "fire restoral", True),
-    "FH": ("fire", "fire alarm restore", True), "KA": ("fire", "heat alarm", False), "KH": ("fire", "heat restore", True),
-    "SA": ("fire", "sprinkler alarm", False), "SH": ("fire", "sprinkler restore", True),
-    "GA": ("other", "gas alarm", False), "GH": ("other", "gas restore", True),
-    "BA": ("burglary", "burglary alarm", False), "BR": ("burglary", "burglary restoral", True),
-    "BH": ("burglary", "burglary alarm restore", True), "TA": ("burglary", "tamper", False),
-    "TR": ("burglary", "tamper restoral", True),
-    "PA": ("panic", "panic alarm", False), "PR": ("panic", "panic restoral", True), "PH": ("panic", "panic restore", True),
-    "HA": ("panic", "holdup alarm", False), "HR": ("panic", "holdup restoral", True), "HH": ("panic", "holdup restore", True),
-    "MA": ("panic", "medical alarm", False), "MR": ("panic", "medical restoral", True), "MH": ("panic", "medical restore", True),
-    "FT": ("fault", "fire trouble", False), "FJ": ("fault", "fire trouble restore", True),
-    "AT": ("fault", "AC trouble", False), "AR": ("fault", "AC restoral", True),
-    "YT": ("fault", "battery trouble", False), "YR": ("fault", "battery restoral", True),
-    "YC": ("fault", "communication fail", False), "YK": ("fault", "communication restoral", True),
-    "ET": ("fault", "expansion trouble", False), "ER": ("fault", "expansion restoral", True),
-    "FS": ("supervisory", "fire supervisory", False), "FV": ("supervisory", "fire supervisory restore", True),
-    "SS": ("supervisory", "sprinkler supervisory", False), "SR": ("supervisory", "sprinkler supervisory restore", True),
-    "RX": ("test", "manual test", False), "TX": ("test", "test report", False),
-    "RP": ("test", "automatic test", False),
-}
-SIA_LIVENESS = {"RP"}
-#: openings/closings, bypasses, access: logged, never alarms
-SIA_INFO_PREFIXES = ("O", "C", "U", "B")  # checked after SIA_CODES, so "BA"/"BR" stay alarms
+    """What a Contact ID event code means: (kind, short text) -- see :mod:`drivers.cid_codes`."""
+    m = cid_codes.describe(code)
+    return m.kind, m.text
 
 
 @dataclass(frozen=True)
@@ -102,19 +42,23 @@ class ContactIdEvent:
     zone: int
     kind: Kind
     text: str
+    meaning: Meaning | None = None
+
+    def _meaning(self) -> Meaning:
+        return self.meaning or cid_codes.describe(self.code, self.qualifier)
 
     @property
     def restore(self) -> bool:
-        return self.qualifier == 3
+        return self._meaning().restore
 
     @property
     def informational(self) -> bool:
-        """Not an alarm (opening/closing, periodic test...): logged, refreshes liveness."""
-        return self.code in CID_INFO
+        """Not an alarm (opening/closing, bypass, periodic test...): logged, refreshes liveness."""
+        return self._meaning().informational
 
     @property
     def liveness_only(self) -> bool:
-        return self.code in CID_LIVENESS
+        return self._meaning().liveness
 
 
 class ContactIdError(ValueError):
@@ -149,8 +93,8 @@ def _num(text: str) -> int:
 
 
 def make_event(account: str, qualifier: int, code: int, group: int, zone: int) -> ContactIdEvent:
-    kind, text = cid_kind(code)
-    return ContactIdEvent(account.upper(), qualifier, code, group, zone, kind, text)
+    m = cid_codes.describe(code, qualifier)
+    return ContactIdEvent(account.upper(), qualifier, code, group, zone, m.kind, m.text, m)
 
 
 def parse_line(line: str) -> ContactIdEvent:
@@ -227,12 +171,8 @@ def parse_sia(payload: str) -> list[SiaEvent]:
         if m is None:
             continue
         code, zone = m[1], int(m[2] or 0)
-        if code in SIA_CODES:
-            kind, what, restore = SIA_CODES[code]
-            out.append(SiaEvent(code, zone, kind, what, restore, False, code in SIA_LIVENESS))
-        else:
-            info = code.startswith(SIA_INFO_PREFIXES)
-            out.append(SiaEvent(code, zone, "other", f"SIA {code}", code.endswith(("R", "H")) and not info, info, False))
+        mean = sia_codes.describe(code)   # the code -> kind table (drivers.sia_codes)
+        out.append(SiaEvent(code, zone, mean.kind, mean.text, mean.restore, mean.informational, mean.liveness))
     if not out:
         raise ContactIdError("no event in SIA-DCS payload")
     return out

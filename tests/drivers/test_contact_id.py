@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers import cid_codes, sia_codes
 from drivers import contact_id as cid
+from drivers.alarm_codes import KINDS
 from drivers.alarm_stream import LineDecoder
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,9 +43,33 @@ def test_dtmf_lines_with_checksum() -> None:
 
 @pytest.mark.parametrize("code,kind", [(110, "fire"), (111, "smoke"), (120, "panic"), (130, "burglary"),
                                        (301, "fault"), (302, "fault"), (373, "fault"), (602, "test"),
-                                       (200, "supervisory"), (119, "fire"), (999, "other")])
+                                       (200, "supervisory"), (143, "fault"), (147, "fault"), (102, "supervisory"),
+                                       (119, "other"), (999, "other")])
 def test_kind_table(code: int, kind: str) -> None:
+    """The full table is checked in tests/conformance/contact_id; 119 is no code at all (unknown)."""
     assert cid.cid_kind(code)[0] == kind
+
+
+def test_unknown_code_is_an_event_that_says_so() -> None:
+    ev = cid.parse_line("1234 18 1119 01 004")
+    assert (ev.kind, ev.text, ev.restore, ev.informational) == ("other", "unknown code 119", False, False)
+    assert cid.parse_line("1234 18 3119 01 004").restore
+
+
+def test_qualifiers() -> None:
+    closing = cid.parse_line("1234 18 3401 01 002")
+    assert closing.informational and not closing.restore and closing.text.endswith("closing")
+    still = cid.parse_line("1234 18 6130 01 002")
+    assert not still.restore and not still.informational and still.text.endswith("(still present)")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(-5, 2000), st.integers(-2, 10), st.text(max_size=4))
+def test_code_tables_answer_anything(code: int, qualifier: int, sia: str) -> None:
+    for m in (cid_codes.describe(code, qualifier), sia_codes.describe(sia)):
+        assert m.kind in KINDS
+        assert m.action in ("raise", "restore", "log")
+        assert bool(m.restores) == (m.action == "restore")
 
 
 def test_sia_payloads() -> None:
