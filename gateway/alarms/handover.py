@@ -97,7 +97,8 @@ class Handover:
         report["alarms_since"] = db.alarms_raised_since(ctx.store, since)
         report["events_since"], report["events_since_truncated"] = self.events_since(since)
         report["failed_swipes"] = self.failed_swipes(since)
-        report["handover_missed"] = db.open_missed(ctx.store)
+        report["failed_swipes_total"] = sum(f["count"] for f in report["failed_swipes"])
+        report["handover_missed"] = self.missed()
         for src in self.sources():
             try:
                 items = src.handover_items() or {}
@@ -128,13 +129,17 @@ class Handover:
         items.reverse()
         return items, len(rows) > limit
 
-    def failed_swipes(self, since: str | None) -> dict[str, Any]:
-        """Failed swipes (``access.denied``) since the last handover: the total and counts by door and reason,
-        most first. Card ids and holders are left out: the summary says where to look, the log says who."""
+    def failed_swipes(self, since: str | None) -> list[dict[str, Any]]:
+        """Failed swipes (``access.denied``) since the last handover, counted by door and reason, most first.
+        Card ids and holders are left out: the summary says where to look, the event log says who."""
         after, ts_after = self._after(since)
-        rows = db.failed_swipes(self.ctx.store, after, ts_after)
-        by = [{"door": r["door"] or "", "reason": r["reason"] or "", "count": int(r["n"])} for r in rows]
-        return {"total": sum(b["count"] for b in by), "by_door_reason": by}
+        return [{"door": r["door"] or "", "reason": r["reason"] or "", "count": int(r["n"])}
+                for r in db.failed_swipes(self.ctx.store, after, ts_after)]
+
+    def missed(self) -> list[dict[str, Any]]:
+        """Missed handovers not yet cleared, oldest first, each with a line for the console."""
+        return [{**m, "text": f"no handover recorded for the {m['shift']} shift change"}
+                for m in db.open_missed(self.ctx.store)]
 
     async def record(self, body: HandoverIn, actor: str, role: str) -> dict[str, Any]:
         """Record a handover (audited) and emit ``shift.handover`` in the same transaction."""
