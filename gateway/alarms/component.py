@@ -7,7 +7,8 @@ Nothing here decides anything; each part is its own module:
 * :mod:`.lifecycle` + :mod:`.store` -- raise/restore/acknowledge, state and event in one transaction;
 * :mod:`.intake` -- commit first, then act (liveness, doors), then answer the panel;
 * :mod:`.supervision` -- escalation and panel liveness; :mod:`.linkage` -- fire door holds;
-* :mod:`.handover` -- the shift handover report across all areas.
+* :mod:`.handover` -- the shift handover report across all areas, and the missed-handover watch
+  (:mod:`.shifts` -- the shift calendar, pure).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway.alarms.handover import Handover, alarm_items
+from gateway.alarms.handover import Handover, MissedHandoverWatch, alarm_items
 from gateway.alarms.intake import Intake
 from gateway.alarms.lifecycle import Lifecycle
 from gateway.alarms.linkage import FireLinkage
@@ -37,6 +38,7 @@ class AlarmsComponent:
     supervision: Supervision
     intake: Intake
     handover: Handover
+    missed_handover: MissedHandoverWatch
 
     def __init__(self) -> None:
         self.ctx: GatewayContext | None = None
@@ -49,16 +51,18 @@ class AlarmsComponent:
         self.supervision = Supervision(ctx, report=lambda sig: self.intake.process_internal(sig))
         self.intake = Intake(ctx, self.lifecycle, self.supervision, self.linkage)
         self.handover = Handover(ctx, self.lifecycle, own=self)
+        self.missed_handover = MissedHandoverWatch(ctx)
         ctx.handover_sources.append(self)
         for rc in ctx.config.alarm_receivers:
             ctx.devices.declare(rc.id, "receiver")
-        self.supervision.start()
+        await self.supervision.start()
         await self.linkage.reconcile()
         for rc in ctx.config.alarm_receivers:
             receiver = RECEIVERS[rc.protocol](rc, ctx, self.intake)
             self.receivers[rc.id] = receiver
             await receiver.start()
         ctx.supervisor.spawn("alarms.watch", self.supervision.watch)
+        ctx.supervisor.spawn("alarms.handover", self.missed_handover.watch)
 
     async def stop(self) -> None:
         for receiver in self.receivers.values():
@@ -87,5 +91,5 @@ class AlarmsComponent:
         return await self.lifecycle.acknowledge(alarm_id, by, role, note)
 
     def handover_items(self) -> dict[str, Any]:
-        """Open and unacknowledged alarms, for the shift handover report."""
-        return alarm_items(self.lifecycle)
+        """Open and unacknowledged alarms and open supervision faults, for the shift handover report."""
+        return {**alarm_items(self.lifecycle), **self.supervision.handover_items()}

@@ -5,16 +5,25 @@ each area contributes through ``ctx.handover_sources``), what was raised since t
 and the trouble that is over by now but the incoming shift should hear about (a door forced and
 closed again, a reader or meter that went offline and came back) from the event log.
 ``POST /handover`` records it (audited) and emits ``shift.handover``, which starts the next "since".
+The report also summarises the failed swipes since then (``access.denied`` from the event log,
+counted by door and reason: DOMAIN.md "failed swipes are looked into, not ignored") and lists
+the open supervision faults and missed handovers.
+
+:class:`MissedHandoverWatch` notices a shift change nobody handed over (rules in :mod:`.shifts`):
+``shift.handover_missed`` once per change, ``shift.handover_missed_cleared`` when the handover
+is recorded (in the same transaction as the handover itself).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
+from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.alarms import rules
+from gateway.alarms import rules, shifts
 from gateway.alarms import store as db
 from gateway.alarms.lifecycle import Lifecycle
 from gateway.alarms.models import HandoverIn
@@ -87,6 +96,9 @@ class Handover:
                                   "since": since, "last_handover": last, **self.own.handover_items()}
         report["alarms_since"] = db.alarms_raised_since(ctx.store, since)
         report["events_since"], report["events_since_truncated"] = self.events_since(since)
+        report["failed_swipes"] = self.failed_swipes(since)
+        report["failed_swipes_total"] = sum(f["count"] for f in report["failed_swipes"])
+        report["handover_missed"] = self.missed()
         for src in self.sources():
             try:
                 items = src.handover_items() or {}
@@ -100,24 +112,34 @@ class Handover:
         report["devices_offline"] = ctx.devices.offline()
         return report
 
+    def _after(self, since: str | None) -> tuple[int, str]:
+        """(seq, ts) bounding "since the last handover" in the event log: the last ``shift.handover`` event's seq
+        (exact, whatever the clock did); if that event was already pruned from the log, the handover's time."""
+        if since is None:
+            return 0, ""
+        seq = db.last_handover_seq(self.ctx.store)
+        return (seq, "") if seq is not None else (0, since)
+
     def events_since(self, since: str | None, limit: int = HANDOVER_EVENTS_MAX) -> tuple[list[dict[str, Any]], bool]:
         """Door, device, meter and escalation events since the last handover (oldest first), and whether more
-        than ``limit`` happened (then only the newest ``limit`` are given).
-
-        "Since" is the last ``shift.handover`` event's seq (exact, whatever the clock did); if that event was
-        already pruned from the log, the handover's time ``since``.
-        """
-        after, ts_after = 0, ""
-        if since is not None:
-            seq = db.last_handover_seq(self.ctx.store)
-            if seq is not None:
-                after = seq
-            else:
-                ts_after = since
+        than ``limit`` happened (then only the newest ``limit`` are given)."""
+        after, ts_after = self._after(since)
         rows = db.events_after(self.ctx.store, HANDOVER_EVENTS, after, ts_after, limit + 1)
         items = [handover_event(r[0], r[1], r[2], r[3]) for r in rows[:limit]]
         items.reverse()
         return items, len(rows) > limit
+
+    def failed_swipes(self, since: str | None) -> list[dict[str, Any]]:
+        """Failed swipes (``access.denied``) since the last handover, counted by door and reason, most first.
+        Card ids and holders are left out: the summary says where to look, the event log says who."""
+        after, ts_after = self._after(since)
+        return [{"door": r["door"] or "", "reason": r["reason"] or "", "count": int(r["n"])}
+                for r in db.failed_swipes(self.ctx.store, after, ts_after)]
+
+    def missed(self) -> list[dict[str, Any]]:
+        """Missed handovers not yet cleared, oldest first, each with a line for the console."""
+        return [{**m, "text": f"no handover recorded for the {m['shift']} shift change"}
+                for m in db.open_missed(self.ctx.store)]
 
     async def record(self, body: HandoverIn, actor: str, role: str) -> dict[str, Any]:
         """Record a handover (audited) and emit ``shift.handover`` in the same transaction."""
@@ -131,6 +153,9 @@ class Handover:
             hid = db.insert_handover(conn, now, shift, body.from_, body.to, body.notes, open_ids, actor)
             emit("shift.handover", {"from": body.from_, "to": body.to, "shift": shift, "open_alarms": open_ids,
                                     "unacknowledged_alarms": unacked, "notes": body.notes})
+            for row in db.clear_missed(conn, now, hid):
+                emit("shift.handover_missed_cleared", {"shift": row["shift"], "change_at": row["change_at"],
+                                                       "handover": hid})
             ctx.audit.insert(conn, actor, role, "shift.handover", f"{body.from_}->{body.to}",
                              {"open_alarms": open_ids, "notes": body.notes})
             return hid
@@ -138,3 +163,62 @@ class Handover:
         hid = await ctx.events.transact(txn)
         return {"id": hid, "ts": now, "shift": shift, "from": body.from_, "to": body.to, "notes": body.notes,
                 "open_alarms": open_ids, "unacknowledged_alarms": unacked}
+
+
+def _parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class MissedHandoverWatch:
+    """``shift.handover_missed`` once per shift change whose handover was not recorded in time.
+
+    Each tick costs a clock reading until a deadline passes; the store is read only then. Once per
+    change is kept in the store (``handover_missed``), so a restart does not raise it again.
+    """
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        self.started = ctx.clock.now()
+        #: the change already settled (raised, or its handover recorded): nothing to look up until the next one
+        self._settled: str | None = None
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.config.alarms.tick_s)
+            await self.check()
+
+    async def check(self) -> bool:
+        """Raise the missed handover of the latest shift change if it is due; True if raised now."""
+        ctx, cfg = self.ctx, self.ctx.config.alarms
+        grace = timedelta(seconds=cfg.handover_grace_s)
+        if grace <= timedelta(0):
+            return False
+        change = shifts.last_change(ctx.clock.local(), cfg.day_shift_starts, cfg.night_shift_starts)
+        key = format_ts(change.at)
+        now = ctx.clock.now()
+        due = shifts.due_at(change, grace, self.started)
+        if key == self._settled or now < due:
+            return False
+        last = db.last_handover(ctx.store)
+        if not shifts.missed(now, change, grace, self.started, _parse_ts(last["ts"]) if last else None):
+            self._settled = key
+            return False
+        if db.missed_known(ctx.store, key):
+            self._settled = key
+            return False
+        since = format_ts(shifts.window_start(change, grace))
+
+        def txn(conn: sqlite3.Connection, emit: Emit) -> bool:
+            # re-checked in the transaction: a handover recorded meanwhile wins
+            if db.handover_recorded_since(conn, since) or not db.insert_missed(conn, key, change.shift,
+                                                                                format_ts(due), format_ts(now)):
+                return False
+            emit("shift.handover_missed", {"shift": change.shift, "change_at": key, "due_at": format_ts(due),
+                                           "last_handover": last["ts"] if last else None})
+            return True
+
+        raised = await ctx.events.transact(txn)
+        self._settled = key
+        if raised:
+            log.warning("shift change at %s (%s shift): no handover recorded", key, change.shift)
+        return bool(raised)

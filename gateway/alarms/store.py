@@ -1,5 +1,5 @@
 """All of the alarm area's SQL: the schema (migrations), the alarm register, the panel log, the DC-09
-dedupe table and the shift handovers -- one column list, one place to read what is stored.
+dedupe table, the shift handovers and missed handovers -- one column list, one place to read what is stored.
 
 Functions taking a ``conn`` run inside the caller's transaction (``ctx.events.transact``), so a
 state change and its events commit together; functions taking the ``Store`` read, or write a
@@ -69,6 +69,21 @@ MIGRATIONS: list[tuple[int, str]] = [
             open_alarms TEXT NOT NULL DEFAULT '[]',
             recorded_by TEXT NOT NULL
         );
+        """,
+    ),
+    (
+        2,
+        """
+        -- a shift change whose handover was not recorded in time: raised once per change, cleared by the next
+        -- handover (shift.handover_missed / shift.handover_missed_cleared)
+        CREATE TABLE handover_missed (
+            change_at TEXT PRIMARY KEY,
+            shift TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            raised_at TEXT NOT NULL,
+            cleared_at TEXT,
+            handover INTEGER
+        ) WITHOUT ROWID;
         """,
     ),
 ]
@@ -190,6 +205,12 @@ def silent_panels(store: Store) -> set[tuple[str, str]]:
         f"SELECT DISTINCT receiver, account FROM alarms WHERE code=? AND {_ACTIVE}", (SILENT_CODE,))}
 
 
+def active_silences(store: Store) -> list[dict[str, Any]]:
+    """Silence alarms of panels not heard again yet (oldest first): the open supervision faults."""
+    rows = store.query(f"SELECT {_ALARM} FROM alarms WHERE code=? AND {_ACTIVE} ORDER BY id", (SILENT_CODE,))
+    return [alarm_dict(r) for r in rows]
+
+
 async def prune_dedupe(store: Store, cutoff: str) -> None:
     await store.write(lambda c: c.execute("DELETE FROM alarm_dedupe WHERE received_at < ?", (cutoff,)))
 
@@ -258,3 +279,44 @@ def events_after(store: Store, types: tuple[str, ...], after_seq: int, after_ts:
     marks = ",".join("?" * len(types))
     return store.query(f"SELECT seq, ts, type, data FROM events WHERE type IN ({marks}) AND seq > ? AND ts > ? "
                        "ORDER BY seq DESC LIMIT ?", (*types, after_seq, after_ts, limit))
+
+
+def failed_swipes(store: Store, after_seq: int, after_ts: str) -> list[sqlite3.Row]:
+    """``access.denied`` events after a seq and a time, counted by door and reason (most first). Read-only on
+    the event log, like :func:`events_after`; the access area's own tables are not touched."""
+    return store.query("SELECT json_extract(data, '$.door') AS door, json_extract(data, '$.reason') AS reason, "
+                       "COUNT(*) AS n FROM events WHERE type = 'access.denied' AND seq > ? AND ts > ? "
+                       "GROUP BY 1, 2 ORDER BY n DESC, door, reason", (after_seq, after_ts))
+
+
+# ---------------------------------------------------------------------- missed handovers
+def missed_known(store: Store, change_at: str) -> bool:
+    """Was the missed handover of this shift change already raised (it is raised once)?"""
+    return store.query_one("SELECT 1 FROM handover_missed WHERE change_at=?", (change_at,)) is not None
+
+
+def insert_missed(conn: sqlite3.Connection, change_at: str, shift: str, due_at: str, now: str) -> bool:
+    """Remember a missed handover; False if this change's was already raised (by a concurrent check)."""
+    cur = conn.execute("INSERT OR IGNORE INTO handover_missed(change_at, shift, due_at, raised_at) VALUES(?,?,?,?)",
+                       (change_at, shift, due_at, now))
+    return cur.rowcount == 1
+
+
+def open_missed(store: Store) -> list[dict[str, Any]]:
+    """Missed handovers not yet cleared by a handover, oldest first."""
+    rows = store.query("SELECT change_at, shift, due_at, raised_at FROM handover_missed WHERE cleared_at IS NULL "
+                       "ORDER BY change_at")
+    return [dict(r) for r in rows]
+
+
+def clear_missed(conn: sqlite3.Connection, now: str, handover_id: int) -> list[sqlite3.Row]:
+    """A handover was recorded: every missed one still open is cleared by it (returned, oldest first)."""
+    rows: list[sqlite3.Row] = conn.execute("SELECT change_at, shift FROM handover_missed WHERE cleared_at IS NULL "
+                                           "ORDER BY change_at").fetchall()
+    conn.execute("UPDATE handover_missed SET cleared_at=?, handover=? WHERE cleared_at IS NULL", (now, handover_id))
+    return rows
+
+
+def handover_recorded_since(conn: sqlite3.Connection, since: str) -> bool:
+    """Inside a transaction: was a handover recorded at or after ``since``?"""
+    return conn.execute("SELECT 1 FROM shift_handovers WHERE ts >= ? LIMIT 1", (since,)).fetchone() is not None

@@ -2,9 +2,13 @@
 
 * **Escalation.** An alarm unacknowledged past ``[alarms] escalate_s[kind]`` emits
   ``alarm.escalated``, and again each interval after, until someone acknowledges it.
-* **Panel liveness.** Any valid message (NULL poll, periodic test 602/RP, events) refreshes a
-  panel's liveness; silence past ``supervision_s`` raises a ``fault`` alarm and marks the
-  receiver offline; the next real message restores both (a restart alone does not).
+* **Panel liveness** ("fire and alarm systems must be running normally at all times", DOMAIN.md).
+  On by default (``supervision_s`` per protocol, see ``DEFAULT_SUPERVISION_S``). Any valid
+  message (NULL poll, periodic test 602/RP, a GB/T 26875.3 heartbeat, events) refreshes a panel's
+  liveness; silence past ``supervision_s`` raises a ``fault`` alarm (code ``silent``) that goes
+  through the lifecycle like any other, and marks the receiver offline; the next real message
+  restores both. A restart neither forgets a silence (it is read back from the store) nor ends
+  it, and gives every panel one interval of grace before it can be called silent.
 
 Each configured account is a panel of its own (one receiver often serves several); a receiver
 without accounts is one panel (account ``""``). One asyncio loop owns this in-memory state.
@@ -18,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.alarms import rules
 from gateway.alarms import store as db
@@ -50,13 +55,24 @@ class Supervision:
         self.silent: set[Panel] = set()
         self._heard_again: set[Panel] = set()
 
-    def start(self) -> None:
-        """Every configured panel counts as heard now; silences from before a restart stay open."""
+    async def start(self) -> None:
+        """Every supervised panel counts as heard now: the grace after a start (no fault within its first
+        interval, however long the gateway was down). Silences from before a restart stay open until the panel
+        is actually heard; one of a panel no longer supervised (receiver or account removed, ``supervision_s =
+        0``) is restored now, since nothing else could ever end it."""
         now = time.monotonic()
+        supervised: set[Panel] = set()
         for rc in self.ctx.config.alarm_receivers:
             for acct in panels_of(rc):
                 self.last_heard[(rc.id, acct)] = now
-        self.silent = db.silent_panels(self.ctx.store)
+                if rc.supervision_s > 0:
+                    supervised.add((rc.id, acct))
+        silent = db.silent_panels(self.ctx.store)
+        self.silent = silent & supervised
+        for receiver, account in sorted(silent - supervised):
+            log.warning("supervision: %s/%s is no longer supervised; its silence alarm is restored", receiver,
+                        account or "-")
+            await self.report(silence(receiver, account, "no longer supervised", restore=True))
 
     def still_silent(self, receiver: str) -> bool:
         return any(r == receiver for r, _a in self.silent)
@@ -147,6 +163,15 @@ class Supervision:
             self.silent.discard(key)
             return True
         return False
+
+    # ------------------------------------------------------------------ for the handover
+    def handover_items(self) -> dict[str, Any]:
+        """Open supervision faults (panels still silent, oldest first) and receivers not supervised at all."""
+        faults = [{"alarm": a["id"], "receiver": a["receiver"], "account": a["account"], "since": a["raised_at"],
+                   "state": a["state"], "acknowledged": a["acked_at"] is not None, "text": a["text"]}
+                  for a in db.active_silences(self.ctx.store)]
+        off = [rc.id for rc in self.ctx.config.alarm_receivers if rc.supervision_s <= 0]
+        return {"supervision_faults": faults, "supervision_off": off}
 
     async def prune(self) -> None:
         """Forget DC-09 blocks older than ``dedupe_keep_h`` (a retry comes within minutes)."""

@@ -235,6 +235,13 @@ class MeteringSection(Strict):
     no_hot_water_needs_flow: bool = True                 # judge the temperature only while water flows
 
 
+#: seconds a panel may stay silent before a ``fault`` alarm, per protocol, where ``supervision_s`` is not given:
+#: DC-09 link tests (NULL) and GB/T 26875.3 heartbeats come every minute or two, so five minutes of silence is a
+#: dead panel or a cut line; a Contact ID receiver only prints what the panel reports, and a panel's periodic test
+#: (602) is usually daily, so 25 hours. ``supervision_s = 0`` turns supervision off (explicitly, per receiver).
+DEFAULT_SUPERVISION_S: dict[str, float] = {"sia-dc09": 300.0, "gb26875": 300.0, "contact-id-serial": 90_000.0}
+
+
 class AlarmReceiverConfig(Strict):
     id: str = Field(pattern=ANY_ID)
     protocol: Literal["sia-dc09", "contact-id-serial", "gb26875"]
@@ -243,7 +250,15 @@ class AlarmReceiverConfig(Strict):
     baud: int = Field(default=9600, gt=0)
     accounts: list[str] = []
     key_file: str = ""
-    supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
+    #: supervised by default (DEFAULT_SUPERVISION_S for the protocol); 0 = panel liveness not supervised
+    supervision_s: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _supervised_by_default(cls, data: object) -> object:
+        if isinstance(data, dict) and "supervision_s" not in data and data.get("protocol") in DEFAULT_SUPERVISION_S:
+            data = {**data, "supervision_s": DEFAULT_SUPERVISION_S[data["protocol"]]}
+        return data
 
     @model_validator(mode="after")
     def _where(self) -> AlarmReceiverConfig:
@@ -283,6 +298,9 @@ class AlarmsSection(Strict):
     tick_s: float = Field(default=1.0, gt=0, le=60)
     #: how long a committed DC-09 block is remembered to recognise the panel's retries
     dedupe_keep_h: float = Field(default=48, gt=0)
+    #: a shift change with no handover recorded this long after it (nor this long before) emits
+    #: shift.handover_missed; 0 = not watched
+    handover_grace_s: float = Field(default=1800, ge=0, le=4 * 3600)
 
     @field_validator("escalate_s")
     @classmethod
