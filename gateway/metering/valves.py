@@ -57,8 +57,9 @@ class Valves:
     async def set(self, meter_id: str, action: str, actor: str, role: str) -> dict[str, Any]:
         """Write the valve register (ahead of polls), read it back, then record event and audit together."""
         m = find_meter(self.meters, meter_id)
-        if m.profile is None or m.profile.valve is None:
-            raise Conflict("no_valve", f"meter {m.id} (profile {m.cfg.profile}) has no valve register", meter=m.id)
+        if not m.has_valve:
+            what = f"profile {m.cfg.profile}" if m.cfg.protocol == "modbus" else "CJ/T 188, valve = false"
+            raise Conflict("no_valve", f"meter {m.id} ({what}) has no valve register", meter=m.id)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(Job("valve", m, action, fut))
         try:
