@@ -73,6 +73,8 @@ class Cjt188Bus:
         """Send ``request`` (FE wake-up prepended) and return the reply from ``address`` for ``di``."""
         loop = asyncio.get_running_loop()
         async with self._lock:
+            if self._closed:
+                raise Cjt188ConnectionError("bus closed")
             last: Exception | None = None
             for _ in range(self.retries + 1):
                 self.stats.requests += 1

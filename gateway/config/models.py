@@ -166,8 +166,8 @@ class BusConfig(Strict):
     #: Modbus: rtu | tcp | rtu-over-tcp; CJ/T 188: serial (an RS-485 line on a pyserial URL)
     transport: Literal["rtu", "tcp", "rtu-over-tcp", "serial"]
     port: str
-    baud: int = Field(default=9600, gt=0)
-    timeout_s: float = Field(default=0.3, gt=0, le=30)
+    baud: int = Field(default=9600, gt=0)                 # serial: default 2400
+    timeout_s: float = Field(default=0.3, gt=0, le=30)    # serial: default 1.5
     retries: int = Field(default=1, ge=0, le=10)
     #: serial (CJ/T 188) buses: parity, default "E" (the standard's 8E1)
     parity: Literal["N", "E", "O"] | None = None
@@ -180,6 +180,9 @@ class BusConfig(Strict):
             _host_port(self.port)
         if self.parity is not None and self.transport != "serial":
             raise ValueError("parity applies to transport = \"serial\" (CJ/T 188) buses only")
+        if self.transport == "serial":  # CJ/T 188 lines run 2400 baud, with battery meters waking up first
+            self.baud = self.baud if "baud" in self.model_fields_set else 2400
+            self.timeout_s = self.timeout_s if "timeout_s" in self.model_fields_set else 1.5
         return self
 
 

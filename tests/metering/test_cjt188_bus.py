@@ -237,3 +237,35 @@ def test_the_line_dropping_is_survived(tmp_path: Path) -> None:
                 await wait_for(lambda n=n: len(s.of("meter.reading", "d1")) > n + 1, 20, "readings after the drop")
 
     run(main())
+
+
+def test_quarter_end_billing_takes_cjt188_readings(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    async def main() -> None:
+        sim = Cjt188Simulator()
+        sim.add("00000000000701", meter_type=0x11, total_m3=88.8)
+        sim.add("00000000000702", meter_type=0x20, total_m3=12.0)
+        meters = [{"id": "b1", "address": "00000000000701"}, {"id": "b2", "address": "00000000000702",
+                                                               "meter_type": "heat"}]
+        async with Site(tmp_path, sim, meters, poll_s=3600) as s:
+            await wait_for(lambda: len(s.of("meter.reading")) >= 2, 10, "first readings")
+            s.ctx.clock.set(datetime(2026, 12, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+            res = await s.comp.billing.check()
+            assert res["period"] == "2026Q4" and set(res["polled"]) == {"b1", "b2"}
+            await wait_for(lambda: len(s.of("meter.billing_reading")) >= 2, 10, "billing readings")
+            bills = {b["meter"]: b for b in s.of("meter.billing_reading")}
+            assert bills["b1"]["values"]["total_m3"] == pytest.approx(88.8, abs=0.01)
+            assert bills["b2"]["period"] == "2026Q4" and bills["b2"]["values"]["total_m3"] == pytest.approx(12.0, abs=0.01)
+
+    run(main())
+
+
+def test_a_serial_bus_defaults_to_the_cjt188_line_settings(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, '[[buses]]\nid = "s"\ntransport = "serial"\nport = "/dev/ttyUSB3"\n'
+                                '[[buses]]\nid = "s2"\ntransport = "serial"\nport = "/dev/ttyUSB4"\nbaud = 9600\n'
+                                'timeout_s = 0.5\n[[buses]]\nid = "m"\ntransport = "rtu"\nport = "/dev/ttyUSB5"\n')
+    s, s2, m = cfg.buses
+    assert (s.baud, s.timeout_s, s.parity, s.wakeup_bytes) == (2400, 1.5, None, 4)
+    assert (s2.baud, s2.timeout_s) == (9600, 0.5) and (m.baud, m.timeout_s) == (9600, 0.3)
