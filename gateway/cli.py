@@ -94,7 +94,7 @@ async def _simulate(cfg: GatewayConfig) -> int:
 
     log = logging.getLogger("gateway.simulate")
     tasks = []
-    for module in ("drivers.sim.osdp_reader", "drivers.sim.meters", "drivers.sim.alarm_panel"):
+    for module in ("drivers.sim.osdp_reader", "drivers.sim.meters", "drivers.sim.cjt188", "drivers.sim.alarm_panel"):
         try:
             mod = importlib.import_module(module)
         except ImportError as exc:

@@ -70,20 +70,25 @@ def _reader_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
 
 
 def _meter_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
-    buses = {b.id for b in cfg.buses}
+    buses = {b.id: b for b in cfg.buses}
     out: list[tuple[Loc, str]] = []
-    seen_dev: dict[tuple[str, int], str] = {}
+    seen_dev: dict[tuple[str, int | str], str] = {}
     for i, m in enumerate(cfg.meters):
-        if m.bus not in buses:
+        bus = buses.get(m.bus)
+        if bus is None:
             out.append((("meters", i, "bus"), f"no bus with id {m.bus!r}"))
-        if find_profile(cfg, m.profile) is None:
+        elif (bus.transport == "serial") != (m.protocol == "cjt188"):
+            want = 'transport = "serial"' if m.protocol == "cjt188" else "a Modbus transport (rtu, tcp, rtu-over-tcp)"
+            out.append((("meters", i, "bus"), f"a {m.protocol} meter needs a bus with {want}; bus {m.bus!r} is "
+                                              f"{bus.transport!r}"))
+        if m.protocol == "modbus" and find_profile(cfg, m.profile) is None:
             dirs = ", ".join(str(d) for d in cfg.profile_dirs())
             out.append((("meters", i, "profile"), f"no meter profile {m.profile!r} (looked in {dirs})"))
     for i, m in enumerate(cfg.meters):
-        k = (m.bus, m.device_id)
+        key, shown = ("device_id", m.device_id) if m.protocol == "modbus" else ("address", m.address)
+        k = (m.bus, shown)
         if k in seen_dev:
-            out.append((("meters", i, "device_id"),
-                        f"device_id {m.device_id} on bus {m.bus!r} already used by {seen_dev[k]!r}"))
+            out.append((("meters", i, key), f"{key} {shown} on bus {m.bus!r} already used by {seen_dev[k]!r}"))
         seen_dev[k] = m.id
     return out
 

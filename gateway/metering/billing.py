@@ -69,7 +69,7 @@ class Billing:
         local = self.ctx.clock.local()
         period = billing_period(local)
         if period is not None:
-            lacking = [m for m in self.meters.values() if (m.id, period) not in self.billed and m.profile]
+            lacking = [m for m in self.meters.values() if (m.id, period) not in self.billed and m.pollable]
             for m in lacking:
                 self.submit(Job("poll", m))
             return {"period": period, "polled": [m.id for m in lacking]}

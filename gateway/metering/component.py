@@ -87,7 +87,7 @@ class MeteringComponent:
         ms = [find_meter(self.meters, i) for i in (meter_ids or list(self.meters))]
         queued = []
         for m in ms:
-            if m.profile is not None:
+            if m.pollable:
                 self.submit(Job("poll", m))  # a meter already waiting is not queued twice, but counts as queued
                 queued.append(m.id)
         return queued

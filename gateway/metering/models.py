@@ -61,7 +61,12 @@ class MeterRuntime:
 
     @property
     def has_valve(self) -> bool:
-        return bool(self.profile and self.profile.valve)
+        return bool(self.profile and self.profile.valve) or (self.cfg.protocol == "cjt188" and self.cfg.valve)
+
+    @property
+    def pollable(self) -> bool:
+        """A Modbus meter with a usable profile, or a CJ/T 188 meter (it needs none)."""
+        return not self.error and (self.profile is not None or self.cfg.protocol == "cjt188")
 
     @property
     def state(self) -> str:
@@ -77,6 +82,7 @@ class MeterRuntime:
         return {
             "id": self.id, "unit": self.cfg.unit, "bus": self.cfg.bus, "device_id": self.cfg.device_id,
             "profile": self.cfg.profile, "poll_s": self.cfg.poll_s,
+            "protocol": self.cfg.protocol, "address": self.cfg.address or None,
             "online": self.online, "state": self.state,
             "values": self.values, "read_at": self.read_at,
             "anomalies": [{"kind": k, "since": s} for k, s in self.anomalies.items()],

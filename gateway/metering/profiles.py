@@ -4,7 +4,8 @@ The profile format and its parser are the driver's (``drivers/modbus/profile.py`
 built-in profiles are package data in ``gateway/meters/*.toml``, searched after the
 config's ``profile_dirs`` (``gateway.config.find_profile``). A meter whose profile is
 missing or broken is kept (its state says ``error``) but never polled; check-config
-reports every defect with its file and line before the daemon ever runs.
+reports every defect with its file and line before the daemon ever runs. CJ/T 188 meters
+have no profile: the standard fixes their data layout.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def runtimes(cfg: GatewayConfig) -> dict[str, MeterRuntime]:
     profiles: dict[str, tuple[Profile | None, str]] = {}
     out: dict[str, MeterRuntime] = {}
     for mc in cfg.meters:
+        if mc.protocol == "cjt188":  # no profile: the standard fixes the data layout (gateway/metering/cjt188.py)
+            out[mc.id] = MeterRuntime(cfg=mc, profile=None, plan=())
+            continue
         if mc.profile not in profiles:
             profiles[mc.profile] = load_for_runtime(cfg, mc.profile)
         profile, err = profiles[mc.profile]
@@ -55,7 +59,7 @@ def check_profiles(cfg: GatewayConfig) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[Path] = set()
     for mc in cfg.meters:
-        path = find_profile(cfg, mc.profile)
+        path = find_profile(cfg, mc.profile) if mc.protocol == "modbus" else None
         if path is None or path in seen:
             continue
         seen.add(path)

@@ -12,6 +12,9 @@ Why it is shaped like this:
   due poll (never behind a whole cycle); valve writes go ahead of urgent polls.
 * A dead link (``ModbusConnectionError``) marks the bus offline, fails the waiting
   urgent jobs and retries the link with its own backoff.
+* Two protocols, one scheduler: a ``transport = "serial"`` bus is a CJ/T 188 line
+  (``cjt188.py`` reads and drives its meters), every other bus is Modbus. Both raise the
+  same bus error kinds, so backoff, offline reports and the urgent lane are the same.
 
 What a poll *means* (anomalies, billing, online/offline, the commit) is the
 :class:`PollSink`'s business (``readings.py``); the scheduler only reads the bus.
@@ -25,9 +28,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from drivers.cjt188.link import Cjt188Bus
 from drivers.modbus import ModbusConnectionError, ModbusError
 from gateway.config import BusConfig, MeteringSection
 from gateway.context import GatewayContext
+from gateway.metering import cjt188
 from gateway.metering.models import Job, MeterRuntime
 from gateway.metering.rules import non_finite, poll_backoff
 from gateway.metering.valves import drive_valve
@@ -36,6 +41,16 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from drivers.modbus.transport import ModbusBus
 
 log = logging.getLogger(__name__)
+
+
+def make_bus(cfg: BusConfig) -> ModbusBus | Cjt188Bus:
+    """The link a bus config asks for: a CJ/T 188 serial line, or a Modbus bus (pymodbus loaded only then)."""
+    if cfg.transport == "serial":
+        return cjt188.make_bus(cfg.port, baud=cfg.baud, parity=cfg.parity, timeout_s=cfg.timeout_s,
+                               retries=cfg.retries, wakeup=cfg.wakeup_bytes)
+    from drivers.modbus.transport import ModbusBus
+
+    return ModbusBus(cfg.transport, cfg.port, baud=cfg.baud, timeout_s=cfg.timeout_s, retries=cfg.retries)
 
 
 class PollSink(Protocol):
@@ -56,11 +71,8 @@ class BusScheduler:
         self.section: MeteringSection = ctx.config.metering
         self.cfg = cfg
         self.sink = sink
-        self.meters = [m for m in meters if m.profile is not None]
-        from drivers.modbus.transport import ModbusBus  # pymodbus only where there is a bus
-
-        self.bus: ModbusBus = ModbusBus(cfg.transport, cfg.port, baud=cfg.baud, timeout_s=cfg.timeout_s,
-                                        retries=cfg.retries)
+        self.meters = [m for m in meters if m.pollable]
+        self.bus: ModbusBus | Cjt188Bus = make_bus(cfg)
         self.urgent: collections.deque[Job] = collections.deque()
         self.wake = asyncio.Event()
         self.polls = 0
@@ -138,6 +150,8 @@ class BusScheduler:
         try:
             if job.kind == "poll":
                 result: Any = await self._poll(job.meter, urgent=True)
+            elif isinstance(self.bus, Cjt188Bus):
+                result = await cjt188.drive_valve(self.bus, job.meter, job.action)
             else:
                 result = await drive_valve(self.bus, job.meter, job.action)
         except ModbusConnectionError:
@@ -152,10 +166,13 @@ class BusScheduler:
 
     async def _read_meter(self, m: MeterRuntime) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for block in m.plan:
-            regs = await self.bus.read(block.table, block.start, block.count, m.cfg.device_id)
-            values.update(block.decode(regs))
-        values = m.profile.fold(values) if m.profile is not None else values
+        if isinstance(self.bus, Cjt188Bus):
+            values = await cjt188.read_values(self.bus, m)
+        else:
+            for block in m.plan:
+                regs = await self.bus.read(block.table, block.start, block.count, m.cfg.device_id)
+                values.update(block.decode(regs))
+            values = m.profile.fold(values) if m.profile is not None else values
         bad = non_finite(values)
         if bad:
             # NaN/inf is not JSON and no reading: drop the field, count it

@@ -30,6 +30,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from drivers.modbus.transport import ModbusBus
 
 
+def valve_states(m: MeterRuntime) -> tuple[str, ...]:
+    """The states this meter's valve can be brought to (a CJ/T 188 valve only opens and closes)."""
+    if m.profile is not None and m.profile.valve is not None:
+        return tuple(m.profile.valve.states)
+    return ("open", "closed") if m.has_valve else ()
+
+
 def find_meter(meters: Mapping[str, MeterRuntime], meter_id: str) -> MeterRuntime:
     m = meters.get(meter_id)
     if m is None:
@@ -67,12 +74,13 @@ class Valves:
     async def set(self, meter_id: str, action: str, actor: str, role: str) -> dict[str, Any]:
         """Write the valve register (ahead of polls), read it back, then record event and audit together."""
         m = find_meter(self.meters, meter_id)
-        if m.profile is None or m.profile.valve is None:
-            raise Conflict("no_valve", f"meter {m.id} (profile {m.cfg.profile}) has no valve register", meter=m.id)
+        if not m.has_valve:
+            what = f"profile {m.cfg.profile}" if m.cfg.protocol == "modbus" else "CJ/T 188, valve = false"
+            raise Conflict("no_valve", f"meter {m.id} ({what}) has no valve register", meter=m.id)
         target = ACTION_STATE[action]
-        if target not in m.profile.valve.states:
-            raise Conflict("restrict_unsupported", f"meter {m.id} (profile {m.cfg.profile}) has no flow-limit "
-                           "register: it can be opened or closed, not restricted", meter=m.id)
+        if target not in valve_states(m):
+            raise Conflict("restrict_unsupported", f"meter {m.id} has no flow-limit register: it can be opened or "
+                           "closed, not restricted", meter=m.id)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(Job("valve", m, target, fut))
         try:

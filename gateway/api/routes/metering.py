@@ -52,6 +52,8 @@ class MeterView(BaseModel):
     device_id: int
     profile: str
     poll_s: float
+    protocol: str = "modbus"
+    address: str | None = None
     online: bool | None
     state: str
     values: dict[str, Any]
