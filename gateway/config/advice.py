@@ -27,6 +27,8 @@ PATTERN_ADVICE: dict[str, str] = {
     r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$": "use words of letters, digits, '_' and '-' joined by '/', e.g. 'estate'",
     r"^([01]\d|2[0-3]):[0-5]\d$": "a time of day as HH:MM (24 h), e.g. '08:30'",
     r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$": "working hours as HH:MM-HH:MM (24 h), e.g. '08:00-18:00'",
+    r"^(|[0-9]{14})$": "the 14 digits printed on the meter, e.g. '78330011223344'",
+    r"^(|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$": "a profile name: letters, digits, '.', '_' and '-', e.g. 'tuf-2000m'",
 }
 
 #: values of these forms are never repeated back (logs, terminals): they may be secrets

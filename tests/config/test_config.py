@@ -234,3 +234,21 @@ def test_any_config_gives_problems_never_a_crash(data: dict) -> None:
         build(data, "gw.toml", {}, Path("/nonexistent"))
     except ConfigError as exc:
         assert exc.problems and all(p.line >= 0 for p in exc.problems)
+
+
+def test_every_pattern_in_the_config_has_words() -> None:
+    """A new key with a pattern must say in words what it wants (no regex ever reaches a technician)."""
+    from pydantic import BaseModel
+
+    import gateway.config as config
+    from gateway.config.advice import PATTERN_ADVICE
+
+    missing = []
+    for obj in vars(config).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            for name, field in obj.model_fields.items():
+                for meta in field.metadata:
+                    pattern = getattr(meta, "pattern", None)
+                    if pattern is not None and pattern not in PATTERN_ADVICE:
+                        missing.append(f"{obj.__name__}.{name}: {pattern}")
+    assert not missing, missing

@@ -202,7 +202,7 @@ def test_a_bus_that_cannot_connect_is_offline_then_recovers(tmp_path: Path) -> N
     ('device_id = 3\nprofile = "generic-hot-water"\n', 'transport = "tcp"\nport = "127.0.0.1:502"\nparity = "E"\n',
      "parity applies"),
     ('protocol = "cjt188"\naddress = "7833001122334"\n', 'transport = "serial"\nport = "/dev/ttyUSB3"\n',
-     "pattern"),
+     "14 digits printed on the meter"),
 ])
 def test_config_rules(tmp_path: Path, meter: str, bus: str, words: str) -> None:
     text = (f'[gateway]\nid = "gw"\nsite = "s"\ndata_dir = "var"\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n'
