@@ -19,7 +19,8 @@ Why it looks like this:
   replays what it missed (``Last-Event-ID``) instead of losing an alarm.
 
 Parts: ``stream`` (the live-event hub), ``pages`` (rendering the role's page),
-``history`` (a meter's recent readings for the chart), ``component`` (wiring).
+``history`` (a meter's recent readings for the chart), ``recent`` (the newest events for a page
+that just opened), ``component`` (wiring).
 Routes: ``gateway/api/routes/console.py`` (/api/v1) and ``gateway/api/routes/pages.py`` (/).
 """
 

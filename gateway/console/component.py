@@ -1,6 +1,6 @@
 """The console as a component: wires the live-event hub and the page renderer to the daemon.
 
-Routes: ``gateway/api/routes/console.py`` (the stream and chart data under /api/v1) and
+Routes: ``gateway/api/routes/console.py`` (the stream, the latest events and chart data under /api/v1) and
 ``gateway/api/routes/pages.py`` (login and the page at /).
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 from gateway.api.auth import Principal
 from gateway.console.history import meter_history
 from gateway.console.pages import PageRenderer
+from gateway.console.recent import recent_events
 from gateway.console.stream import StreamHub
 from gateway.context import GatewayContext
 
@@ -46,6 +47,10 @@ class ConsoleComponent:
     def meter_history(self, meter: str, limit: int) -> list[dict[str, Any]]:
         assert self.ctx is not None
         return meter_history(self.ctx.store, meter, limit)
+
+    def recent_events(self, role: str, limit: int) -> list[dict[str, Any]]:
+        assert self.ctx is not None
+        return recent_events(self.ctx.store, role, limit)
 
     async def audit(self, who: Principal, action: str) -> None:
         if self.ctx is not None:

@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gateway.api.auth import Principal
-from gateway.api.i18n import catalogue, t
+from gateway.api.i18n import alarm_texts, catalogue, t
 from gateway.config import AccessSection, GatewayConfig
 
 API_DIR = Path(__file__).resolve().parent.parent / "api"
@@ -31,13 +31,18 @@ LANG_COOKIE = "egw_lang"
 #: static files served, by name -> media type (a whitelist: no path ever reaches the filesystem)
 STATIC_FILES = {
     "console.js": "text/javascript; charset=utf-8",
+    "duty.js": "text/javascript; charset=utf-8",
+    "tech.js": "text/javascript; charset=utf-8",
+    "meters.js": "text/javascript; charset=utf-8",
+    "start.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 
-#: which parts of the page each role gets (admin gets all)
+#: which parts of the page each role gets (admin gets all); an operator's "cards" view is the register only
+#: (to revoke a lost card at night), a technician's "tech" view adds enrolment and verification
 VIEWS: dict[str, tuple[str, ...]] = {
-    "operator": ("duty", "meters"),
+    "operator": ("duty", "cards", "meters"),
     "technician": ("tech", "meters"),
     "central": ("meters",),
     "admin": ("duty", "tech", "meters"),
@@ -47,9 +52,13 @@ VIEWS: dict[str, tuple[str, ...]] = {
 CAN: dict[str, tuple[str, ...]] = {
     "ack": ("operator", "admin"),
     "unlock": ("operator", "admin"),
+    "relock": ("operator", "admin"),
     "handover": ("operator", "admin"),
     "enrol": ("technician", "admin"),
-    "revoke": ("technician", "admin"),
+    "edit": ("technician", "admin"),
+    # a card lost at night is revoked by the duty room at once
+    "revoke": ("technician", "operator", "admin"),
+    "valve": ("technician", "admin"),
 }
 
 SECURITY_HEADERS = {
@@ -133,11 +142,17 @@ class PageRenderer:
         """Only the views (and buttons) the role may use are in it."""
         views = VIEWS.get(who.role, ())
         cfg = self.page_config(who, lang, csrf, views)
+        enrol = render(load_template("enrol.html"), {"door_options": self.door_options()}, lang) \
+            if cfg["can"]["enrol"] else ""
+        cards = render(load_template("cards.html"), {}, lang)
         sections = {
             "duty": render(load_template("duty.html"), {}, lang) if "duty" in views else "",
-            "tech": render(load_template("tech.html"), {"door_options": self.door_options()}, lang)
-            if "tech" in views else "",
+            "tech": render(load_template("tech.html"), {"enrol_panels": enrol, "cards_panel": cards}, lang)
+            if "tech" in views else
+            render(load_template("register.html"), {"cards_panel": cards}, lang) if "cards" in views else "",
             "meters": render(load_template("meters.html"), {}, lang) if "meters" in views else "",
+            # the alarm, uplink and missed-handover banners stay on every tab of a duty-room page
+            "banners": render(load_template("banners.html"), {}, lang) if "duty" in views else "",
         }
         tabs = "".join(
             f'<button type="button" class="tab" role="tab" data-view="{v}" id="tab-{v}">'
@@ -147,7 +162,7 @@ class PageRenderer:
             "lang": lang, "other_lang": other, "csrf": csrf, "who": who.name,
             "role_label": t(lang, f"role.{who.role}"), "role": who.role,
             "tabs": tabs, "duty_section": sections["duty"], "tech_section": sections["tech"],
-            "meters_section": sections["meters"],
+            "meters_section": sections["meters"], "banners": sections["banners"],
             # </ cannot end the JSON block early: every "<" is escaped
             "config_json": json.dumps(cfg, ensure_ascii=False).replace("<", "\\u003c"),
             "site": self.config.gateway.site if self.config else "",
@@ -169,6 +184,7 @@ class PageRenderer:
             "worker_hours": access.worker_hours,
             "doors": self.doors(),
             "labels": catalogue(lang),
+            "alarm_texts": alarm_texts(lang),
         }
 
     def doors(self) -> list[dict[str, str]]:

@@ -8,13 +8,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.console import pages as console
 from gateway.api.auth import Principal, csrf_for
-from gateway.console import ConsoleComponent
-from gateway.console import stream
+from gateway.api.i18n import CATALOGUE, catalogue, pick_lang, t
+from gateway.console import ConsoleComponent, stream
+from gateway.console import pages as console
 from gateway.console.pages import parse_form, render
 from gateway.console.stream import parse_last_event_id, visible
-from gateway.api.i18n import CATALOGUE, catalogue, pick_lang, t
 
 STATIC = console.STATIC
 TEMPLATES = console.TEMPLATES
@@ -29,13 +28,28 @@ def test_catalogue_complete_in_both_languages() -> None:
 
 
 def test_every_label_used_by_templates_and_js_exists() -> None:
+    """Every label key a template or script names is in the catalogue; every event type a script names has its
+    ``event.<type>`` label (the page shows events in words)."""
     used: set[str] = set()
     for tpl in TEMPLATES.glob("*.html"):
         used |= {m.group(2) for m in console.PLACEHOLDER.finditer(tpl.read_text()) if "." in m.group(2)}
-    js = (STATIC / "console.js").read_text()
-    used |= set(re.findall(r'L\("([a-z_.]+)"\)', js))
-    missing = sorted(k for k in used if k not in CATALOGUE)
+    literals: set[str] = set()
+    for js in STATIC.glob("*.js"):
+        literals |= set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)"', js.read_text()))
+    storage = {"egw.view", "egw.sound"}
+    events = {k for k in literals if f"event.{k}" in CATALOGUE}
+    missing = sorted(k for k in used | (literals - storage - events) if k not in CATALOGUE)
     assert not missing, missing
+    assert {"alarms.note.required", "doors.relock", "banner.uplink.detail", "verify.denied"} <= literals
+
+
+def test_every_script_is_served_and_loaded() -> None:
+    """The scripts the page loads are the ones the asset whitelist serves, in the order they depend on."""
+    shell = (TEMPLATES / "console.html").read_text()
+    loaded = re.findall(r'<script src="/static/([a-z]+\.js)"', shell)
+    assert loaded == ["console.js", "duty.js", "tech.js", "meters.js", "start.js"]
+    assert set(loaded) == {n for n in console.STATIC_FILES if n.endswith(".js")}
+    assert all((STATIC / n).exists() for n in console.STATIC_FILES)
 
 
 def test_pick_lang() -> None:
@@ -66,11 +80,27 @@ def test_csrf_value_is_per_token_and_does_not_reveal_it() -> None:
 def test_console_page_for_each_role_has_only_its_views() -> None:
     comp = ConsoleComponent()
     op = comp.render_console(Principal("op", "operator"), "en", "c" * 64)
-    assert 'id="view-duty"' in op and 'id="view-tech"' not in op
+    assert 'id="view-duty"' in op and 'id="alarm-banner"' in op and 'id="uplink-banner"' in op
+    # an operator's Cards view is the register (to revoke a lost card at night), not the enrolment
+    assert 'id="view-cards"' in op and 'id="cards-panel"' in op and 'id="enrol-form"' not in op
+    assert 'id="view-tech"' not in op
     tech = comp.render_console(Principal("t", "technician"), "zh", "c" * 64)
     assert 'id="view-tech"' in tech and 'id="door-board"' not in tech and "刷卡登记" in tech
+    assert 'id="alarm-banner"' not in tech and 'id="enrol-form"' in tech
     # the JSON config block cannot be closed early by data
     assert "</script" not in op.split('type="application/json">', 1)[1].split("</script>", 1)[0]
+
+
+def test_page_config_says_what_each_role_may_do() -> None:
+    comp = ConsoleComponent()
+    can = {role: comp.pages.page_config(Principal("x", role), "en", "c", ())["can"]
+           for role in ("operator", "technician", "central")}
+    assert can["operator"]["relock"] and can["operator"]["revoke"] and not can["operator"]["valve"]
+    assert can["technician"]["valve"] and can["technician"]["edit"] and not can["technician"]["relock"]
+    assert not any(can["central"].values())
+    zh = comp.pages.page_config(Principal("x", "operator"), "zh", "c", ())
+    assert zh["alarm_texts"]["110"] == "火灾报警"
+    assert comp.pages.page_config(Principal("x", "operator"), "en", "c", ())["alarm_texts"] == {}
 
 
 def test_parse_form() -> None:
@@ -105,6 +135,7 @@ def test_stream_in_process_batches_overflows_and_ends_on_stop(tmp_path: Path) ->
     import asyncio
 
     from conftest import make_config
+
     from gateway.daemon import build_context, stop_context
 
     async def main() -> None:
@@ -148,17 +179,20 @@ def test_labels_for_every_state_and_kind_the_page_draws() -> None:
                                      "reader", "bus", "receiver")]
     needed += [f"holder.{k}" for k in ("resident", "family", "tenant", "worker", "staff")]
     needed += [f"anomaly.{k}" for k in ("reverse", "leak", "spike", "stuck")]
-    needed += [f"devices.{k}" for k in ("online", "offline", "pending")] + ["valve.open", "valve.closed"]
+    needed += [f"devices.{k}" for k in ("online", "offline", "pending")]
+    needed += [f"valve.{k}" for k in ("open", "closed", "restricted", "unknown")] + ["fault.no_hot_water"]
+    needed += [f"valve.do.{k}" for k in ("open", "restrict", "close")]
     needed += [f"role.{r}" for r in ("operator", "technician", "central", "admin")]
-    # the handover report: a heading per section, a label per event type listed in events_since
+    # the handover report: a heading per section (the new ones too), a label per event type listed in events_since
     from gateway.alarms import HANDOVER_EVENTS
 
     needed += [f"handover.{k}" for k in ("open_alarms", "unacknowledged_alarms", "doors", "meters",
-                                         "devices_offline", "alarms_since", "events_since")]
+                                         "devices_offline", "alarms_since", "events_since", "supervision_faults",
+                                         "supervision_off", "failed_swipes", "handover_missed")]
     needed += [f"event.{t}" for t in HANDOVER_EVENTS]
     assert [k for k in needed if k not in CATALOGUE] == []
     # and the page reloads the report when one of them arrives
-    m = re.search(r"const HANDOVER_EVENTS = \[([^\]]*)\]", (STATIC / "console.js").read_text())
+    m = re.search(r"const HANDOVER_EVENTS = \[([^\]]*)\]", (STATIC / "duty.js").read_text())
     assert m is not None
     reloads = set(re.findall(r'"([a-z_.]+)"', m.group(1)))
     assert [t for t in HANDOVER_EVENTS if t not in reloads and not t.startswith("alarm.")] == []

@@ -1,4 +1,4 @@
-"""The console's data routes under /api/v1: the live event stream and a meter's chart data."""
+"""The console's data routes under /api/v1: the live event stream, the latest events and a meter's chart data."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class MeterHistory(BaseModel):
     items: list[MeterPoint]
 
 
+class RecentEvents(BaseModel):
+    items: list[dict[str, Any]]
+
+
 @router.get("/stream", include_in_schema=True)
 async def stream(request: Request, who: Principal = Depends(_readers),
                  console: ConsoleComponent = Depends(_console)) -> StreamingResponse:
@@ -45,3 +49,11 @@ async def history(meter: str, limit: int = Query(48, ge=2, le=500), who: Princip
                   console: ConsoleComponent = Depends(_console)) -> dict[str, Any]:
     """Recent readings of one meter (for the page's small consumption chart)."""
     return {"meter": meter, "items": console.meter_history(meter, limit)}
+
+
+@router.get("/console/events", response_model=RecentEvents)
+async def recent(limit: int = Query(40, ge=1, le=200), who: Principal = Depends(_readers),
+                 console: ConsoleComponent = Depends(_console)) -> dict[str, Any]:
+    """The newest events the caller's role may see on the stream (meter readings left out), newest first:
+    what a page lists under "Latest events" right after it opens."""
+    return {"items": console.recent_events(who.role, limit)}
