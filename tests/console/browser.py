@@ -217,7 +217,7 @@ def shot(page: Any, name: str, *, doc: bool = False) -> None:
     """A screenshot in tests/artifacts/ (and docs/screenshots/ for the ones the docs show)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"console-{name}.png"
-    page.evaluate("() => { const t = document.getElementById('toast'); if (t) t.className = 'toast'; }")
+    page.evaluate("() => { const t = document.getElementById('toast'); if (t) { t.style.transition = 'none'; t.className = 'toast'; } }")
     page.screenshot(path=str(path), full_page=False)
     if doc:
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)

@@ -91,6 +91,8 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     weights = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.alarm.unacked')].map(e =>
         [e.dataset.kind, getComputedStyle(e).animationName + '/' + getComputedStyle(e).borderLeftWidth]))""")
     assert weights["fire"] == "flash-fire/12px" and weights["burglary"].startswith("flash/"), weights
+    page.wait_for_function("""() => document.querySelectorAll('[data-section="open_alarms"] li').length === 2""")
+    shot(page, "alarms-1366", doc=True)
 
     # the banner leads to the acknowledgement; an empty note is explained in the dialog, which stays open
     page.click("#tab-meters")
@@ -107,6 +109,12 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     page.wait_for_selector('#alarm-banner[data-kind="burglary"]')   # the next most urgent one
     fire = page.get_attribute('.alarm[data-kind="fire"]', "data-alarm")
     assert gw_alarm(site, fire)["note"] == "guard sent to B3 stairwell"
+
+    # a stranger's card at the unit entrance: counted in the handover report by door and reason, in words
+    site.readers.swipe(wiegand_encode("H10301", 9, 999), 0)
+    swipes = page.wait_for_selector('.report-section.has-items[data-section="failed_swipes"]')
+    assert "Building 3 unit 1 entrance · unknown card · ×1" in swipes.inner_text()
+    page.wait_for_function("""() => document.querySelectorAll('[data-section="open_alarms"] li').length === 2""")
 
     # the door the fire released: its cause, and Relock instead of Unlock
     door = page.wait_for_selector('.door[data-door="b3-main"][data-state="unlocked"]')

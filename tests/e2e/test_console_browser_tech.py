@@ -120,10 +120,10 @@ def test_technician_on_a_phone_enrols_verifies_and_revokes(site: Site) -> None:
     assert not page.errors  # type: ignore[attr-defined]
 
 
-def _hours_away() -> tuple[str, str]:
-    """A half-hour working window twelve hours from now on the site's clock (so a swipe now is outside it)."""
-    hour = (datetime.now(ZoneInfo("Asia/Shanghai")).hour + 12) % 24
-    return f"{hour:02d}:00", f"{hour:02d}:30"
+def _a_working_day_not_today() -> int:
+    """An ISO weekday of the site's default working week (Monday to Friday) that is not today on the site's clock."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).isoweekday()
+    return 1 if today != 1 else 2
 
 
 def test_worker_card_in_chinese_refused_outside_its_hours(site: Site) -> None:
@@ -131,10 +131,13 @@ def test_worker_card_in_chinese_refused_outside_its_hours(site: Site) -> None:
     assert "刷卡登记" in page.inner_text("#enrol-panel")
     page.select_option("#enrol-kind", "worker")
     assert page.is_visible("#worker-fields")
-    # working days and hours are set in the form: weekend only, far from now
-    for day in range(1, 8):
-        page.set_checked(f'#enrol-days input[value="{day}"]', day in (6, 7))
-    start, end = _hours_away()
+    # working days and hours are set in the form, within the site's worker rules (Monday to Friday, 08:00-18:00):
+    # one working day that is not today, so a swipe now is outside its hours
+    assert page.is_disabled('#enrol-days input[value="7"]')
+    day = _a_working_day_not_today()
+    for d in range(1, 6):
+        page.set_checked(f'#enrol-days input[value="{d}"]', d == day)
+    start, end = "09:00", "17:00"
     page.fill("#enrol-from", start)
     page.fill("#enrol-to", end)
     page.select_option("#enrol-door", "b3-main")
@@ -148,7 +151,7 @@ def test_worker_card_in_chinese_refused_outside_its_hours(site: Site) -> None:
     site.readers.swipe(WORKER, READER_MAIN)
     page.wait_for_selector('#enrol-status[data-state="done"]')
     row = page.wait_for_selector(f'.card-row[data-card="{WORKER}"]')
-    assert f"周六 周日 {start}-{end}" in row.inner_text()
+    assert f"周{'一二三四五'[day - 1]} {start}-{end}" in row.inner_text()
     # at the unit entrance outside its hours: the verification says so in words
     site.readers.swipe(WORKER, READER_U1)
     item = page.wait_for_selector('.verify[data-door="b3-u1"][data-result="denied"]')

@@ -322,7 +322,7 @@ async function loadHandover() {
   $("handover-shift").textContent = r.data.shift ? `${L("handover.shift")}: ${Lc("shift", r.data.shift)}` : "";
   showMissedBanner(Array.isArray(r.data.handover_missed) ? r.data.handover_missed : []);
 }
-const reloadHandover = debounce(loadHandover, 500);
+const reloadHandover = debounce(loadHandover, 250);
 
 function showMissedBanner(missed) {
   const banner = $("missed-banner");

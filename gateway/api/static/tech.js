@@ -51,10 +51,14 @@ function initEnrolment() {
   $("enrol-scope").append(scopePicker("scope", []));
   const [hFrom, hTo] = (CFG.worker_hours || "08:00-18:00").split("-");
   $("enrol-from").value = hFrom; $("enrol-to").value = hTo;
+  // the site's worker rules bound the form: days outside access.worker_days are not offered, hours stay in worker_hours
+  $("enrol-from").min = $("enrol-to").min = hFrom;
+  $("enrol-from").max = $("enrol-to").max = hTo;
   const days = new Set(CFG.worker_days || [1, 2, 3, 4, 5]);
   for (let d = 1; d <= 7; d++) {
-    $("enrol-days").append(el("label", { class: "check day" },
-      el("input", { type: "checkbox", name: "day", value: String(d), checked: days.has(d) }), L(`day.${d}`)));
+    $("enrol-days").append(el("label", { class: "check day" + (days.has(d) ? "" : " off") },
+      el("input", { type: "checkbox", name: "day", value: String(d), checked: days.has(d), disabled: !days.has(d) }),
+      L(`day.${d}`)));
   }
   // a worker's card opens single doors of the unit only (the access rules): the wider choices go away
   const toggle = () => {
