@@ -8,6 +8,7 @@ from gateway.config.models import (
     ALARM_KINDS,
     ANY_ID,
     BUILTIN_PROFILE_DIR,
+    DEFAULT_ESCALATE_S,
     ID,
     AccessSection,
     AlarmReceiverConfig,
@@ -31,7 +32,7 @@ from gateway.config.models import (
 from gateway.config.references import cross_check, find_profile
 
 __all__ = [
-    "ALARM_KINDS", "ANY_ID", "BUILTIN_PROFILE_DIR", "CHECK_HOOKS", "ID", "ConfigError", "Problem",
+    "ALARM_KINDS", "ANY_ID", "BUILTIN_PROFILE_DIR", "DEFAULT_ESCALATE_S", "CHECK_HOOKS", "ID", "ConfigError", "Problem",
     "check_config", "cross_check", "find_profile", "key_lines", "line_of", "load_config",
     "AccessSection",
     "AlarmReceiverConfig",
