@@ -20,6 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from drivers.sia_dc09.sia_dcs import SiaDcsError
+from drivers.sia_dc09.sia_dcs import parse as parse_sia_dcs
+
 Kind = Literal["fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other"]
 
 #: exact Contact ID codes: (kind, text). Ranges below fill the gaps.
@@ -210,29 +213,23 @@ class SiaEvent:
     liveness_only: bool
 
 
-_SIA_ITEM = re.compile(r"^([A-Z]{2})(\d{0,4})$")
-
-
 def parse_sia(payload: str) -> list[SiaEvent]:
-    """The events in a SIA-DCS payload: ``N`` [``ri<n>/``] then ``XXzzz`` items split by ``/``."""
-    text = payload.strip()
-    if not text.startswith("N"):
-        raise ContactIdError("SIA-DCS payload does not start with N")
+    """The events in SIA-DCS data, each with its kind. The syntax (modifiers, texts, separators or
+    none) is :func:`drivers.sia_dc09.sia_dcs.parse`'s; this only maps codes to kinds."""
+    try:
+        data = parse_sia_dcs(payload)
+    except SiaDcsError as exc:
+        raise ContactIdError(str(exc)) from None
     out: list[SiaEvent] = []
-    for part in text[1:].split("/"):
-        part = part.strip()
-        if not part or part[:2] in ("ri", "id", "pi", "ti") or part[0].islower():
-            continue   # modifiers: area, user, ...
-        m = _SIA_ITEM.match(part[:6])
-        if m is None:
-            continue
-        code, zone = m[1], int(m[2] or 0)
+    for e in data.events:
+        code, zone = e.code, e.zone
         if code in SIA_CODES:
             kind, what, restore = SIA_CODES[code]
-            out.append(SiaEvent(code, zone, kind, what, restore, False, code in SIA_LIVENESS))
+            out.append(SiaEvent(code, zone, kind, e.text or what, restore, False, code in SIA_LIVENESS))
         else:
             info = code.startswith(SIA_INFO_PREFIXES)
-            out.append(SiaEvent(code, zone, "other", f"SIA {code}", code.endswith(("R", "H")) and not info, info, False))
-    if not out:
-        raise ContactIdError("no event in SIA-DCS payload")
+            out.append(SiaEvent(code, zone, "other", e.text or f"SIA {code}", code.endswith(("R", "H")) and not info,
+                                info, False))
+    if not out:   # text only (an "A" block): logged, not an alarm
+        out.append(SiaEvent("A", 0, "other", data.text, False, True, False))
     return out

@@ -1,4 +1,9 @@
-"""SIA DC-09 over TCP: a block is committed before it is ACKed; a retried block is ACKed again, not raised twice."""
+"""SIA DC-09 over TCP: a block is committed before it is ACKed; a retried block is ACKed again, not raised twice.
+
+Keys come from ``key_file`` (every account) and ``account_keys`` (per account), read as hex or
+as ASCII characters per ``key_format``; a key that cannot be read keeps the receiver offline
+rather than listening to encrypted panels it cannot understand.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 import os
 
 from drivers import contact_id as cid
-from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, Verdict, load_key
+from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, KeyRing, Verdict, load_key
 from gateway.alarms.receivers.base import AlarmReceiver, ReceiverHost, split_listen
 from gateway.alarms.signals import dc09_dedupe, signals_from_dc09
 from gateway.config import AlarmReceiverConfig
@@ -25,18 +30,32 @@ class Dc09AlarmReceiver(AlarmReceiver):
         #: fault injection for the crash test: hold each ACK back this long after the commit
         self.ack_delay_s = float(os.environ.get("EGW_FAULT_ALARM_ACK_DELAY_S", "0") or 0)
 
+    def load_keys(self) -> KeyRing:
+        """The receiver's keys from its key files. Raises OSError/ValueError (naming the file)."""
+        rc = self.rc
+
+        def read(name: str) -> bytes:
+            try:
+                return load_key(self.ctx.config.resolve(name).read_text(), rc.key_format)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+
+        return KeyRing(read(rc.key_file) if rc.key_file else None,
+                       {acct.upper(): read(name) for acct, name in rc.account_keys.items()})
+
     async def start(self) -> None:
         rc, ctx = self.rc, self.ctx
         try:
-            key = load_key(ctx.config.resolve(rc.key_file).read_text()) if rc.key_file else None
+            keys = self.load_keys()
         except (OSError, ValueError) as exc:
             # refuse to listen rather than accept encrypted panels we cannot read: the receiver shows offline
-            log.error("alarm receiver %s: bad key_file: %s", rc.id, exc)
+            log.error("alarm receiver %s: bad key file: %s", rc.id, exc)
             await self.offline("bad key_file")
             return
         host, port = split_listen(rc.listen)
-        self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, key=key,
-                                   clock=ctx.clock.now, on_error=self.on_block_error)
+        self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, keys=keys,
+                                   plain_window=rc.plain_timestamp_window, clock=ctx.clock.now,
+                                   on_error=self.on_block_error)
         try:
             self.port = await self.server.start()
         except OSError as exc:
@@ -46,7 +65,7 @@ class Dc09AlarmReceiver(AlarmReceiver):
         ctx.supervisor.spawn(f"alarms.{rc.id}", self._serve, device=(rc.id, "receiver"))
         if self.port is not None:
             await self.host.listening(rc.id)
-            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.port, " (AES)" if key else "")
+            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.port, " (AES)" if keys else "")
 
     async def _serve(self) -> None:
         assert self.server is not None
