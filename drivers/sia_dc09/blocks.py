@@ -31,8 +31,18 @@ KNOWN_IDS = ("SIA-DCS", "ADM-CID", "NULL")
 WINDOW_PAST_S = 40.0
 WINDOW_FUTURE_S = 20.0
 TS_FORMAT = "_%H:%M:%S,%m-%d-%Y"
-#: data and extended text are ASCII by the standard; Windows-1252 where it allows text (x-data)
+#: data and extended text are ASCII by the standard, Windows-1252 where it allows text (x-data);
+#: some transmitters send UTF-8 there instead (tried first: a valid multi-byte UTF-8 sequence is
+#: next to impossible in real Windows-1252 text)
 TEXT_ENCODING = "cp1252"
+
+
+def decode_text(raw: bytes) -> str:
+    """Block text: ASCII, else UTF-8 if it is valid UTF-8, else Windows-1252 (never raises)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode(TEXT_ENCODING, "replace")
 
 _TAIL = re.compile(r"(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_[0-9:,-]*)?\Z", re.S)
 #: the data's own account part: ``#acct|`` (any letters), ``1234|`` (digits) or a bare ``|``
@@ -174,16 +184,16 @@ def parse_block(
     given) are the accepted account numbers, upper case; ``now`` enables the timestamp window
     (always for encrypted blocks, for plain ones only with ``plain_window``).
     """
-    framed = unframe(body)
-    if isinstance(framed, str):
-        return BlockError(Verdict.NAK, framed)
-    h = read_header(*framed)
+    content, binary, why = unframe(body)
+    if content is None:
+        return BlockError(Verdict.NAK, why, binary_crc=binary)
+    h = read_header(content, binary)
     if h is None:
-        return BlockError(Verdict.DUH, "unparsable header", binary_crc=framed[1])
+        return BlockError(Verdict.DUH, "unparsable header", binary_crc=binary)
     tail = _admit(h, accounts) or _tail(h, keys)
     if isinstance(tail, BlockError):
         return tail
-    t = _TAIL.match(tail.decode(TEXT_ENCODING, "replace"))
+    t = _TAIL.match(decode_text(tail))
     if t is None:
         return _refuse(h, Verdict.DUH, "unparsable data")
     lenient = list(h.lenient)

@@ -40,29 +40,26 @@ class Header:
     lenient: tuple[str, ...] = ()
 
 
-def unframe(body: bytes) -> tuple[bytes, bool] | str:
-    """(content from the first ``"``, binary CRC?) once CRC and length check out; else why not (NAK)."""
+def unframe(body: bytes) -> tuple[bytes | None, bool, str]:
+    """(content from the first ``"`` or None, binary CRC?, why not) -- None when CRC or length
+    fail (NAK); the CRC form is told either way so the NAK goes back in the form the panel reads."""
     if len(body) >= 9 and body[8:9] == b'"':
-        try:
-            crc = int(body[:4], 16)
-            length = int(body[4:8], 16)
-        except ValueError:
-            return "bad CRC or length field"
-        content, binary = body[8:], False
+        binary, start = False, 8
     elif len(body) >= 7 and body[6:7] == b'"' and body[2:3] == b"0":
-        crc = int.from_bytes(body[:2], "big")
-        try:
-            length = int(body[2:6], 16)
-        except ValueError:
-            return "bad length field"
-        content, binary = body[6:], True
+        binary, start = True, 6
     else:
-        return "short or malformed block"
+        return None, False, "short or malformed block"
+    try:
+        crc = int.from_bytes(body[:2], "big") if binary else int(body[:4], 16)
+        length = int(body[start - 4:start], 16)
+    except ValueError:
+        return None, binary, "bad CRC or length field"
+    content = body[start:]
     if crc16_arc(content) != crc:
-        return "crc"
+        return None, binary, "crc"
     if length != len(content):
-        return "length"
-    return content, binary
+        return None, binary, "length"
+    return content, binary, ""
 
 
 def read_header(content: bytes, binary_crc: bool) -> Header | None:

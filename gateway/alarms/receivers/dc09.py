@@ -79,7 +79,14 @@ class Dc09AlarmReceiver(AlarmReceiver):
             await self.server.close()
 
     async def on_block(self, msg: Dc09Message) -> Verdict:
-        """Commit what the block says; the receiver ACKs once this returns."""
+        """Commit what the block says; the receiver ACKs once this returns.
+
+        A poll (NULL, or an event block with empty data) has nothing to commit: it only proves
+        the panel is alive. Data we cannot read is DUH (the panel reports it), never a guess.
+        """
+        if msg.id_token == "NULL" or not msg.payload.strip():
+            self.host.heard(self.rc.id, msg.account.upper())
+            return Verdict.ACK
         try:
             signals = signals_from_dc09(self.rc.id, msg)
         except cid.ContactIdError as exc:
