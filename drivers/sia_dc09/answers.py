@@ -5,7 +5,7 @@ dc09-spt checks CRC and length, reads the sequence at a fixed offset and, for ``
 last 21 decrypted bytes as ``]_HH:MM:SS,MM-DD-YYYY``; pysiaalarm-style receivers answer
 ``"ACK"seq R L #acct[]`` and a panel that got ``"ACK"0000None`` from one (Pyronix Enforcer,
 HA issue 180511) gives up. So ACK and DUH echo the block's sequence, ``R``, ``L`` and account
-exactly as the block had them, in the CRC form the block used; NAK is the standard's
+as the block had them (``L0`` where it had no line number), in the CRC form the block used; NAK is the standard's
 ``"NAK"0000R0L0A0[]_time`` with the receiver's clock, so the panel can correct its own.
 """
 
@@ -20,9 +20,11 @@ from drivers.sia_dc09.crypto import encrypt_tail
 from drivers.sia_dc09.framing import binary_crc_at, frame
 
 
-def _fields(receiver: str | None, line: str | None, account: str) -> str:
+def _fields(receiver: str | None, line: str | None, account: str, *, answer: bool = True) -> str:
+    """``R..L..#acct`` as the block had them; in an answer a missing or empty ``L`` is ``L0``
+    (the standard's form, and the one strict parsers such as pysiaalarm's regex require)."""
     r = "" if receiver is None else f"R{receiver}"
-    lp = "" if line is None else f"L{line}"
+    lp = f"L{line or '0'}" if answer else ("" if line is None else f"L{line}")
     return f"{r}{lp}#{account}" if account else f"{r}{lp}"
 
 
@@ -72,7 +74,7 @@ def build_block(
     """
     stamp = format_timestamp(ts or datetime.now(UTC))
     seq_txt = seq if isinstance(seq, str) else f"{seq:04d}"
-    fields = _fields(receiver or None, line, account)
+    fields = _fields(receiver or None, line, account, answer=False)
     head = f'"{"*" if key else ""}{id_token}"{seq_txt}{fields}['.encode("ascii")
     data = f"#{account}|{payload}" if payload else ""
     tail = (data + "]" + stamp).encode("cp1252")
