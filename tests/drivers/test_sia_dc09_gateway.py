@@ -172,3 +172,16 @@ def test_lenient_blocks_are_accepted_counted_and_logged_once(tmp_path: Path, cap
     run(tmp_path, "", body)
     logged = [r.getMessage() for r in caplog.records if "accepted a block with" in r.getMessage()]
     assert len(logged) == 3 and all("ACCT7x" in m for m in logged)
+
+
+def test_check_config_names_a_missing_account_key_file_and_a_bad_key_format(tmp_path: Path) -> None:
+    from conftest import config_text
+
+    from gateway.config import check_config
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(config_text(tmp_path / "var", 1883, free_port(), site(free_port(), 'account_keys = { "1234" = "nope.key" }')))
+    problems = [str(p) for p in check_config(path)]
+    assert any("account_keys" in p and "nope.key" in p for p in problems), problems
+    path.write_text(config_text(tmp_path / "var", 1883, free_port(), site(free_port(), 'key_format = "base64"')))
+    assert any("key_format" in str(p) for p in check_config(path))
