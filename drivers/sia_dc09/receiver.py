@@ -145,7 +145,8 @@ class Dc09Receiver:
         msg = parse_block(body, keys=self.key_for, now=now, accounts=self.accounts, plain_window=self.plain_window)
         if isinstance(msg, BlockError):
             self._count(msg)
-            return build_response(msg.verdict, seq=msg.seq, receiver=self._rcv(msg.receiver), line=msg.line,
+            rcv = self.receiver_no if msg.verdict is Verdict.NAK else self._rcv(msg.receiver)   # NAK: R0 (or ours)
+            return build_response(msg.verdict, seq=msg.seq, receiver=rcv, line=msg.line,
                                   account=msg.account, now=now, binary_crc=msg.binary_crc)
         if msg.lenient:
             self._lenient(msg)

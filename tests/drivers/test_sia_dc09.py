@@ -360,3 +360,14 @@ def test_idle_connections_are_closed() -> None:
         w.close()
 
     with_receiver(body, idle_timeout_s=0.3)
+
+
+def test_nak_is_the_standard_form_even_for_a_block_with_receiver_and_line() -> None:
+    async def body(server: Dc09Receiver, port: int, rec: Recorder) -> None:
+        old = datetime.now(UTC) - timedelta(minutes=5)
+        nak = await exchange(port, ref_block("NULL", 15, "1234", None, ts=old, rcv="12", line="3", key=KEY))
+        assert nak[9:].startswith(b'"NAK"0000R0L0A0[]_')
+        duh = await exchange(port, ref_block("NULL", 16, "1234", None, rcv="12", line="3", key=bytes(16)))
+        assert duh[9:].startswith(b'"DUH"0016R12L3#1234[]')
+
+    with_receiver(body, keys=KEY)
