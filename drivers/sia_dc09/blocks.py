@@ -44,6 +44,15 @@ def decode_text(raw: bytes) -> str:
     except UnicodeDecodeError:
         return raw.decode(TEXT_ENCODING, "replace")
 
+#: extended data fields (DC-09 5.5.1): the first character says what the rest is (cross-checked
+#: with pysiaalarm's xdata table); text fields (I, L, O, R, S) may be Windows-1252
+EXTENDED_FIELDS = {
+    "A": "authentication hash", "C": "supervision category", "H": "time of occurrence", "I": "alarm text",
+    "J": "network path", "K": "encryption key", "L": "location", "M": "MAC address", "N": "network address",
+    "O": "building name", "P": "authentication hash", "R": "room", "S": "site name", "T": "alarm trigger",
+    "V": "verification", "X": "longitude", "Y": "latitude", "Z": "altitude",
+}
+
 _TAIL = re.compile(r"(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_[0-9:,-]*)?\Z", re.S)
 #: the data's own account part: ``#acct|`` (any letters), ``1234|`` (digits) or a bare ``|``
 _DATA_ACCOUNT = re.compile(r"(?:#(?P<acct>[0-9A-Za-z]{1,16})|(?P<num>[0-9]{0,16}))\|")
@@ -77,6 +86,11 @@ class Dc09Message:
         """The data after ``#acct|`` (or ``|``), or the whole data when it has no account part."""
         m = _DATA_ACCOUNT.match(self.data)
         return self.data[m.end():] if m else self.data
+
+    @property
+    def extended_fields(self) -> tuple[tuple[str, str, str], ...]:
+        """The extended data as (letter, what it is, value); an unknown letter is "unknown"."""
+        return tuple((x[:1], EXTENDED_FIELDS.get(x[:1], "unknown"), x[1:]) for x in self.extended if x)
 
     @property
     def data_account(self) -> str:

@@ -371,3 +371,12 @@ def test_nak_is_the_standard_form_even_for_a_block_with_receiver_and_line() -> N
         assert duh[9:].startswith(b'"DUH"0016R12L3#1234[]')
 
     with_receiver(body, keys=KEY)
+
+
+def test_extended_fields_are_named() -> None:
+    """Windows-1252 text in x-data (DC-09 5.5.1.8): the CRC is over those bytes, the text comes out right."""
+    raw = ('"SIA-DCS"0003L0#1234[#1234|Nri1/PA501][X006E07.77][Y49N06.66][ITür offen][Qodd]').encode("cp1252")
+    m = parse(b"\n" + f"{crc16_arc(raw):04X}0{len(raw):03X}".encode() + raw + b"\r")
+    assert isinstance(m, Dc09Message)
+    assert m.extended_fields == (("X", "longitude", "006E07.77"), ("Y", "latitude", "49N06.66"),
+                                 ("I", "alarm text", "Tür offen"), ("Q", "unknown", "odd"))
