@@ -184,6 +184,12 @@ class AlarmReceiverConfig(Strict):
     baud: int = Field(default=9600, gt=0)
     accounts: list[str] = []
     key_file: str = ""
+    #: sia-dc09: how key files hold the AES key -- "hex" digits, or "ascii" (the 16/24/32 characters themselves)
+    key_format: Literal["hex", "ascii"] = "hex"
+    #: sia-dc09: per-account key files (account -> file), over key_file for those accounts
+    account_keys: dict[str, str] = {}
+    #: sia-dc09: NAK plain blocks whose timestamp is outside the window too (encrypted ones always are)
+    plain_timestamp_window: bool = False
     #: supervised by default (DEFAULT_SUPERVISION_S for the protocol); 0 = panel liveness not supervised
     supervision_s: float = Field(default=300.0, ge=0)
 

@@ -99,6 +99,8 @@ def _alarm_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for i, rc in enumerate(cfg.alarm_receivers):
         out += _file_exists(cfg, rc.key_file, ("alarm_receivers", i, "key_file"))
+        for acct, name in rc.account_keys.items():
+            out += _file_exists(cfg, name, ("alarm_receivers", i, "account_keys", acct))
     for i, z in enumerate(cfg.alarm_zones):
         if z.receiver not in receivers:
             out.append((("alarm_zones", i, "receiver"), f"no alarm receiver with id {z.receiver!r}"))
