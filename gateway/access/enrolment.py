@@ -56,14 +56,14 @@ class Enrolments:
         door = self.doors.doors.get(body.door)
         if door is None:
             raise UnknownDoor("unknown_door", f"no door {body.door!r}")
-        self.cards.check_spec(body)  # fail now, not at the door
-        replaces = card_key(body.replaces) if body.replaces else None
         now = ctx.clock.now()
         current = self.pending.get(door.id)
         if current is not None:
             row = register.get_enrolment(ctx.store, current)
             if row is not None and row["state"] == "pending" and row["expires_at"] > format_ts(now):
                 raise CardConflict("enrolment_pending", f"enrolment {current} is already waiting for a swipe at {door.id}")
+        self.cards.check_spec(body)  # fail now, not at the door
+        replaces = card_key(body.replaces) if body.replaces else None
         enrol_id = uuid.uuid4().hex[:12]
         expires = format_ts(now + timedelta(seconds=ctx.config.access.enrolment_timeout_s))
         spec = body.model_dump(mode="json", by_alias=True, exclude={"door"})
