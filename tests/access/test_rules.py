@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.access import Door, Window, decide, door_in_scope, door_serves_unit, in_schedule, normalize_scope
@@ -17,6 +19,7 @@ from gateway.access.rules import (
     fee_due,
     fee_reason,
     free_cards,
+    outside_working_hours,
     parse_when,
     patched_spec,
     replacement_refusal,
@@ -306,3 +309,39 @@ def test_a_revocation_here_is_never_rewritten_by_central() -> None:
     assert upsert_result("active", "revoked") == "applied"
     assert upsert_result("revoked", "active") == "kept_revoked"
     assert upsert_result("revoked", "revoked") == "already_revoked"
+
+
+# ---------------------------------------------------------------------- properties (hypothesis)
+HHMM_ = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(days=st.sets(st.integers(1, 7), min_size=1), start=HHMM_, end=HHMM_,
+       work_days=st.sets(st.integers(1, 7), min_size=1), hours=st.tuples(HHMM_, HHMM_))
+def test_worker_hours_agree_with_a_minute_by_minute_check(days: set[int], start: str, end: str,
+                                                          work_days: set[int], hours: tuple[str, str]) -> None:
+    """A worker's window is accepted exactly when every minute it opens is a working minute."""
+    if start >= end or hours[0] >= hours[1]:
+        return
+    rules = AccessSection(worker_hours=f"{hours[0]}-{hours[1]}", worker_days=sorted(work_days))
+    window = Window.model_validate({"days": sorted(days), "from": start, "to": end})
+    minutes = [f"{m // 60:02d}:{m % 60:02d}" for m in range(24 * 60)]
+    inside = all(d in work_days and hours[0] <= hm < hours[1]
+                 for d in days for hm in minutes if start <= hm < end)
+    assert (outside_working_hours([window], rules) is None) == inside
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["resident", "family", "tenant", "worker", "staff"]), cards=st.integers(1, 20),
+       occupants=st.none() | st.integers(0, 20), cap=st.integers(0, 5),
+       replaces=st.none() | st.sampled_from(["lost", "stolen", "moved_out", "damaged", "other"]))
+def test_the_fee_rule_as_a_table(kind: str, cards: int, occupants: int | None, cap: int, replaces: str | None) -> None:
+    free = free_cards(occupants, cap)
+    assert free == (cap if occupants is None else min(occupants, cap)) and 0 <= free <= cap
+    why = fee_reason(kind, cards, free, replaces)
+    if kind in ("worker", "staff"):
+        assert why is None
+    elif replaces is not None:
+        assert why == ("replacement_lost" if replaces in ("lost", "stolen") else None)
+    else:
+        assert (why == "beyond_free") == (cards > free) and why in (None, "beyond_free")
