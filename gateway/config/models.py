@@ -159,11 +159,13 @@ class AccessSection(Strict):
     holidays: list[str] = []
     #: a pending enrolment waits this long for its swipe
     enrolment_timeout_s: float = Field(default=600, gt=0)
-    #: renovation workers: default working hours (site time) and longest validity
+    #: renovation workers: their working hours (site time; a worker's own schedule must lie within them,
+    #: ``worker_hours`` error otherwise) and longest validity (``worker_validity``)
     worker_hours: str = Field(default="08:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
     worker_days: list[int] = [1, 2, 3, 4, 5]   # ISO weekdays, 1 = Monday
     worker_max_days: int = Field(default=90, ge=1)
-    #: cards per unit that are free; issuing more emits card.fee_due
+    #: free household cards per unit: one per registered occupant (from central), at most this many, and
+    #: this many where central has not said; issuing beyond them emits card.fee_due (docs/access.md "Fees")
     free_cards_per_unit: int = Field(default=3, ge=0)
     #: a revoked card's holder name is erased this long after the revocation (personal data)
     holder_retention_days: float = Field(default=365, ge=0)
