@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -127,12 +127,24 @@ class ReaderConfig(Strict):
     install_mode: bool = False
 
 
+class RelayOutputConfig(Strict):
+    """A door's lock on a coil of a Modbus relay board: ``output = { bus = "relays", device_id = 3, coil = 2 }``."""
+
+    bus: str = Field(pattern=ANY_ID)
+    device_id: int = Field(ge=1, le=247)   # 0 is broadcast: a board never answers it, so nothing could be checked
+    coil: int = Field(ge=0, le=65535)      # coil address as on the wire (relay 1 is usually coil 0)
+
+
 class DoorConfig(Strict):
     id: str = Field(pattern=ANY_ID)
     name: str = ""
+    #: the building the door belongs to: its egress building (a fire there releases it when ``egress``)
     building: str = ""
     reader: str
-    output: int = Field(default=0, ge=0, le=255)
+    #: what unlocks it: an OSDP output number on its reader (default 0), or a relay board coil
+    output: Annotated[int, Field(ge=0, le=255)] | RelayOutputConfig = 0
+    #: on an escape route: released by a fire in its building and by any fire the gateway cannot place
+    egress: bool = True
     input: int = Field(default=0, ge=0, le=255)  # door contact input number on the reader
     unlock_s: float = Field(default=5, gt=0, le=3600)
     held_open_s: float = Field(default=60, ge=0)
@@ -209,6 +221,10 @@ class AlarmReceiverConfig(Strict):
     accounts: list[str] = []
     key_file: str = ""
     supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
+    #: a fire this panel reports that no [[alarm_zones]] places (unmapped zone, system level, the transmitter's
+    #: own status) releases every egress door of the site, or only those of ``building`` (the panel's)
+    unplaced_fire: Literal["site", "building"] = "site"
+    building: str = ""
 
     @model_validator(mode="after")
     def _where(self) -> AlarmReceiverConfig:
@@ -220,6 +236,8 @@ class AlarmReceiverConfig(Strict):
             raise ValueError(f"{self.protocol} needs port (serial) or listen (TCP)")
         if self.listen and self.protocol != "sia-dc09":
             _host_port(self.listen)
+        if self.unplaced_fire == "building" and not self.building:
+            raise ValueError('unplaced_fire = "building" needs building = "<the panel\'s building>"')
         return self
 
 

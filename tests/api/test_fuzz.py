@@ -62,6 +62,7 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/enrolments/{enrol_id}"): frozenset({"technician"}),
     ("GET", "/doors"): frozenset({"operator"}),
     ("POST", "/doors/{door_id}/unlock"): frozenset({"operator"}),
+    ("POST", "/doors/{door_id}/relock"): frozenset({"operator"}),
     ("GET", "/meters"): frozenset({"technician", "operator", "central"}),
     ("POST", "/meters/{meter_id}/valve"): frozenset({"technician", "central"}),
     ("GET", "/readings"): frozenset({"central"}),
