@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 ANY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -135,6 +135,9 @@ class RelayOutputConfig(Strict):
     coil: int = Field(ge=0, le=65535)      # coil address as on the wire (relay 1 is usually coil 0)
 
 
+OUTPUT_FORMS = "output is an OSDP output number 0-255, or a relay board coil { bus, device_id, coil }"
+
+
 class DoorConfig(Strict):
     id: str = Field(pattern=ANY_ID)
     name: str = ""
@@ -142,7 +145,7 @@ class DoorConfig(Strict):
     building: str = ""
     reader: str
     #: what unlocks it: an OSDP output number on its reader (default 0), or a relay board coil
-    output: Annotated[int, Field(ge=0, le=255)] | RelayOutputConfig = 0
+    output: int | RelayOutputConfig = 0
     #: on an escape route: released by a fire in its building and by any fire the gateway cannot place
     egress: bool = True
     input: int = Field(default=0, ge=0, le=255)  # door contact input number on the reader
@@ -150,6 +153,23 @@ class DoorConfig(Strict):
     held_open_s: float = Field(default=60, ge=0)
     #: the building-unit this door serves (e.g. "3-1"); "" = a building-wide or common door
     unit: str = ""
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output(cls, v: object) -> object:
+        """One problem in words per mistake, not one per form the value could have taken."""
+        if isinstance(v, dict):
+            try:
+                return RelayOutputConfig.model_validate(v)
+            except ValidationError as exc:
+                words = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
+                what = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {words.get(e['type'], e['msg'])}"
+                                 for e in exc.errors())
+                raise ValueError(f"{OUTPUT_FORMS}: {what}") from None
+        number = isinstance(v, int) and not isinstance(v, bool)
+        if not (isinstance(v, RelayOutputConfig) or (number and 0 <= v <= 255)):  # type: ignore[operator]
+            raise ValueError(f"{OUTPUT_FORMS}, not {v!r}")
+        return v
 
 
 class AntiPassback(Strict):

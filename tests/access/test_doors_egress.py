@@ -16,8 +16,7 @@ from conftest import make_config, until
 from drivers.cards import parse_card_id, wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
 from drivers.sim.relay_board import RelayBoardSim, SimBoard
-from gateway.access import AccessComponent, CardIn
-from gateway.access import register
+from gateway.access import AccessComponent, CardIn, register
 from gateway.access.errors import FireActive, NotReleased, OutputOffline
 from gateway.daemon import build_context, stop_context
 
@@ -94,6 +93,10 @@ class Site:
         self.ctx, self.osdp, self.line, self.board = ctx, osdp, line, board
         self.access: AccessComponent = ctx.components["access"]
 
+    async def ready(self) -> None:
+        await until(lambda: self.access.readers.online.get("r-main") is True, 20, "reader online")
+        await until(lambda: self.access.doors.outputs.of("b3-side").online() is True, 10, "relay board online")
+
     def events(self, type_: str) -> list[dict[str, Any]]:
         return [e.data for e in self.ctx.events.query(0, 1000, [type_])]
 
@@ -121,8 +124,7 @@ def with_site(tmp_path: Path, *bodies: Body) -> None:
                 ctx = await build_context(cfg, components=[AccessComponent()])
                 try:
                     site = Site(ctx, osdp, line, board)
-                    await until(lambda: site.access.readers.online.get("r-main") is True, 20, "reader online")
-                    await until(lambda: site.access.doors.outputs.of("b3-side").online() is True, 10, "board")
+                    await site.ready()
                     await body(site)
                 finally:
                     await stop_context(ctx)

@@ -18,6 +18,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drivers.modbus.errors import ModbusError
 from drivers.modbus.relays import RelayBoard, RelayBus
@@ -165,5 +167,29 @@ def test_board_pulses_holds_and_redrives_a_board_that_forgot() -> None:
             task.cancel()
             await bus.close()
             await sim.stop()
+
+    asyncio.run(main())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(reply=st.one_of(st.binary(max_size=16),
+                       st.sampled_from([bytes.fromhex(f) for _c, _o, f in WRITE_FRAMES] + [bytes.fromhex(READ_REPLY)])
+                       .map(lambda b: b[:-3] + bytes([b[-3] ^ 0x5A]) + b[-2:])))   # a flipped data byte: bad CRC
+def test_any_reply_is_a_result_or_a_modbus_error(reply: bytes) -> None:
+    """Whatever a board answers (noise, truncated or corrupted frames), the driver raises only ModbusError."""
+
+    async def main() -> None:
+        wire = WireBoard({bytes.fromhex(WRITE_FRAMES[0][2]): reply, bytes.fromhex(READ_REQUEST): reply})
+        port = await wire.start()
+        bus = RelayBus("rtu-over-tcp", f"127.0.0.1:{port}", timeout_s=0.05, retries=0)
+        try:
+            for call in (bus.write_coil(0, True, device_id=1), bus.read_coils(0x0510, 1, device_id=1)):
+                try:
+                    await call
+                except ModbusError:
+                    pass
+        finally:
+            await bus.close()
+            await wire.stop()
 
     asyncio.run(main())
