@@ -238,13 +238,13 @@ class AlarmReceiverConfig(Strict):
     listen: str = ""
     port: str = ""
     baud: int = Field(default=9600, gt=0)
-    accounts: list[str] = []
-    key_file: str = ""
-    supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
     #: a fire this panel reports that no [[alarm_zones]] places (unmapped zone, system level, the transmitter's
     #: own status) releases every egress door of the site, or only those of ``building`` (the panel's)
     unplaced_fire: Literal["site", "building"] = "site"
     building: str = ""
+    accounts: list[str] = []
+    key_file: str = ""
+    supervision_s: float = Field(default=0, ge=0)  # 0 = panel liveness not supervised
 
     @model_validator(mode="after")
     def _where(self) -> AlarmReceiverConfig:
