@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.config.models import RelayOutputConfig
+
 HOLDER_KINDS = ("resident", "family", "tenant", "worker", "staff")
 #: household cards: the ones counted against the unit's free cards
 FEE_KINDS = ("resident", "family", "tenant")
@@ -141,6 +143,15 @@ class DoorUnlockArgs(UnlockIn):
     door: str
 
 
+class RelockIn(BaseModel):
+    """An operator ends a door's release (fire hold or unlock): audited with ``reason``; ``confirm`` while the
+    fire that holds it is still active."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=500)
+    confirm: bool = False
+
+
 class Change(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: Literal["upsert", "revoke"]
@@ -233,6 +244,20 @@ class EnrolmentOut(BaseModel):
     done_at: str | None
 
 
+class HoldOut(BaseModel):
+    """Why a door is held released: the hold and, for a fire, its alarm (``active`` until the panel restores it)."""
+
+    model_config = ConfigDict(extra="allow")
+    token: str
+    reason: str
+    alarm: int | None = None
+    kind: str | None = None
+    since: str | None = None
+    state: str | None = None
+    active: bool | None = None
+    placed: str | None = None
+
+
 class DoorStateOut(BaseModel):
     id: str
     name: str
@@ -242,10 +267,26 @@ class DoorStateOut(BaseModel):
     since: str
     contact: Literal["open", "closed"] | None
     reader_online: bool | None
+    #: on an escape route (released by a fire in its building and by any fire not placed)
+    egress: bool
+    #: what moves its lock: {kind: osdp, reader, number, online} or {kind: relay, bus, device_id, coil, device, online}
+    output: dict[str, Any]
+    #: the holds keeping it released, first one first (empty: none)
+    holds: list[HoldOut]
 
 
 class DoorList(BaseModel):
     items: list[DoorStateOut]
+
+
+class RelockOut(BaseModel):
+    door: str
+    relocked: bool
+    #: holds the door was taken out of (their other doors stay released)
+    holds: list[str]
+    #: a fire holding it was still active (the relock was confirmed)
+    fire_active: bool
+    relay_command_sent: bool
 
 
 class UnlockOut(BaseModel):
@@ -265,7 +306,7 @@ class Door:
     building: str
     unit: str
     reader: str
-    output: int
+    output: int | RelayOutputConfig   # OSDP output number on its reader, or a relay board coil
     input: int
     unlock_s: float
     held_open_s: float
@@ -278,3 +319,4 @@ class Door:
     since: str = ""
     held_task: asyncio.Task[None] | None = field(default=None, repr=False)
     relock_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    egress: bool = True                 # on an escape route

@@ -82,7 +82,7 @@ class Lifecycle:
         zone = self.zones.get((s.receiver, s.zone))
         building = zone.building if zone else ""
         name = zone.name if zone else ""
-        doors = rules.doors_to_hold(s.kind, zone.unlock_doors if zone else None)
+        doors = self.linkage.doors_for(s, zone)   # fire linkage places the fire (unplaced: every egress door)
         alarm_id = db.insert_alarm(conn, s, now, building, name, doors)
         db.log_signal(conn, now, s, alarm_id)
         emit("alarm.raised", {"alarm": alarm_id, "receiver": s.receiver, "account": s.account, "zone": s.zone,

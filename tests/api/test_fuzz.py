@@ -66,6 +66,7 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/enrolments/{enrol_id}/cancel"): frozenset({"technician"}),
     ("GET", "/doors"): frozenset({"operator"}),
     ("POST", "/doors/{door_id}/unlock"): frozenset({"operator"}),
+    ("POST", "/doors/{door_id}/relock"): frozenset({"operator"}),
     ("GET", "/meters"): frozenset({"technician", "operator", "central"}),
     ("POST", "/meters/{meter_id}/valve"): frozenset({"technician", "central"}),
     ("GET", "/readings"): frozenset({"central"}),

@@ -24,6 +24,8 @@ from gateway.access.models import (
     DoorList,
     EnrolmentIn,
     EnrolmentOut,
+    RelockIn,
+    RelockOut,
     RevokeIn,
     UnlockIn,
     UnlockOut,
@@ -128,3 +130,11 @@ async def doors(who: Principal = Depends(operator), comp: AccessComponent = Depe
 async def unlock(door_id: str, body: UnlockIn | None = None, who: Principal = Depends(operator),
                  comp: AccessComponent = Depends(access)) -> dict[str, Any]:
     return await comp.doors.unlock(door_id, (body or UnlockIn()).seconds, who.name, who.role)
+
+
+@router.post("/doors/{door_id}/relock", response_model=RelockOut, responses=error_responses(404, 409))
+async def relock(door_id: str, body: RelockIn, who: Principal = Depends(operator),
+                 comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    """End a door's release (a fire hold or an unlock), audited with the reason; 409 ``fire_active`` while the
+    fire holding it is still active unless ``confirm``."""
+    return await comp.doors.relock(door_id, body.reason, body.confirm, who.name, who.role)
