@@ -15,7 +15,7 @@ instead of waiting for bytes that will not come.
 from __future__ import annotations
 
 from drivers.cards import em4100_card_id
-from drivers.serial_frames.result import CardSeen, ParserStats, Result, shown
+from drivers.serial_frames.result import ParserStats, Result, shown
 
 STX, ETX, CR, LF = 0x02, 0x03, 0x0D, 0x0A
 HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -49,7 +49,7 @@ class StxParser:
         self.framing = framing
         self.buf = bytearray()
         self.stats = ParserStats()
-        self.skipping = False  # the rest of a refused frame is not refused again
+        self.skipping = False  # the rest of a refused frame (up to its ETX) is not refused again
 
     def feed(self, data: bytes) -> list[Result]:
         self.buf += data
@@ -58,6 +58,10 @@ class StxParser:
             start = self.buf.find(STX)
             if start != 0:
                 junk = bytes(self.buf if start < 0 else self.buf[:start])
+                if self.skipping and ETX in junk:  # the refused frame ends at its ETX; what follows is news
+                    del self.buf[: junk.index(ETX) + 1]
+                    self.skipping = False
+                    continue
                 if not self.skipping:
                     out.append(self.stats.refuse("garbage", f"{len(junk)} bytes outside a frame: {shown(junk)}"))
                     self.skipping = True
@@ -72,18 +76,20 @@ class StxParser:
     def frame(self, out: list[Result]) -> int:
         """Decode the frame at the front of ``buf`` into ``out``; how many bytes it took (0 = need more)."""
         buf = self.buf
-        self.skipping = True  # until this frame is accepted
+        self.skipping = True  # until this frame is seen whole
         cut = next((i for i in range(1, min(len(buf), 1 + BODY)) if buf[i] in (STX, ETX, CR, LF)), None)
         if cut is not None:  # the frame ends (or a new one starts) before its 12 characters
             out.append(self.stats.refuse("framing", f"frame cut short: {shown(bytes(buf[:cut + 1]))}"))
+            self.skipping = buf[cut] in (CR, LF)  # an ETX ended it, an STX starts the next one
             return cut + (buf[cut] != STX)
+        if len(buf) < 1 + BODY:
+            return 0
         for tail in self.tails:
             if len(buf) < 1 + BODY + len(tail) and bytes(buf[1 + BODY:]) == tail[: len(buf) - 1 - BODY]:
                 return 0  # this tail may still complete
             if bytes(buf[1 + BODY: 1 + BODY + len(tail)]) == tail:
-                result = self.decode(bytes(buf[1: 1 + BODY]))
-                self.skipping = not isinstance(result, CardSeen)
-                out.append(result)
+                out.append(self.decode(bytes(buf[1: 1 + BODY])))
+                self.skipping = False  # a whole frame, good or bad, ends at its tail
                 return 1 + BODY + len(tail)
         want = " or ".join(shown(t) for t in self.tails)
         out.append(self.stats.refuse("framing", f"no {want} after 12 characters ({self.framing}): "
