@@ -123,6 +123,19 @@ def test_corpus_from_libosdp_pd_over_tcp_to_the_driver() -> None:
                     assert isinstance(ev, CardRead) and ev.card == case["expect"]["card"], (case["id"], ev)
             assert sim.online(), "osdp_FMT replies do not take the reader offline"
             assert bus.stats["card_reads"] == sum(1 for c in on_wire if "card" in c["expect"])
+            # libosdp's PD itself drops a CardRead in CardFormat.ASCII (deprecated): nothing, or the right id, arrives
+            # before the next raw read - never a misread
+            from osdp import CardFormat, Event
+
+            with sim._lock:
+                sim.pds[0].pd.ctx.submit_event({"event": Event.CardRead, "reader_no": 0, "direction": 0,
+                                                "format": CardFormat.ASCII, "data": b"0001217496"})
+            sim.raw_read(16, b"\x12\xab")
+            ev = await next_read(queue, "ascii event")
+            if isinstance(ev, CardRead) and ev.card.startswith("ascii:"):  # a libosdp that sends osdp_FMT again
+                assert ev.card == ascii_card_id(b"0001217496")
+                ev = await next_read(queue, "raw after ascii")
+            assert isinstance(ev, CardRead) and ev.card == "16:12ab"
         finally:
             await asyncio.to_thread(bus.stop)
             sim.stop()

@@ -109,3 +109,18 @@ def test_corpus_over_a_serial_line_to_recorded_events(tmp_path: Path) -> None:
     finally:
         for pty in ptys.values():
             pty.close()
+
+
+def test_framing_config_is_checked(tmp_path: Path) -> None:
+    from gateway.config.loader import ConfigError
+
+    reader = '[[readers]]\nid = "r-1"\ndriver = "{driver}"\nport = "/dev/ttyUSB9"\n{extra}\n'
+    cfg = make_config(tmp_path, reader.format(driver="wiegand-serial", extra='framing = "wiegand-decimal"\n'
+                                                                                "wiegand_bits = 34"))
+    assert (cfg.readers[0].framing, cfg.readers[0].wiegand_bits) == ("wiegand-decimal", 34)
+    assert make_config(tmp_path, reader.format(driver="serial-ascii", extra="")).readers[0].framing == ""
+    for driver, extra, why in (("serial-ascii", 'framing = "em-marine"', "framing"),
+                               ("serial-ascii", "wiegand_bits = 32", "wiegand_bits"),
+                               ("osdp", 'framing = "auto"', "framing and wiegand_bits are for serial readers")):
+        with pytest.raises(ConfigError, match=why):
+            make_config(tmp_path, reader.format(driver=driver, extra=extra))
