@@ -133,6 +133,17 @@ class ReaderConfig(Strict):
     scbk_file: str = ""
     #: OSDP: talk to a factory-fresh reader with the default key and give it scbk_file's key (then set false)
     install_mode: bool = False
+    #: serial readers: what the wire carries ("" = the driver's own: serial-ascii -> rdm6300, wiegand-serial ->
+    #: wiegand); see drivers/serial_frames and docs/access.md "Reader formats"
+    framing: Literal["", "auto", "rdm6300", "id12la", "wiegand", "wiegand-hex", "wiegand-decimal", "line"] = ""
+    #: wiegand-hex / wiegand-decimal: the Wiegand frame the converter read (0 = by the hex digits; decimal: 26)
+    wiegand_bits: Literal[0, 26, 34, 37] = 0
+
+    @model_validator(mode="after")
+    def _serial_keys(self) -> ReaderConfig:
+        if self.driver == "osdp" and (self.framing or self.wiegand_bits):
+            raise ValueError("framing and wiegand_bits are for serial readers; an OSDP reader reports its format")
+        return self
 
 
 class RelayOutputConfig(Strict):
