@@ -314,8 +314,7 @@ class Uplink:
                 self._wake.clear()
                 await self._wait_wake(1.0)
                 continue
-            # clear the doorbell *before* reading: a commit after this line rings it again, one before it is in
-            # the rows; so a short batch means the outbox is drained (one query per wake-up, not a re-check)
+            # doorbell cleared *before* reading: a later commit rings again, so a short batch means drained
             self._wake.clear()
             limit = min(room, 1000)
             rows = self.events.pending_wire(self._cursor, limit)
