@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps "dc09-spt==0.0.4"   # DC-09 test peer; its pycrypto dependency no longer builds
 	touch $(STAMP)
 
 # re-pin after changing a range in pyproject.toml: requirements.lock (a site) and requirements-dev.lock (tests, lint)

@@ -6,6 +6,13 @@ A card is matched on what the reader *delivers*, not on a number printed on it:
 "number" each reader model would show. Known formats are decoded as well
 (``facility``, ``number``) for people, never for matching.
 
+Some readers deliver *characters*, not bits: OSDP osdp_FMT (card data as ASCII, its length a
+count of characters) and serial readers that print a number per line. Their id is
+``"ascii:<hex of the characters>"`` (``"ascii:30303031323137343936"`` for ``0001217496``). The
+prefix is not a bit count, so a character id can never equal a bit id: 10 characters are not
+read as 10 bits (the OSDP bug of taking the character count for a bit count), nor as 80 bits
+of the same bytes.
+
 Formats (bit 0 is the first bit on the wire, the MSB):
 
 * H10301, 26 bit: even parity over bits 1-12 | facility 8 | number 16 | odd parity over bits 13-24
@@ -23,7 +30,10 @@ import re
 from dataclasses import dataclass
 
 CARD_ID_RE = re.compile(r"^([1-9][0-9]{0,3}):([0-9a-f]+)$")
+ASCII_ID_RE = re.compile(r"^ascii:((?:[0-9a-f]{2})+)$")
+ASCII_PREFIX = "ascii:"
 MAX_BITS = 1024
+MAX_CHARS = 255  # osdp_FMT's character count is one byte
 
 
 class CardFormatError(ValueError):
@@ -36,7 +46,7 @@ class DecodedCard:
 
     card: str
     bits: int
-    format: str | None          # "H10301", "H10306", "H10304", "EM4100" or None (kept raw)
+    format: str | None          # "H10301", "H10306", "H10304", "EM4100", "ASCII" or None (kept raw)
     facility: int | None = None
     number: int | None = None
     parity_ok: bool = True
@@ -82,10 +92,15 @@ def card_id_from_bitstring(text: str) -> str:
 
 
 def parse_card_id(card: str) -> tuple[int, int]:
-    """Split and validate a canonical id; returns (bit count, value). Raises CardFormatError."""
+    """Split and validate a canonical *bit* id; returns (bit count, value). Raises CardFormatError.
+
+    A character id (``ascii:...``) is refused here: it has no bit count (see :func:`ascii_chars`).
+    """
     m = CARD_ID_RE.match(card.strip().lower()) if isinstance(card, str) else None
     if not m:
-        raise CardFormatError(f"card id must look like '26:0a1b2c40', got {card!r}")
+        if isinstance(card, str) and card.strip().lower().startswith(ASCII_PREFIX):
+            raise CardFormatError(f"{card[:40]!r} is a character id, not a bit id")
+        raise CardFormatError(f"card id must look like '26:0a1b2c40' or 'ascii:3132', got {str(card)[:60]!r}")
     bits, hexpart = int(m.group(1)), m.group(2)
     if bits > MAX_BITS or len(hexpart) != 2 * ((bits + 7) // 8):
         raise CardFormatError(f"card id {card!r}: {bits} bits need {2 * ((bits + 7) // 8)} hex digits")
@@ -97,10 +112,33 @@ def parse_card_id(card: str) -> tuple[int, int]:
 
 
 def normalize_card_id(card: str) -> str:
-    """Lower-case, validated canonical id (what the register stores)."""
+    """Lower-case, validated canonical id, bit or character (what the register stores)."""
+    if is_ascii_id(card):
+        return ascii_card_id(ascii_chars(card))
     bits, value = parse_card_id(card)
     nbytes = (bits + 7) // 8
     return f"{bits}:{value << (nbytes * 8 - bits):0{nbytes * 2}x}"
+
+
+# ---------------------------------------------------------------------- character ids
+def is_ascii_id(card: object) -> bool:
+    return isinstance(card, str) and card.strip().lower().startswith(ASCII_PREFIX)
+
+
+def ascii_card_id(chars: bytes) -> str:
+    """The id of card data a reader delivered as characters (osdp_FMT, a text line)."""
+    if not 1 <= len(chars) <= MAX_CHARS:
+        raise CardFormatError(f"character card data must be 1..{MAX_CHARS} characters, got {len(chars)}")
+    return ASCII_PREFIX + bytes(chars).hex()
+
+
+def ascii_chars(card: str) -> bytes:
+    """The characters of a character id (``ascii:3132`` -> ``b"12"``). Raises CardFormatError."""
+    m = ASCII_ID_RE.match(card.strip().lower()) if isinstance(card, str) else None
+    if not m or len(m.group(1)) > 2 * MAX_CHARS:
+        raise CardFormatError(f"character id must look like 'ascii:3132' (1..{MAX_CHARS} characters as hex), "
+                              f"got {str(card)[:60]!r}")
+    return bytes.fromhex(m.group(1))
 
 
 # ---------------------------------------------------------------------- Wiegand formats
@@ -137,10 +175,24 @@ def wiegand_parity_ok(fmt: str, value: int) -> bool:
 
 def wiegand_encode(fmt: str, facility: int, number: int) -> str:
     """Build the canonical id of a card in a known format, parity bits set (simulators, tests)."""
-    bits, even, odd, fac, num = WIEGAND_FORMATS[fmt]
+    bits, _even, _odd, fac, num = WIEGAND_FORMATS[fmt]
     if not (0 <= facility < 1 << fac[1] and 0 <= number < 1 << num[1]):
         raise CardFormatError(f"facility/number out of range for {fmt}")
-    value = (facility << (bits - fac[0] - fac[1])) | (number << (bits - num[0] - num[1]))
+    data = (facility << (bits - 1 - fac[0] - fac[1])) | (number << (bits - 1 - num[0] - num[1]))
+    return wiegand_wrap(fmt, data)
+
+
+def wiegand_wrap(fmt: str, data: int) -> str:
+    """The canonical id of a Wiegand frame whose data bits (parity stripped) are ``data``.
+
+    Wiegand-to-serial converters check the parity and send only the data bits; the frame
+    they read is rebuilt with its parity bits, so the card gets the id an OSDP reader or a
+    bit-string converter delivers for it.
+    """
+    bits, even, odd, _fac, _num = WIEGAND_FORMATS[fmt]
+    if not 0 <= data < 1 << (bits - 2):
+        raise CardFormatError(f"{fmt} carries {bits - 2} data bits; the value does not fit")
+    value = data << 1
     if _ones(value, bits, *even) % 2:
         value |= 1 << (bits - 1)
     if _ones(value, bits, *odd) % 2 == 0:
@@ -156,7 +208,15 @@ def em4100_card_id(raw5: bytes) -> str:
 
 
 def decode(card: str) -> DecodedCard:
-    """Decode a canonical id: known formats get facility/number and a parity verdict; others stay raw."""
+    """Decode a canonical id: known formats get facility/number and a parity verdict; others stay raw.
+
+    A character id is ``format: "ASCII"``, ``bits: 0``, and its characters as ``number`` when they
+    are decimal digits (the number printed on many fobs).
+    """
+    if is_ascii_id(card):
+        chars = ascii_chars(card)
+        number = int(chars) if chars.isdigit() and int(chars) < 1 << 63 else None
+        return DecodedCard(ascii_card_id(chars), 0, "ASCII", None, number, True)
     bits, value = parse_card_id(card)
     nbytes = (bits + 7) // 8
     canonical = f"{bits}:{value << (nbytes * 8 - bits):0{nbytes * 2}x}"

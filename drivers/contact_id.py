@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from drivers import cid_codes, sia_codes
 from drivers.alarm_codes import Kind, Meaning
+from drivers.sia_dc09.sia_dcs import SiaDcsError
+from drivers.sia_dc09.sia_dcs import parse as parse_sia_dcs
 
 
 def cid_kind(code: int) -> tuple[Kind, str]:
@@ -154,25 +156,18 @@ class SiaEvent:
     liveness_only: bool
 
 
-_SIA_ITEM = re.compile(r"^([A-Z]{2})(\d{0,4})$")
-
-
 def parse_sia(payload: str) -> list[SiaEvent]:
-    """The events in a SIA-DCS payload: ``N`` [``ri<n>/``] then ``XXzzz`` items split by ``/``."""
-    text = payload.strip()
-    if not text.startswith("N"):
-        raise ContactIdError("SIA-DCS payload does not start with N")
+    """The events in SIA-DCS data, each with its kind. The syntax (modifiers, texts, separators or
+    none) is :func:`drivers.sia_dc09.sia_dcs.parse`'s; this only maps codes to kinds."""
+    try:
+        data = parse_sia_dcs(payload)
+    except SiaDcsError as exc:
+        raise ContactIdError(str(exc)) from None
     out: list[SiaEvent] = []
-    for part in text[1:].split("/"):
-        part = part.strip()
-        if not part or part[:2] in ("ri", "id", "pi", "ti") or part[0].islower():
-            continue   # modifiers: area, user, ...
-        m = _SIA_ITEM.match(part[:6])
-        if m is None:
-            continue
-        code, zone = m[1], int(m[2] or 0)
-        mean = sia_codes.describe(code)   # the code -> kind table (drivers.sia_codes)
-        out.append(SiaEvent(code, zone, mean.kind, mean.text, mean.restore, mean.informational, mean.liveness))
-    if not out:
-        raise ContactIdError("no event in SIA-DCS payload")
+    for e in data.events:
+        mean = sia_codes.describe(e.code)   # the code -> kind table (drivers.sia_codes)
+        out.append(SiaEvent(e.code, e.zone, mean.kind, e.text or mean.text, mean.restore, mean.informational,
+                            mean.liveness))
+    if not out:   # text only (an "A" block): logged, not an alarm
+        out.append(SiaEvent("A", 0, "other", data.text, False, True, False))
     return out

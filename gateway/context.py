@@ -65,6 +65,14 @@ class DoorHolds(Protocol):
         """End the hold ``token``; doors with no other hold relock."""
 
 
+class HoldCauses(Protocol):
+    """What the access area may ask about why doors are held (the alarms area answers, for its ``alarm-<id>``
+    holds): the door JSON shows the cause, and an operator's relock is refused while it is still active."""
+
+    def hold_cause(self, token: str) -> dict[str, Any] | None:
+        """``{"alarm", "kind", "since", "state", "active", ...}`` for a hold this area made; None if not its token."""
+
+
 class HandoverSource(Protocol):
     """An area that contributes open items to the shift handover report."""
 
@@ -92,6 +100,8 @@ class GatewayContext:
     uplink: Uplink | None = None
     #: set by the access area when it starts: fire linkage holds doors through it
     door_holds: DoorHolds | None = None
+    #: set by the alarms area when it starts: why a hold exists and whether its fire is still active
+    hold_causes: HoldCauses | None = None
     #: areas that put items in the shift handover report (each appends itself in ``start``)
     handover_sources: list[HandoverSource] = field(default_factory=list)
 

@@ -314,15 +314,16 @@ class Uplink:
                 self._wake.clear()
                 await self._wait_wake(1.0)
                 continue
-            rows = self.events.pending_wire(self._cursor, min(room, 1000))
-            if not rows:
-                self._wake.clear()
-                # re-check after clearing: a commit may have landed in between
-                if not self.events.pending_wire(self._cursor, 1):
-                    await self._wait_wake(1.0)
-                continue
-            self._publish_rows(rows)
-            await asyncio.sleep(0)  # let acks and commands in between batches
+            # doorbell cleared *before* reading: a later commit rings again, so a short batch means drained
+            self._wake.clear()
+            limit = min(room, 1000)
+            rows = self.events.pending_wire(self._cursor, limit)
+            if rows:
+                self._publish_rows(rows)
+            if len(rows) < limit:
+                await self._wait_wake(1.0)
+            else:
+                await asyncio.sleep(0)  # let acks and commands in between batches
 
     def _publish_rows(self, rows: list[Any]) -> None:
         client = self._client

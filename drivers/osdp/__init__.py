@@ -9,9 +9,10 @@ only: no gateway imports.
 
 Modules: ``bus`` (the CP thread, online/offline, commands), ``channel`` (the
 self-reopening port libosdp talks through), ``pd`` (one reader's spec, state and
-offline reason), ``events`` (libosdp events -> reader events), ``commands``
-(osdp_OUT/LED/BUZ), ``frames`` (CRC, packet parsing and the secure-channel
-handshake diagnosis).
+offline reason), ``events`` (libosdp events -> reader events), ``cardread`` (card
+data formats: osdp_RAW bits and osdp_FMT characters, and the tap that reads osdp_FMT,
+which libosdp ignores, off the wire), ``commands`` (osdp_OUT/LED/BUZ), ``frames`` (CRC,
+packet parsing and the secure-channel handshake diagnosis).
 
 Secure channel: a PD with an SCBK (16 bytes) is driven with ``EnforceSecure`` (no
 silent downgrade to plain text). ``install_mode`` makes the CP first talk to a

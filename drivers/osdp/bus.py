@@ -5,6 +5,10 @@ sleeps 20 ms per turn, which adds up to ~150 ms from a swipe to the relay; 2 ms
 keeps it near one OSDP poll period (~50 ms). It also lets us re-enable a PD
 that went offline: libosdp otherwise waits minutes before retrying one.
 
+osdp_FMT card reads (characters) are read off the wire by the channel's tap, since libosdp
+ignores them; the CP runs with ``IgnoreUnsolicited`` so such a reply does not take the reader
+offline (:mod:`drivers.osdp.cardread`).
+
 Secure channel: libosdp cannot enforce it in install mode (its fallback after a failed
 SCBK-D handshake is a plain link), so the bus does: a PD with an SCBK that is online
 without a secure channel is reported offline, disabled, and its card reads, inputs and
@@ -21,7 +25,7 @@ from typing import Any
 
 from drivers.osdp.channel import SerialChannel
 from drivers.osdp.commands import buzzer_command, led_command, output_command
-from drivers.osdp.events import translate
+from drivers.osdp.events import fmt_read, translate
 from drivers.osdp.pd import PdSpec, PdState, offline_reason
 from drivers.reader import ReaderEvent, ReaderStatus
 from drivers.restart import Backoff, run_with_restarts
@@ -57,6 +61,7 @@ class OsdpBus:
         self.channel = SerialChannel(url, baud)
         self.pds = {spec.key: PdState(spec, i) for i, spec in enumerate(pds)}
         self._by_index = {st.index: st for st in self.pds.values()}
+        self._by_address = {st.spec.address: st for st in self.pds.values()}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,7 +82,9 @@ class OsdpBus:
 
         infos = []
         for st in sorted(self.pds.values(), key=lambda s: s.index):
-            flags = []
+            # an osdp_FMT card read (deprecated, still sent by readers in the field) answers a poll with a reply
+            # libosdp does not expect: without this flag it takes the reader offline for every such swipe
+            flags = [LibFlag.IgnoreUnsolicited]
             if st.spec.scbk is not None:
                 flags.append(LibFlag.InstallMode if st.spec.install_mode else LibFlag.EnforceSecure)
             infos.append(PDInfo(st.spec.address, self.channel, scbk=st.spec.scbk, name=st.spec.key[:16],
@@ -135,6 +142,7 @@ class OsdpBus:
         while not self._stop.is_set():
             with self._lock:
                 ctx.refresh()
+                self._fmt_reads()
                 now = time.monotonic()
                 if now >= next_status:
                     next_status = now + STATUS_EVERY_S
@@ -232,6 +240,14 @@ class OsdpBus:
         for ev in translate(st, event, self.stats):
             self._put(ev)
         return 0
+
+    def _fmt_reads(self) -> None:
+        """osdp_FMT card reads the channel saw (libosdp ignores them), translated (CP thread, lock held)."""
+        for read in self.channel.fmt.take():
+            st = self._by_address.get(read.address)
+            ev = fmt_read(st, read, self.stats) if st is not None else None
+            if ev is not None:
+                self._put(ev)
 
     def _put(self, ev: ReaderEvent) -> None:
         try:

@@ -2,7 +2,8 @@
 
 ``/dev/ttyUSB0`` and ``socket://host:port`` (an RS-485-to-TCP converter, or the simulator)
 work alike. Every byte written and read also goes through a :class:`FrameTap`, so the bus
-can say why a reader is offline.
+can say why a reader is offline, and through a :class:`FmtTap` for the osdp_FMT card reads
+libosdp ignores.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from drivers.osdp.cardread import FmtTap
 from drivers.osdp.frames import FrameTap
 
 log = logging.getLogger(__package__)  # "drivers.osdp", as before the split into modules
@@ -41,6 +43,8 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
         self.down_since: float | None = None
         self._next_open = 0.0
         self.tap = FrameTap()
+        #: osdp_FMT card reads libosdp ignores (drivers.osdp.cardread)
+        self.fmt = FmtTap()
 
     def _ensure(self) -> Any:
         if self.port is not None:
@@ -75,6 +79,7 @@ class SerialChannel(_channel_base()):  # type: ignore[misc]
             data = port.read(max_bytes) or b""
             if data:
                 self.tap.read(data)
+                self.fmt.read(data)
             if data and self.down_since is not None:
                 log.info("osdp: %s answers again", self.url)
                 self.down_since = None

@@ -1,7 +1,8 @@
-"""libosdp's event dicts -> the reader event vocabulary (:mod:`drivers.reader`).
+"""libosdp's event dicts, and osdp_FMT replies read off the wire, -> the reader event vocabulary.
 
-Runs in the CP thread, inside libosdp's callback: it must never raise, so a malformed event
-becomes a :class:`~drivers.reader.ReaderError` instead.
+Runs in the CP thread (inside libosdp's callback, or the bus loop): it must never raise, so a
+malformed event becomes a :class:`~drivers.reader.ReaderError` instead. Card data formats and
+their ids: :mod:`drivers.osdp.cardread`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drivers.cards import CardFormatError, card_id
+from drivers.cards import CardFormatError
+from drivers.osdp.cardread import FmtRead, decode_fmt_reply, event_card
 from drivers.osdp.pd import PdState
 from drivers.reader import CardRead, InputChange, ReaderError, ReaderEvent
 
@@ -30,15 +32,39 @@ def translate(st: PdState, event: dict[str, Any], stats: dict[str, int]) -> list
 
 
 def card_read(st: PdState, event: dict[str, Any], stats: dict[str, int]) -> ReaderEvent:
-    data = bytes(event.get("data", b""))
-    bits = int(event.get("length", len(data) * 8))
     try:
-        card = card_id(bits, data)
-    except CardFormatError as exc:
+        card, bits = event_card(event)
+    except (CardFormatError, KeyError, TypeError, ValueError) as exc:
         stats["bad_card_reads"] += 1
-        return ReaderError(st.spec.key, f"card read: {exc}")
+        return ReaderError(st.spec.key, f"card read: {exc}", "format")
     stats["card_reads"] += 1
     return CardRead(st.spec.key, card, bits, time.monotonic())
+
+
+FMT_UNDECODABLE = ("osdp_FMT card read under the secure channel cannot be decoded (its data is encrypted inside "
+                   "libosdp, which drops osdp_FMT as deprecated since OSDP 2.2.2): set the reader to report osdp_RAW")
+
+
+def fmt_read(st: PdState, read: FmtRead, stats: dict[str, int]) -> ReaderEvent | None:
+    """An osdp_FMT reply seen on the wire (libosdp ignores it); None = dropped (counted).
+
+    Only a plain-text reader's read is used. A reader with an SCBK is trusted only through the
+    secure channel libosdp verifies: its plain-text osdp_FMT is dropped like any plain report
+    of a keyed reader, and an encrypted one is refused with the reason (its MAC is not ours to check).
+    """
+    if st.spec.scbk is not None and read.sec_type == 0:
+        stats["plain_dropped"] += 1
+        return None
+    if read.sec_type != 0:
+        stats["bad_card_reads"] += 1
+        return ReaderError(st.spec.key, FMT_UNDECODABLE, "format")
+    try:
+        _reader_no, card = decode_fmt_reply(read.data)
+    except CardFormatError as exc:
+        stats["bad_card_reads"] += 1
+        return ReaderError(st.spec.key, f"card read: {exc}", "format")
+    stats["card_reads"] += 1
+    return CardRead(st.spec.key, card, 0, time.monotonic())
 
 
 def input_changes(st: PdState, report: bytes) -> list[ReaderEvent]:

@@ -41,14 +41,28 @@ def crc16(data: bytes) -> int:
     return crc
 
 
-def parse_frames(buf: bytearray) -> list[tuple[int, int, bytes]]:
-    """Take every complete, intact OSDP packet off the front of ``buf``: ``(address byte, code, data)``.
+@dataclass(frozen=True)
+class Packet:
+    """One intact OSDP packet: address byte (bit 7 set on replies), control byte, code, data, security block type.
 
-    The address byte keeps bit 7 (set on replies). Bytes before a start-of-message, and packets
-    whose CRC/checksum does not hold, are dropped; an incomplete packet stays in ``buf``.
-    Data of a secure-channel packet stays encrypted (only the handshake's plain parts are used).
+    ``sec_type`` is 0 without a security block; 0x15-0x18 are secure-channel messages (0x17/0x18:
+    data encrypted, left as it came).
     """
-    out: list[tuple[int, int, bytes]] = []
+
+    addr: int
+    ctrl: int
+    code: int
+    data: bytes
+    sec_type: int = 0
+
+
+def packets(buf: bytearray) -> list[Packet]:
+    """Take every complete, intact OSDP packet off the front of ``buf``.
+
+    Bytes before a start-of-message, and packets whose CRC/checksum does not hold, are dropped;
+    an incomplete packet stays in ``buf``.
+    """
+    out: list[Packet] = []
     while True:
         start = buf.find(SOM)
         if start < 0:
@@ -74,14 +88,19 @@ def parse_frames(buf: bytearray) -> list[tuple[int, int, bytes]]:
             del buf[:1]
             continue
         del buf[:length]
-        pos = 5
+        pos, sec_type = 5, 0
         if ctrl & 0x08:  # security block: length, type, data
             sec_type = pkt[6] if length > 6 else 0
             pos += pkt[5] if length > 5 else 0
             if sec_type >= 0x15:
                 body_end -= 4  # MAC
         if pos < body_end:
-            out.append((pkt[1], pkt[pos], pkt[pos + 1:body_end]))
+            out.append(Packet(pkt[1], ctrl, pkt[pos], pkt[pos + 1:body_end], sec_type))
+
+
+def parse_frames(buf: bytearray) -> list[tuple[int, int, bytes]]:
+    """:func:`packets` as ``(address byte, code, data)``: what the handshake diagnosis needs."""
+    return [(p.addr, p.code, p.data) for p in packets(buf)]
 
 
 @dataclass

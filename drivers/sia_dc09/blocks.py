@@ -1,30 +1,61 @@
-"""DC-09 blocks: what a valid one says, why one is refused, and the blocks and answers we build.
+"""DC-09 blocks: what a valid one says and why one is refused.
 
 Content of a block (between the framing's length field and CR)::
 
-    "ID"  seq(4 dec)  [Rrcvr]  Lpref  #acct  [data]  [x..]  [_HH:MM:SS,MM-DD-YYYY]
+    "ID"  seq  [Rrcvr]  Lpref  #acct  [data]  [x..]  [_HH:MM:SS,MM-DD-YYYY]
 
+``data`` is ``#acct|payload`` (the standard), ``|payload`` or ``payload`` (both sent by real
+panels); encrypted blocks carry ``pad|data]...`` under AES (see :mod:`.crypto`).
 :func:`parse_block` checks in a fixed order -- framing (CRC, length: NAK), header (DUH),
-account, encryption, data, then timestamp and its window (NAK) -- and never raises on input:
-every refusal is a :class:`BlockError` with the verdict the panel gets.
+account, decryption, data (DUH), then timestamp and its window (NAK) -- and never raises on
+input: every refusal is a :class:`BlockError` with the verdict the panel gets, carrying the
+block's seq/R/L/account whenever the header could be read so the answer can echo them.
+
+The timestamp window (``[-40 s, +20 s]`` of the receiver's clock, UTC) is what DC-09 requires
+for encrypted blocks (replay protection); for plain blocks it is the receiver's choice
+(``plain_window``), off by default so a panel on local time is not NAKed forever.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from drivers.sia_dc09.crc import crc16_arc
-from drivers.sia_dc09.crypto import decrypt_tail, encrypt_tail
-from drivers.sia_dc09.framing import frame
+from drivers.sia_dc09.crypto import decrypt, split_plain
+from drivers.sia_dc09.header import Header, read_header, unframe
 
 KNOWN_IDS = ("SIA-DCS", "ADM-CID", "NULL")
 WINDOW_PAST_S = 40.0
 WINDOW_FUTURE_S = 20.0
 TS_FORMAT = "_%H:%M:%S,%m-%d-%Y"
+#: data and extended text are ASCII by the standard, Windows-1252 where it allows text (x-data);
+#: some transmitters send UTF-8 there instead (tried first: a valid multi-byte UTF-8 sequence is
+#: next to impossible in real Windows-1252 text)
+TEXT_ENCODING = "cp1252"
+
+
+def decode_text(raw: bytes) -> str:
+    """Block text: ASCII, else UTF-8 if it is valid UTF-8, else Windows-1252 (never raises)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode(TEXT_ENCODING, "replace")
+
+#: extended data fields (DC-09 5.5.1): the first character says what the rest is (cross-checked
+#: with pysiaalarm's xdata table); text fields (I, L, O, R, S) may be Windows-1252
+EXTENDED_FIELDS = {
+    "A": "authentication hash", "C": "supervision category", "H": "time of occurrence", "I": "alarm text",
+    "J": "network path", "K": "encryption key", "L": "location", "M": "MAC address", "N": "network address",
+    "O": "building name", "P": "authentication hash", "R": "room", "S": "site name", "T": "alarm trigger",
+    "V": "verification", "X": "longitude", "Y": "latitude", "Z": "altitude",
+}
+
+_TAIL = re.compile(r"(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_[0-9:,-]*)?\Z", re.S)
+#: the data's own account part: ``#acct|`` (any letters), ``1234|`` (digits) or a bare ``|``
+_DATA_ACCOUNT = re.compile(r"(?:#(?P<acct>[0-9A-Za-z]{1,16})|(?P<num>[0-9]{0,16}))\|")
 
 
 class Verdict(StrEnum):
@@ -39,19 +70,33 @@ class Dc09Message:
 
     id_token: str
     seq: str
-    receiver: str        # hex digits after R ("" when absent)
-    line: str            # hex digits after L
-    account: str
+    receiver: str | None          # None: no R field
+    line: str | None              # None: no L field; "": L without digits
+    account: str                  # the header's #acct, else the data's
     data: str
     extended: tuple[str, ...] = ()
     timestamp: datetime | None = None
     encrypted: bool = False
+    binary_crc: bool = False
+    lenient: tuple[str, ...] = ()  # how the block departs from the standard (logged)
+    header_account: bool = True    # False: the account came from the data only
 
     @property
     def payload(self) -> str:
-        """The data after ``#acct|`` (or the whole data when there is no account part)."""
-        _acct, bar, rest = self.data.partition("|")
-        return rest if bar else self.data
+        """The data after ``#acct|`` (or ``|``), or the whole data when it has no account part."""
+        m = _DATA_ACCOUNT.match(self.data)
+        return self.data[m.end():] if m else self.data
+
+    @property
+    def extended_fields(self) -> tuple[tuple[str, str, str], ...]:
+        """The extended data as (letter, what it is, value); an unknown letter is "unknown"."""
+        return tuple((x[:1], EXTENDED_FIELDS.get(x[:1], "unknown"), x[1:]) for x in self.extended if x)
+
+    @property
+    def data_account(self) -> str:
+        """The account inside the data (``#001111|...``), "" when there is none."""
+        m = _DATA_ACCOUNT.match(self.data)
+        return (m["acct"] or m["num"] or "") if m else ""
 
 
 @dataclass(frozen=True)
@@ -61,18 +106,12 @@ class BlockError:
     verdict: Verdict
     what: str
     seq: str = "0000"
-    receiver: str = ""
-    line: str = "0"
+    receiver: str | None = None
+    line: str | None = "0"
     account: str = ""
     encrypted: bool = False
-
-
-_HEADER = re.compile(
-    rb'^"(?P<star>\*?)(?P<id>[A-Z0-9-]{1,20})"(?P<seq>\d{4})(?:R(?P<rcv>[0-9A-Fa-f]{1,6}))?'
-    rb'L(?P<line>[0-9A-Fa-f]{1,6})#(?P<acct>[0-9A-Fa-f]{3,16})\[(?P<rest>.*)$',
-    re.S,
-)
-_TAIL = re.compile(r"^(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_\d\d:\d\d:\d\d,\d\d-\d\d-\d{4})?$", re.S)
+    binary_crc: bool = False
+    header_read: bool = False
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -89,86 +128,59 @@ def format_timestamp(ts: datetime) -> str:
     return f"_{t.hour:02d}:{t.minute:02d}:{t.second:02d},{t.month:02d}-{t.day:02d}-{t.year:04d}"
 
 
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
 # ---------------------------------------------------------------------- parsing, step by step
-@dataclass(frozen=True)
-class _Header:
-    """The parsed header of a block whose framing was valid."""
-
-    id_token: str
-    seq: str
-    receiver: str
-    line: str
-    account: str
-    encrypted: bool
-    rest: bytes
-
-    def refuse(self, verdict: Verdict, what: str) -> BlockError:
-        return BlockError(verdict, what, self.seq, self.receiver, self.line, self.account, self.encrypted)
+def _refuse(h: Header, verdict: Verdict, what: str, account: str = "") -> BlockError:
+    return BlockError(verdict, what, h.seq, h.receiver, h.line, account or h.account, h.encrypted, h.binary_crc,
+                      True)
 
 
-def _unframe(body: bytes) -> bytes | BlockError:
-    """The content after CRC and length, once both check out (NAK otherwise)."""
-    if len(body) < 9 or body[8:9] != b'"':
-        return BlockError(Verdict.NAK, "short or malformed block")
-    crc_txt, len_txt, rest = body[:4], body[4:8], body[8:]
-    try:
-        crc = int(crc_txt, 16)
-        if len_txt[:1] != b"0":
-            raise ValueError
-        length = int(len_txt[1:], 16)
-    except ValueError:
-        return BlockError(Verdict.NAK, "bad CRC or length field")
-    if crc16_arc(rest) != crc:
-        return BlockError(Verdict.NAK, "crc")
-    if length != len(rest):
-        return BlockError(Verdict.NAK, "length")
-    return rest
-
-
-def _header(content: bytes) -> _Header | BlockError:
-    m = _HEADER.match(content)
-    if m is None:
-        return BlockError(Verdict.DUH, "unparsable header")
-    return _Header(m["id"].decode(), m["seq"].decode(), (m["rcv"] or b"").decode(), m["line"].decode(),
-                   m["acct"].decode(), bool(m["star"]), m["rest"])
-
-
-def _tail_text(h: _Header, keys: Callable[[str], bytes | None],
-               accounts: set[str] | frozenset[str] | None) -> str | BlockError:
-    """The plain text after ``[`` (decrypted), once the id and account are accepted (DUH otherwise)."""
+def _admit(h: Header, accounts: Collection[str] | None) -> BlockError | None:
+    """DUH for an unknown ID token or an account not accepted (when the header names one)."""
     if h.id_token not in KNOWN_IDS:
-        return h.refuse(Verdict.DUH, f"unknown id {h.id_token[:20]}")
-    if accounts is not None and h.account.upper() not in accounts:
-        return h.refuse(Verdict.DUH, "account not accepted")
-    try:
-        text = h.rest.decode("ascii")
-    except UnicodeDecodeError:
-        return h.refuse(Verdict.DUH, "non-ASCII data")
+        return _refuse(h, Verdict.DUH, f"unknown id {h.id_token[:20]}")
+    if h.account and accounts is not None and h.account.upper() not in accounts:
+        return _refuse(h, Verdict.DUH, "account not accepted")
+    return None
+
+
+def _tail(h: Header, keys: Callable[[str], bytes | None]) -> bytes | BlockError:
+    """The bytes after ``[`` in the clear: decrypted and without the pad (DUH when that fails)."""
     if not h.encrypted:
-        return text
+        return h.rest
     key = keys(h.account)
     if key is None:
-        return h.refuse(Verdict.DUH, "encrypted block but no key")
-    plain = decrypt_tail(key, text)
+        return _refuse(h, Verdict.DUH, "encrypted block but no key")
+    plain = decrypt(key, h.rest)
     if plain is None:
-        return h.refuse(Verdict.DUH, "cannot decrypt")
-    return plain
+        return _refuse(h, Verdict.DUH, "encrypted part is not whole AES blocks of hex")
+    parts = split_plain(plain, h.account)
+    if parts is None:
+        return _refuse(h, Verdict.DUH, "cannot decrypt (wrong key?)")
+    return parts[1]
 
 
-def _timestamp(h: _Header, text: str | None, now: datetime | None) -> datetime | None | BlockError:
-    """The block's time, checked against the replay window (NAK when bad, missing when encrypted, or out)."""
+def _timestamp(h: Header, text: str | None, now: datetime | None, lenient: list[str],
+               plain_window: bool) -> datetime | None | BlockError:
+    """The block's time, checked against the replay window where it applies (NAK when it fails)."""
+    checked = h.encrypted or plain_window
     ts = None
     if text:
         try:
             ts = parse_timestamp(text)
         except ValueError:
-            return h.refuse(Verdict.NAK, "bad timestamp")
+            if checked:
+                return _refuse(h, Verdict.NAK, "bad timestamp")
+            lenient.append("unreadable timestamp")
     elif h.encrypted:
-        return h.refuse(Verdict.NAK, "encrypted block without timestamp")
-    if ts is not None and now is not None:
+        return _refuse(h, Verdict.NAK, "encrypted block without timestamp")
+    if ts is not None and now is not None and checked:
         delta = (ts - now).total_seconds()
         if delta < -WINDOW_PAST_S or delta > WINDOW_FUTURE_S:
-            return h.refuse(Verdict.NAK, f"timestamp outside window ({delta:+.0f} s)")
+            return _refuse(h, Verdict.NAK, f"timestamp outside window ({delta:+.0f} s)")
     return ts
 
 
@@ -177,93 +189,38 @@ def parse_block(
     *,
     keys: Callable[[str], bytes | None] = lambda acct: None,
     now: datetime | None = None,
-    accounts: set[str] | frozenset[str] | None = None,
+    accounts: Collection[str] | None = None,
+    plain_window: bool = False,
 ) -> Dc09Message | BlockError:
     """Check and parse what was between LF and CR. Never raises on input.
 
-    ``keys(account)`` gives the AES key for encrypted blocks; ``accounts`` (if given) are the
-    accepted account numbers, upper case; ``now`` enables the timestamp window check.
+    ``keys(account)`` gives the AES key for an account's encrypted blocks; ``accounts`` (if
+    given) are the accepted account numbers, upper case; ``now`` enables the timestamp window
+    (always for encrypted blocks, for plain ones only with ``plain_window``).
     """
-    content = _unframe(body)
-    if isinstance(content, BlockError):
-        return content
-    h = _header(content)
-    if isinstance(h, BlockError):
-        return h
-    tail_text = _tail_text(h, keys, accounts)
-    if isinstance(tail_text, BlockError):
-        return tail_text
-    t = _TAIL.match(tail_text)
+    content, binary, why = unframe(body)
+    if content is None:
+        return BlockError(Verdict.NAK, why, binary_crc=binary)
+    h = read_header(content, binary)
+    if h is None:
+        return BlockError(Verdict.DUH, "unparsable header", binary_crc=binary)
+    tail = _admit(h, accounts) or _tail(h, keys)
+    if isinstance(tail, BlockError):
+        return tail
+    t = _TAIL.match(decode_text(tail))
     if t is None:
-        return h.refuse(Verdict.DUH, "unparsable data")
-    ts = _timestamp(h, t["ts"], now)
+        return _refuse(h, Verdict.DUH, "unparsable data")
+    lenient = list(h.lenient)
+    data = t["data"]
+    account = h.account
+    if not account:
+        m = _DATA_ACCOUNT.match(data)
+        account = (m["acct"] or m["num"] or "") if m else ""
+        if accounts is not None and account.upper() not in accounts:
+            return _refuse(h, Verdict.DUH, "account not accepted", account)
+    ts = _timestamp(h, t["ts"], now, lenient, plain_window)
     if isinstance(ts, BlockError):
         return ts
-    data = t["data"]
-    if h.encrypted:
-        data = f"#{h.account}|{data}" if data else ""
-    ext = tuple(x for x in re.findall(r"\[([^\[\]]*)\]", t["ext"] or ""))
-    return Dc09Message(h.id_token, h.seq, h.receiver, h.line, h.account, data, ext, ts, h.encrypted)
-
-
-# ---------------------------------------------------------------------- building blocks and answers
-def build_response(
-    verdict: Verdict,
-    *,
-    seq: str = "0000",
-    receiver: str = "",
-    line: str = "0",
-    account: str = "",
-    key: bytes | None = None,
-    now: datetime | None = None,
-) -> bytes:
-    """ACK/DUH echo the block's seq/R/L/#acct; NAK is ``"NAK"0000R0L0A0[]_time`` (receiver time).
-
-    A clear ACK carries no timestamp (as common receivers answer); an encrypted one carries it
-    inside the encrypted part, as the panel checks it against replays.
-    """
-    now = now or datetime.now(UTC)
-    ts = format_timestamp(now)
-    if verdict is Verdict.NAK:
-        return frame(f'"NAK"0000R{receiver or "0"}L0A0[]{ts}')
-    r = f"R{receiver}" if receiver else ""
-    acct = f"#{account}" if account else ""
-    if key is not None and verdict is Verdict.ACK:
-        return frame(f'"*ACK"{seq}{r}L{line}{acct}[' + encrypt_tail(key, "]" + ts))
-    return frame(f'"{verdict.value}"{seq}{r}L{line}{acct}[]')
-
-
-def build_block(
-    id_token: str,
-    seq: int,
-    account: str,
-    payload: str = "",
-    *,
-    receiver: str = "",
-    line: str = "0",
-    key: bytes | None = None,
-    ts: datetime | None = None,
-) -> bytes:
-    """A panel's block (simulator, bench): ``payload`` is what follows ``#acct|`` in the data; always timestamped."""
-    r = f"R{receiver}" if receiver else ""
-    stamp = format_timestamp(ts or datetime.now(UTC))
-    head = f'"{"*" if key else ""}{id_token}"{seq:04d}{r}L{line}#{account}['
-    if key is not None:
-        return frame(head + encrypt_tail(key, f"{payload}]{stamp}"))
-    data = f"#{account}|{payload}" if payload else ""
-    return frame(head + f"{data}]{stamp}")
-
-
-def parse_response(block: bytes) -> tuple[str, str] | None:
-    """(verdict token, seq) of a receiver's answer body (between LF and CR); for panels."""
-    try:
-        if len(block) < 9 or crc16_arc(block[8:]) != int(block[:4], 16):
-            return None
-    except ValueError:
-        return None
-    m = re.match(rb'^"\*?(ACK|NAK|DUH)"(\d{4})', block[8:])
-    return (m[1].decode(), m[2].decode()) if m else None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+    ext = tuple(re.findall(r"\[([^\[\]]*)\]", t["ext"])) if t["ext"] else ()
+    return Dc09Message(h.id_token, h.seq, h.receiver, h.line, account, data, ext, ts, h.encrypted, h.binary_crc,
+                       tuple(lenient), bool(h.account))

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from drivers.sia_dc09.blocks import BlockError, Dc09Message, Verdict, build_response, parse_block
+from drivers.sia_dc09.answers import build_response
+from drivers.sia_dc09.blocks import BlockError, Dc09Message, Verdict, parse_block
+from drivers.sia_dc09.crypto import KeyRing
 from drivers.sia_dc09.framing import Framer
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class ReceiverStats:
     duhs: int = 0
     garbage_bytes: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    lenient: dict[str, int] = field(default_factory=dict)   # accepted departures from the standard
 
 
 def _utc_now() -> datetime:
@@ -42,10 +45,15 @@ class Dc09Receiver:
     ``handler(message)`` returns None/ACK (committed), DUH (understood the framing, refuse
     the content) or NAK; if it raises, the block is NAKed so the panel sends it again.
     ``on_error(BlockError)`` is told about every refused block (for counters and logs).
+    ``keys`` holds the AES key(s): one for every account (bytes) or per account (a
+    :class:`~drivers.sia_dc09.crypto.KeyRing`); ``plain_window`` applies the timestamp window to plain blocks too.
+    Blocks accepted leniently (see :mod:`.header`) are counted and logged once per account and kind.
     """
 
     #: the receiver number put in answers to blocks that carry none (set it after construction)
     receiver_no: str = ""
+    #: seconds a connection may stay silent before it is closed (set it after construction)
+    idle_timeout_s: float = 300.0
 
     def __init__(
         self,
@@ -54,16 +62,17 @@ class Dc09Receiver:
         handler: Handler,
         *,
         accounts: Iterable[str] | None = None,
-        key: bytes | None = None,
-        idle_timeout_s: float = 300.0,
+        keys: KeyRing | bytes | None = None,
+        plain_window: bool = False,
         clock: Callable[[], datetime] = _utc_now,
         on_error: Callable[[BlockError], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.handler = handler
         self.accounts = {a.upper() for a in accounts} if accounts else None
-        self.key = key
-        self.idle_timeout_s = idle_timeout_s
+        self.keys = keys if isinstance(keys, KeyRing) else KeyRing(keys)
+        self.plain_window = plain_window
+        self._logged: set[tuple[str, str]] = set()
         self.clock = clock
         self.on_error = on_error or (lambda e: None)
         self.stats = ReceiverStats()
@@ -125,15 +134,22 @@ class Dc09Receiver:
             self._conns.discard(task)
             writer.close()
 
+    def key_for(self, account: str) -> bytes | None:
+        """The AES key for an account's blocks: its own, else the receiver's."""
+        return self.keys.for_account(account)
+
     async def answer(self, body: bytes) -> bytes:
         """The response to one block (after the handler committed it, for a valid one)."""
         self.stats.blocks += 1
         now = self.clock()
-        msg = parse_block(body, keys=lambda a: self.key, now=now, accounts=self.accounts)
+        msg = parse_block(body, keys=self.key_for, now=now, accounts=self.accounts, plain_window=self.plain_window)
         if isinstance(msg, BlockError):
             self._count(msg)
-            return build_response(msg.verdict, seq=msg.seq, receiver=msg.receiver or self.receiver_no,
-                                  line=msg.line, account=msg.account, now=now)
+            rcv = self.receiver_no if msg.verdict is Verdict.NAK else self._rcv(msg.receiver)   # NAK: R0 (or ours)
+            return build_response(msg.verdict, seq=msg.seq, receiver=rcv, line=msg.line,
+                                  account=msg.account, now=now, binary_crc=msg.binary_crc)
+        if msg.lenient:
+            self._lenient(msg)
         try:
             verdict = await self.handler(msg) or Verdict.ACK
         except asyncio.CancelledError:
@@ -145,8 +161,20 @@ class Dc09Receiver:
             self.stats.acks += 1
         else:
             self._count(BlockError(verdict, "refused by handler", msg.seq, msg.receiver, msg.line, msg.account))
-        return build_response(verdict, seq=msg.seq, receiver=msg.receiver, line=msg.line, account=msg.account,
-                              key=self.key if msg.encrypted else None, now=self.clock())
+        key = self.key_for(msg.account if msg.header_account else "") if msg.encrypted else None
+        return build_response(verdict, seq=msg.seq, receiver=self._rcv(msg.receiver), line=msg.line,
+                              account=msg.account, key=key, now=self.clock(), binary_crc=msg.binary_crc)
+
+    def _rcv(self, receiver: str | None) -> str | None:
+        return receiver if receiver is not None or not self.receiver_no else self.receiver_no
+
+    def _lenient(self, msg: Dc09Message) -> None:
+        for what in msg.lenient:
+            self.stats.lenient[what] = self.stats.lenient.get(what, 0) + 1
+            seen = (msg.account, what)
+            if seen not in self._logged and len(self._logged) < 1000:
+                self._logged.add(seen)
+                log.info("dc09: account %s: accepted a block with %s (logged once)", msg.account, what)
 
     def _count(self, err: BlockError) -> None:
         if err.verdict is Verdict.NAK:

@@ -151,7 +151,7 @@ class GbSender:
 
 async def _dc09_demo(rc: Any, cfg: Any) -> None:
     host, port = _target(rc.listen)
-    key = load_key(cfg.resolve(rc.key_file).read_text()) if rc.key_file else None
+    key = load_key(cfg.resolve(rc.key_file).read_text(), rc.key_format) if rc.key_file else None
     panel = Dc09Panel(host, port, account=(rc.accounts or ["1234"])[0], key=key)
     zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
     poll_s = rc.supervision_s / 3 if rc.supervision_s else 30.0

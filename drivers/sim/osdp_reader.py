@@ -6,7 +6,9 @@ sends (as on RS-485) and answers only to its own address.
 
 Each reader has a door contact (input 0: 1 = open), records the commands it
 received (output/relay, LED, buzzer) with a timestamp, and can be "swiped":
-``swipe(card_id)`` makes it report a card read. ``unplug()``/``plug()`` drop and
+``swipe(card_id)`` makes it report a card read: a bit id as osdp_RAW (``fmt="wiegand"``, format
+P/data/P, or ``fmt="raw"``, format not specified), an ``ascii:`` id as osdp_FMT characters (a
+plain-text reader only: :mod:`drivers.sim.osdp_fmt`). ``unplug()``/``plug()`` drop and
 refuse the TCP connection (a cut cable). ``no_sc=[address]`` makes a reader without
 a secure channel (its osdp_PDCAP says so; libosdp's PD always offers one otherwise);
 ``permissive=[address]`` a reader with a key that still answers plain text (no EnforceSecure).
@@ -32,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drivers.cards import parse_card_id
+from drivers.cards import ascii_chars, is_ascii_id, parse_card_id
 from drivers.sim.osdp_channel import PdChannel
+from drivers.sim.osdp_fmt import FmtInjector, fmt_payload
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class OsdpReaderSim:
         self.control_port: int | None = None
         self._control_srv: socket.socket | None = None
         self._listeners: list[Callable[[int, dict[str, Any]], None]] = []
+        self.fmt = FmtInjector()
 
     @property
     def url(self) -> str:
@@ -168,12 +172,13 @@ class OsdpReaderSim:
             return
         for simpd in self.pds.values():
             simpd.rx += data
+        self.fmt.commands(data)
 
     def _send(self, data: bytes) -> int:
         conn = self._conn
         if conn is not None:
             try:
-                conn.sendall(data)
+                conn.sendall(self.fmt.outgoing(data))
             except OSError:
                 pass
         return len(data)
@@ -198,17 +203,32 @@ class OsdpReaderSim:
         return handle
 
     # ------------------------------------------------------------------ what a person does
-    def swipe(self, card: str, address: int | None = None) -> None:
-        """Present a card: the PD reports it as a raw Wiegand read of its bit count."""
-        from osdp import CardFormat, Event
-
+    def swipe(self, card: str, address: int | None = None, fmt: str = "wiegand") -> None:
+        """Present a card: a bit id as osdp_RAW (format ``wiegand`` or ``raw``), an ``ascii:`` id as osdp_FMT."""
+        if is_ascii_id(card):
+            self.send_fmt(fmt_payload(ascii_chars(card)), address)
+            return
         bits, value = parse_card_id(card)
         nbytes = (bits + 7) // 8
-        data = (value << (nbytes * 8 - bits)).to_bytes(nbytes, "big")
+        self.raw_read(bits, (value << (nbytes * 8 - bits)).to_bytes(nbytes, "big"), address, raw=fmt == "raw")
+
+    def raw_read(self, bits: int, data: bytes, address: int | None = None, *, raw: bool = False) -> None:
+        """libosdp's PD reports ``bits`` of ``data`` (osdp_RAW, format 0 if ``raw`` else 1: P/data/P)."""
+        from osdp import CardFormat, Event
+
         simpd = self._pd(address)
         with self._lock:
             simpd.pd.ctx.submit_event({"event": Event.CardRead, "reader_no": 0, "direction": 0, "length": bits,
-                                       "format": CardFormat.Wiegand, "data": data})
+                                       "format": CardFormat.Unspecified if raw else CardFormat.Wiegand,
+                                       "data": data})
+
+    def send_fmt(self, payload: bytes, address: int | None = None) -> None:
+        """Answer the PD's next poll with osdp_FMT ``payload`` (reader, direction, count, characters)."""
+        simpd = self._pd(address)
+        if simpd.scbk is not None:
+            raise ValueError("osdp_FMT is simulated on a plain-text reader only (a secure reply is libosdp's)")
+        with self._lock:
+            self.fmt.queue(simpd.address, payload)
 
     def door(self, is_open: bool, address: int | None = None) -> None:
         """Open or close the door: the contact input changes and the PD reports it."""

@@ -16,8 +16,9 @@ Modules, one concern each: ``models`` (requests, commands, answers, the Door),
 ``rules`` (pure decisions, scope, schedule, worker and fee rules), ``register``
 (all SQL, migrations), ``readers`` (drivers -> typed events), ``decisions``
 (a swipe -> decision -> relay), ``doors`` (contact, held-open, unlocks, holds),
-``cards`` (issue, revoke), ``enrolment`` (provisioning at the door), ``sync``
-(central's deltas and snapshots), ``privacy`` (holder-name sweep), ``errors``,
+``cards`` (issue, change in place, revoke, fees), ``enrolment`` (provisioning at
+the door: only unknown cards are taken), ``sync`` (central's deltas, snapshots and
+occupants, with per-card results), ``privacy`` (holder-name sweep), ``errors``,
 and ``component`` (wires them).
 """
 

@@ -21,7 +21,7 @@ from gateway.access.decisions import Swipes
 from gateway.access.doors import Doors
 from gateway.access.enrolment import Enrolments
 from gateway.access.errors import UnknownDoor
-from gateway.access.models import ApplyArgs, DoorUnlockArgs, SnapshotArgs
+from gateway.access.models import ApplyArgs, DoorUnlockArgs, SnapshotArgs, UnitsArgs
 from gateway.access.privacy import Privacy
 from gateway.access.readers import Readers
 from gateway.access.sync import Sync
@@ -50,6 +50,7 @@ class AccessComponent:
         return {
             "cards.apply": (self.sync.apply, ApplyArgs),
             "cards.snapshot": (self.sync.snapshot, SnapshotArgs),
+            "units.apply": (self.sync.apply_units, UnitsArgs),
             "door.unlock": (self._unlock_command, DoorUnlockArgs),
         }
 

@@ -1,5 +1,9 @@
 """A card at a reader: the swipe an enrolment waits for, or a decision recorded before the lock moves.
 
+A pending enrolment takes only a card the register does not know; every issued card (and the
+enrolled card itself, right after it is issued, at a door of its scope) gets a real decision, so the
+enrolment door is verified by a grant that pulses its relay like any other.
+
 The order is the team's rule: decide from the local register (:func:`gateway.access.rules.decide`),
 commit ``access.granted`` / ``access.denied`` (with ``card.verified`` on a first swipe at a door of
 the card's scope, and the anti-passback side) in one transaction, and only then drive the relay,
@@ -62,19 +66,38 @@ class Swipes:
             log.warning("card read at reader %s which serves no door: ignored", reader)
             return "not_permitted"
         door = doors[0]
-        enrolment = self.enrolments.pending.get(door.id)
-        if enrolment is not None:
-            done = await self.enrolments.swipe(enrolment, door, card)
-            if done is not None:
-                self.readers.feedback(reader, done, beeps=2)
-                return None if done else "unknown"
+        enrolled = await self._enrol(door, card)
+        if enrolled is False:  # an unknown card the enrolment refused: recorded as denied
+            self._count("unknown")
+            return self._answer(reader, card, at, "unknown")
+        if enrolled and not rules.counts_for_verification(register.get_card(self._ctx.store, card), door):
+            self.readers.feedback(reader, True, beeps=2)  # enrolled at a door outside its scope: nothing to open
+            return None
         reason = await self.decide_and_record(door, card)
         if reason is None:
             self.doors.granted(door)
-        self.readers.feedback(reader, reason is None)
+        return self._answer(reader, card, at, reason, beeps=2 if enrolled else 1)
+
+    async def _enrol(self, door: Door, card: str) -> bool | None:
+        """The swipe a pending enrolment at ``door`` waits for: only a card the register does not know.
+
+        None = not an enrolment swipe (decide it as always); True = issued; False = refused.
+        """
+        enrolment = self.enrolments.pending.get(door.id)
+        if enrolment is None or register.get_card(self._ctx.store, card) is not None:
+            return None
+        return await self.enrolments.swipe(enrolment, door, card)
+
+    def _answer(self, reader: str, card: str, at: float, reason: str | None, beeps: int = 1) -> str | None:
+        self.readers.feedback(reader, reason is None, beeps=beeps)
         if self.on_decided is not None:
             self.on_decided(reader, card, at, reason is None)
         return reason
+
+    def _count(self, reason: str | None) -> None:
+        self.stats["decisions"] += 1
+        self.stats["granted" if reason is None else "denied"] += 1
+        self._ctx.metrics.inc("access_decisions_total", {"result": "granted" if reason is None else reason})
 
     async def decide_and_record(self, door: Door, card: str) -> str | None:
         ctx = self._ctx
@@ -88,14 +111,12 @@ class Swipes:
         def txn(conn: sqlite3.Connection, emit: Emit) -> None:
             emit(*decision_event(reason, door, card, row))
             if scoped:
-                verify_at_door(conn, emit, card, door.id, reason is None, now_ts)
+                verify_at_door(conn, emit, card, door.id, reason, now_ts)
             if reason is None and apb is not None:
                 register.save_passback(conn, apb[0], card, apb[1], now_ts)
 
         await ctx.events.transact(txn)
-        self.stats["decisions"] += 1
-        self.stats["granted" if reason is None else "denied"] += 1
-        ctx.metrics.inc("access_decisions_total", {"result": "granted" if reason is None else reason})
+        self._count(reason)
         if reason is None and apb is not None:
             self.passback_state[(apb[0], card)] = apb[1]
         return reason

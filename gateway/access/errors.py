@@ -29,6 +29,24 @@ class ReaderOffline(Conflict):
     default_code = "reader_offline"
 
 
+class OutputOffline(Conflict):
+    """The relay board driving the door's lock does not answer."""
+
+    default_code = "output_offline"
+
+
+class FireActive(Conflict):
+    """A relock asked while a fire holding the door is still active (not restored): needs ``confirm: true``."""
+
+    default_code = "fire_active"
+
+
+class NotReleased(Conflict):
+    """A relock of a door nothing keeps released."""
+
+    default_code = "not_released"
+
+
 def card_key(card: str) -> str:
     """The canonical id of a card a person typed; ``invalid_card`` (422) if it is not one."""
     try:

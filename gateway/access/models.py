@@ -14,9 +14,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.config.models import RelayOutputConfig
+
 HOLDER_KINDS = ("resident", "family", "tenant", "worker", "staff")
-#: household cards: the ones counted against ``free_cards_per_unit``
+#: household cards: the ones counted against the unit's free cards
 FEE_KINDS = ("resident", "family", "tenant")
+#: why the duty room revokes a card (``POST /cards/{card}/revoke``); ``other`` needs a note
+REVOKE_REASONS = ("lost", "stolen", "moved_out", "damaged", "other")
+#: a card revoked for one of these was lost to the household: its replacement is charged
+LOST_REASONS = ("lost", "stolen")
 UNIT_RE = r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"
 UNIT = re.compile(UNIT_RE)
 HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
@@ -68,6 +74,8 @@ class CardSpec(BaseModel):
     valid_from: str | None = None
     valid_until: str | None = None
     schedule: Schedule = None
+    #: the revoked card of the same unit this one replaces (a lost card's successor): see the fee rule
+    replaces: str | None = Field(default=None, max_length=64)
 
 
 class CardIn(CardSpec):
@@ -75,9 +83,51 @@ class CardIn(CardSpec):
     status: Literal["active", "revoked"] = "active"
 
 
+class CardPatch(BaseModel):
+    """``PATCH /cards/{card}``: change what an issued card may do, in place (absent = unchanged, null = none)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    doors: list[str] | None = Field(default=None, max_length=2000)
+    valid_from: str | None = None
+    valid_until: str | None = None
+    schedule: Schedule = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CardPatch:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give doors, valid_from, valid_until or schedule")
+        if "doors" in self.model_fields_set and self.doors is None:
+            raise ValueError("doors cannot be null: a card must open at least one door")
+        return self
+
+
 class RevokeIn(BaseModel):
+    """Why the card is revoked, from a fixed list (``other`` needs a note). The note stays in the register."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: Literal["lost", "stolen", "moved_out", "damaged", "other"]
+    note: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _note_for_other(self) -> RevokeIn:
+        if self.reason == "other" and not self.note:
+            raise ValueError("reason 'other' needs a note saying why")
+        return self
+
+
+class UnitIn(BaseModel):
+    """A household as central registers it: how many occupants live there (the free cards follow from it)."""
+
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="revoked", max_length=200)
+    unit: str = Field(pattern=UNIT_RE)
+    occupants: int = Field(ge=0, le=100)
+
+
+class UnitsArgs(BaseModel):
+    """``units.apply``: occupants per unit (absolute numbers, so a repeat does no harm)."""
+
+    model_config = ConfigDict(extra="forbid")
+    units: list[UnitIn] = Field(max_length=100_000)
 
 
 class EnrolmentIn(CardSpec):
@@ -93,6 +143,15 @@ class DoorUnlockArgs(UnlockIn):
     door: str
 
 
+class RelockIn(BaseModel):
+    """An operator ends a door's release (fire hold or unlock): audited with ``reason``; ``confirm`` while the
+    fire that holds it is still active."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=500)
+    confirm: bool = False
+
+
 class Change(BaseModel):
     model_config = ConfigDict(extra="forbid")
     op: Literal["upsert", "revoke"]
@@ -105,6 +164,8 @@ class ApplyArgs(BaseModel):
     base_rev: int = Field(ge=0)
     rev: int = Field(ge=0)
     changes: list[Change] = []
+    #: occupants of units, applied in the same transaction as the changes (see ``units.apply``)
+    units: list[UnitIn] = Field(default=[], max_length=100_000)
 
     @model_validator(mode="after")
     def _forward(self) -> ApplyArgs:
@@ -119,6 +180,7 @@ class SnapshotArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rev: int = Field(ge=0)
     cards: list[Any] = Field(default=[], max_length=2_000_000)
+    units: list[UnitIn] = Field(default=[], max_length=100_000)
 
 
 # ---------------------------------------------------------------------- HTTP answers
@@ -141,6 +203,8 @@ class CardOut(BaseModel):
     source: str
     issued_at: str
     updated_at: str
+    replaces: str | None = None
+    revoke_note: str | None = None
 
 
 class CardPage(BaseModel):
@@ -180,6 +244,20 @@ class EnrolmentOut(BaseModel):
     done_at: str | None
 
 
+class HoldOut(BaseModel):
+    """Why a door is held released: the hold and, for a fire, its alarm (``active`` until the panel restores it)."""
+
+    model_config = ConfigDict(extra="allow")
+    token: str
+    reason: str
+    alarm: int | None = None
+    kind: str | None = None
+    since: str | None = None
+    state: str | None = None
+    active: bool | None = None
+    placed: str | None = None
+
+
 class DoorStateOut(BaseModel):
     id: str
     name: str
@@ -189,10 +267,26 @@ class DoorStateOut(BaseModel):
     since: str
     contact: Literal["open", "closed"] | None
     reader_online: bool | None
+    #: on an escape route (released by a fire in its building and by any fire not placed)
+    egress: bool
+    #: what moves its lock: {kind: osdp, reader, number, online} or {kind: relay, bus, device_id, coil, device, online}
+    output: dict[str, Any]
+    #: the holds keeping it released, first one first (empty: none)
+    holds: list[HoldOut]
 
 
 class DoorList(BaseModel):
     items: list[DoorStateOut]
+
+
+class RelockOut(BaseModel):
+    door: str
+    relocked: bool
+    #: holds the door was taken out of (their other doors stay released)
+    holds: list[str]
+    #: a fire holding it was still active (the relock was confirmed)
+    fire_active: bool
+    relay_command_sent: bool
 
 
 class UnlockOut(BaseModel):
@@ -212,7 +306,7 @@ class Door:
     building: str
     unit: str
     reader: str
-    output: int
+    output: int | RelayOutputConfig   # OSDP output number on its reader, or a relay board coil
     input: int
     unlock_s: float
     held_open_s: float
@@ -225,3 +319,4 @@ class Door:
     since: str = ""
     held_task: asyncio.Task[None] | None = field(default=None, repr=False)
     relock_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    egress: bool = True                 # on an escape route

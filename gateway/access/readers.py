@@ -82,9 +82,10 @@ class Readers:
         self._run(bus, [r.id for r in readers])
 
     def _start_serial(self, r: ReaderConfig, loop: asyncio.AbstractEventLoop) -> None:
-        from drivers.ascii_reader import SerialCardReader
+        from drivers.ascii_reader import SerialCardReader, parser_for
 
-        self._run(SerialCardReader(r.id, r.port, r.baud, r.driver, loop, self.queue), [r.id])
+        parser = parser_for(r.driver, r.framing, r.wiegand_bits)
+        self._run(SerialCardReader(r.id, r.port, r.baud, parser, loop, self.queue), [r.id])
 
     def _run(self, driver: ReaderDriver, reader_ids: list[str]) -> None:
         self.drivers.append(driver)

@@ -84,16 +84,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        """
+        -- a replacement names the (lost) card it replaces; a revocation's note stays here, not in events
+        ALTER TABLE access_cards ADD COLUMN replaces TEXT;
+        ALTER TABLE access_cards ADD COLUMN revoke_note TEXT NOT NULL DEFAULT '';
+        -- registered occupants per household, from central: the free cards follow from them
+        CREATE TABLE access_units (
+            unit TEXT PRIMARY KEY,
+            occupants INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 #: the card table's columns, in table order: every row the register writes is a tuple in this order
 CARD_COLUMNS = ("card", "bits", "format", "facility", "number", "unit", "holder", "holder_kind", "doors",
                 "valid_from", "valid_until", "schedule", "status", "revoke_reason", "rev", "source", "confirmed",
-                "issued_at", "updated_at")
+                "issued_at", "updated_at", "replaces", "revoke_note")
 #: what a person (HTTP) sees of a card: all but the sync bookkeeping
 VIEW_COLUMNS = tuple(c for c in CARD_COLUMNS if c != "confirmed")
 #: what central's upsert changes on a card the register already has
-CENTRAL_UPDATES = ("unit", "holder", "holder_kind", "doors", "valid_from", "valid_until", "schedule")
+CENTRAL_UPDATES = ("unit", "holder", "holder_kind", "doors", "valid_from", "valid_until", "schedule", "replaces")
 CardRow = tuple[Any, ...]
 
 _COLS = ", ".join(CARD_COLUMNS)
@@ -103,7 +117,7 @@ STAGE_CARD = f"INSERT OR REPLACE INTO access_cards_next({_COLS}) VALUES({_MARKS}
 UPSERT_CARD = (
     f"{INSERT_CARD} ON CONFLICT(card) DO UPDATE SET "
     + ", ".join(f"{c}=excluded.{c}" for c in CENTRAL_UPDATES) + ", "
-    # a revocation always wins: central cannot revive a card revoked here
+    # a revocation always wins (sync skips revoked cards; this is the last line of defence)
     "status=CASE WHEN access_cards.status='revoked' THEN 'revoked' ELSE excluded.status END, "
     "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
 )
@@ -111,14 +125,15 @@ SNAPSHOT_CHUNK = 4000
 
 
 def card_row(dec: DecodedCard, holder: tuple[str, str, str], cols: tuple[Any, ...], status: str, *, rev: int,
-             source: str, confirmed: int, now: str) -> CardRow:
+             source: str, now: str, replaces: str | None = None) -> CardRow:
     """A register row in :data:`CARD_COLUMNS` order.
 
     ``holder`` = (unit, holder name, holder kind); ``cols`` = (doors JSON, valid_from, valid_until,
-    schedule JSON) as :func:`spec_columns` makes them.
+    schedule JSON) as :func:`spec_columns` makes them. A row from central is confirmed (central has
+    it); a local one is not until central sends it back.
     """
     return (dec.card, dec.bits, dec.format, dec.facility, dec.number, *holder, *cols, status, "", rev, source,
-            confirmed, now, now)
+            int(source == "central"), now, now, replaces, "")
 
 
 def spec_columns(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -133,6 +148,7 @@ def card_dict(row: Any) -> dict[str, Any]:
     out["doors"] = json.loads(row["doors"])
     out["schedule"] = json.loads(row["schedule"]) if row["schedule"] else None
     out["revoke_reason"] = row["revoke_reason"] or None
+    out["revoke_note"] = row["revoke_note"] or None
     return out
 
 
@@ -168,19 +184,52 @@ def card_status(conn: sqlite3.Connection, card: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def card_in(conn: sqlite3.Connection, card: str) -> sqlite3.Row | None:
+    """The card's row inside the caller's transaction (what a rule is checked against, then written over)."""
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM access_cards WHERE card=?", (card,)).fetchone()
+    return row
+
+
+def replaced_by(conn: sqlite3.Connection, unit: str, card: str) -> str | None:
+    """The card that already replaces ``card`` in ``unit`` (one replacement per lost card)."""
+    row = conn.execute("SELECT card FROM access_cards WHERE unit=? AND replaces=?", (unit, card)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def insert_card(conn: sqlite3.Connection, row: CardRow) -> None:
     conn.execute(INSERT_CARD, row)
 
 
-def household_cards(conn: sqlite3.Connection, unit: str, kinds: tuple[str, ...]) -> int:
+def household_cards(conn: sqlite3.Connection, unit: str, kinds: tuple[str, ...], now: str) -> int:
+    """The unit's usable household cards: active and not expired at ``now`` (see ``rules.usable``)."""
     marks = ",".join("?" * len(kinds))
     return int(conn.execute(f"SELECT COUNT(*) FROM access_cards WHERE unit=? AND status='active' "
-                            f"AND holder_kind IN ({marks})", (unit, *kinds)).fetchone()[0])
+                            f"AND (valid_until IS NULL OR valid_until > ?) AND holder_kind IN ({marks})",
+                            (unit, now, *kinds)).fetchone()[0])
 
 
-def revoke_card(conn: sqlite3.Connection, card: str, reason: str, now: str) -> None:
-    conn.execute("UPDATE access_cards SET status='revoked', revoke_reason=?, updated_at=? WHERE card=?",
-                 (reason, now, card))
+def revoke_card(conn: sqlite3.Connection, card: str, reason: str, now: str, note: str = "") -> None:
+    conn.execute("UPDATE access_cards SET status='revoked', revoke_reason=?, revoke_note=?, updated_at=? "
+                 "WHERE card=?", (reason, note, now, card))
+
+
+def update_spec(conn: sqlite3.Connection, card: str, cols: tuple[Any, ...], now: str) -> None:
+    """A card's scope, validity and schedule changed in place (``cols`` as :func:`spec_columns` makes them)."""
+    conn.execute("UPDATE access_cards SET doors=?, valid_from=?, valid_until=?, schedule=?, updated_at=? "
+                 "WHERE card=?", (*cols, now, card))
+
+
+# ---------------------------------------------------------------------- units (occupants from central)
+def occupants(conn: sqlite3.Connection, unit: str) -> int | None:
+    """Registered occupants of ``unit`` as central last said, or None if it never did."""
+    row = conn.execute("SELECT occupants FROM access_units WHERE unit=?", (unit,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def set_occupants(conn: sqlite3.Connection, units: list[tuple[str, int]], now: str) -> None:
+    conn.executemany("INSERT INTO access_units(unit, occupants, updated_at) VALUES(?,?,?) ON CONFLICT(unit) "
+                     "DO UPDATE SET occupants=excluded.occupants, updated_at=excluded.updated_at",
+                     [(u, n, now) for u, n in units])
 
 
 def upsert_central(conn: sqlite3.Connection, row: CardRow) -> None:
@@ -211,8 +260,8 @@ def forget_holders(conn: sqlite3.Connection, cutoff: str) -> int:
     # overwrite the freed bytes too, so the name does not linger in the file's free space
     conn.execute("PRAGMA secure_delete=ON")
     try:
-        n = conn.execute("UPDATE access_cards SET holder='' WHERE status='revoked' AND holder!='' "
-                         "AND updated_at <= ?", (cutoff,)).rowcount
+        n = conn.execute("UPDATE access_cards SET holder='', revoke_note='' WHERE status='revoked' "
+                         "AND (holder!='' OR revoke_note!='') AND updated_at <= ?", (cutoff,)).rowcount
         conn.execute("UPDATE access_enrolments SET spec=json_remove(spec, '$.holder') WHERE state!='pending' "
                      "AND created_at <= ? AND json_extract(spec, '$.holder') IS NOT NULL", (cutoff,))
     finally:
@@ -265,15 +314,16 @@ def start_enrolment(conn: sqlite3.Connection, enrol_id: str, door: str, spec: di
 
 
 def end_enrolment(conn: sqlite3.Connection, enrol_id: str, state: str, now: str, card: str | None = None,
-                  error: str | None = None) -> None:
-    """``done`` (with the card), ``failed`` (card and error) or ``expired``."""
-    if state == "expired":
-        conn.execute("UPDATE access_enrolments SET state='expired', done_at=? WHERE id=?", (now, enrol_id))
-    elif error is None:
-        conn.execute("UPDATE access_enrolments SET state=?, card=?, done_at=? WHERE id=?", (state, card, now, enrol_id))
+                  error: str | None = None) -> bool:
+    """A pending enrolment ends: ``done`` (with the card), ``failed`` (card and error), ``expired`` or
+    ``cancelled``. False if it was not pending any more (nothing changed)."""
+    if state in ("expired", "cancelled"):
+        cur = conn.execute("UPDATE access_enrolments SET state=?, done_at=? WHERE id=? AND state='pending'",
+                           (state, now, enrol_id))
     else:
-        conn.execute("UPDATE access_enrolments SET state=?, card=?, error=?, done_at=? WHERE id=?",
-                     (state, card, error, now, enrol_id))
+        cur = conn.execute("UPDATE access_enrolments SET state=?, card=?, error=?, done_at=? "
+                           "WHERE id=? AND state='pending'", (state, card, error or "", now, enrol_id))
+    return cur.rowcount > 0
 
 
 # ---------------------------------------------------------------------- snapshot staging
@@ -295,14 +345,22 @@ def stage_rows(conn: sqlite3.Connection, rows: list[CardRow]) -> None:
     conn.executemany(STAGE_CARD, rows)
 
 
+def kept_revoked(conn: sqlite3.Connection, limit: int) -> tuple[int, list[tuple[str, str]]]:
+    """Cards the staged snapshot has active that are revoked here: how many, and the first ``limit`` (card, reason)."""
+    sql = ("FROM access_cards_next n JOIN access_cards o ON o.card = n.card "
+           "WHERE o.status='revoked' AND n.status!='revoked'")
+    n = int(conn.execute(f"SELECT COUNT(*) {sql}").fetchone()[0])
+    return n, [(r[0], r[1]) for r in conn.execute(f"SELECT n.card, o.revoke_reason {sql} ORDER BY n.card LIMIT ?",
+                                                  (limit,))]
+
+
 def swap_staged(conn: sqlite3.Connection, rev_: int) -> None:
     """Carry over what survives a snapshot, swap the tables by renaming, and set the revision."""
-    # what survives a snapshot: unseen local issues, and every revocation made here
+    # what survives a snapshot: every card revoked here, as it is (its doors, holder and reason: the
+    # snapshot's version of it is not applied), and local issues central has not seen yet
+    conn.execute("INSERT OR REPLACE INTO access_cards_next SELECT * FROM access_cards WHERE status='revoked'")
     conn.execute("INSERT OR IGNORE INTO access_cards_next SELECT * FROM access_cards "
-                 "WHERE status='revoked' OR (source='local' AND confirmed=0)")
-    conn.execute("UPDATE access_cards_next SET status='revoked', revoke_reason=o.revoke_reason "
-                 "FROM (SELECT card, revoke_reason FROM access_cards WHERE status='revoked') AS o "
-                 "WHERE access_cards_next.card = o.card AND access_cards_next.status != 'revoked'")
+                 "WHERE source='local' AND confirmed=0")
     # renames are cheap; dropping 100,000 rows is not: the old table is emptied in slices afterwards
     conn.execute("ALTER TABLE access_cards RENAME TO access_cards_old")
     conn.execute("ALTER TABLE access_cards_next RENAME TO access_cards")

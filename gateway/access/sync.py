@@ -2,25 +2,30 @@
 
 Deltas apply on a revision (``rev_gap`` asks central for a snapshot); a snapshot replaces
 central's card set atomically. Local issues survive a snapshot until central has seen them,
-and a revocation made here always wins. One sync runs at a time (a delta must not land in the
+and a revocation made here always wins -- visibly: each card central sent that is not applied as
+sent gets a per-card result (``kept_revoked``, ``refused`` with the rule's code), so central's
+register and the doors never drift apart silently. Occupants per unit (the free cards) come with
+a delta, a snapshot, or ``units.apply``. One sync runs at a time (a delta must not land in the
 middle of a staged snapshot), and decisions go on meanwhile: see :meth:`Sync.apply_snapshot`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
+from collections import Counter
 from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
 
 from drivers.cards import CardFormatError, decode, normalize_card_id
-from gateway.access import register
+from gateway.access import register, rules
 from gateway.access.cards import Cards
 from gateway.access.errors import BadSpec
-from gateway.access.models import HOLDER_KINDS, UNIT, ApplyArgs, CardIn, SnapshotArgs
+from gateway.access.models import HOLDER_KINDS, UNIT, ApplyArgs, CardIn, Change, SnapshotArgs, UnitIn, UnitsArgs
 from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
@@ -30,6 +35,10 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_CHUNK = register.SNAPSHOT_CHUNK
 SNAPSHOT_SLICE = 250
+#: a snapshot's answer lists at most this many cards not applied as sent
+MAX_RESULTS = 1000
+STATUS = register.CARD_COLUMNS.index("status")
+DOORS = register.CARD_COLUMNS.index("doors")
 _FIELDS = frozenset(CardIn.model_fields)
 
 
@@ -59,11 +68,19 @@ class Sync:
 
     # ------------------------------------------------------------------ cards.apply
     async def apply(self, args: ApplyArgs) -> dict[str, Any]:
-        """``cards.apply``: a delta on ``base_rev``; the same delta again answers ``already``."""
+        """``cards.apply``: a delta on ``base_rev`` -> {applied_rev, results: [one per change]}.
+
+        The same delta again answers ``already``. Each change gets a result (:meth:`_change`):
+        ``applied``, ``kept_revoked`` (a card revoked here stays exactly as the duty room left it),
+        ``already_revoked``, ``not_found`` (a revoke of a card this gateway never had) or ``refused``
+        with the rule's code (e.g. ``empty_scope``); a refused change does not stop the others.
+        """
         upserts = [ch.card for ch in args.changes if ch.op == "upsert" and isinstance(ch.card, CardIn)]
         if any(ch.op == "upsert" and not isinstance(ch.card, CardIn) for ch in args.changes):
             raise CommandError("bad_args", "an upsert needs a card object")
-        rows = {r[0]: r for r in self.rows(upserts, rev=args.rev)}
+        refused: list[dict[str, Any]] = []
+        rows = {r[0]: r for r in self.rows(upserts, rev=args.rev, refused=refused)}
+        refusals = {r["card"]: r for r in refused}
         ctx = self._ctx
         now = format_ts(ctx.clock.now())
 
@@ -74,17 +91,14 @@ class Sync:
             if args.base_rev != have:
                 raise CommandError("rev_gap", f"register is at rev {have}, delta is based on {args.base_rev}: "
                                               "send cards.snapshot", have_rev=have)
-            revoked = 0
-            for ch in args.changes:
-                if isinstance(ch.card, CardIn) and ch.op == "upsert":
-                    register.upsert_central(conn, rows[normalize_card_id(ch.card.card)])
-                else:
-                    card = normalize_card_id(ch.card if isinstance(ch.card, str) else ch.card.card)
-                    revoked += register.revoke_central(conn, card, ch.reason, args.rev, now)
+            results = [self._change(conn, ch, rows, refusals, args.rev, now) for ch in args.changes]
+            register.set_occupants(conn, [(u.unit, u.occupants) for u in args.units], now)
             register.set_rev(conn, args.rev)
+            tally = Counter(r["result"] for r in results)
             ctx.audit.insert(conn, "central", "central", "cards.apply", f"rev {args.rev}",
-                             {"base_rev": args.base_rev, "changes": len(args.changes), "revoked": revoked})
-            return {"applied_rev": args.rev}
+                             {"base_rev": args.base_rev, "changes": len(args.changes), "units": len(args.units),
+                              **tally})
+            return {"applied_rev": args.rev, "results": results}
 
         try:
             async with self.lock:
@@ -92,13 +106,58 @@ class Sync:
         except CardFormatError as exc:
             raise CommandError("bad_card", str(exc)) from None
 
+    def _change(self, conn: sqlite3.Connection, ch: Change, rows: dict[str, register.CardRow],
+                refusals: dict[str, dict[str, Any]], rev: int, now: str) -> dict[str, Any]:
+        """Apply one change of a delta inside its transaction; its per-card result."""
+        raw = ch.card.card if isinstance(ch.card, CardIn) else ch.card
+        card = normalize_card_id(raw)
+        current = register.card_in(conn, card)
+        if ch.op == "revoke":
+            if current is None:
+                return {"card": card, "op": "revoke", "result": "not_found"}
+            done = register.revoke_central(conn, card, ch.reason, rev, now)
+            return {"card": card, "op": "revoke", "result": "applied" if done else "already_revoked"}
+        if card in refusals:
+            return {**refusals[card], "op": "upsert"}
+        row = rows[card]
+        result = rules.upsert_result(None if current is None else current["status"], row[STATUS])
+        if result != "applied":
+            assert current is not None
+            out = {"card": card, "op": "upsert", "result": result, "reason": current["revoke_reason"] or "revoked"}
+            if result == "kept_revoked":
+                out["message"] = "revoked at this gateway: a revoked card is never revived nor rewritten"
+            return out
+        register.upsert_central(conn, row)
+        if current is not None and current["doors"] != row[DOORS]:
+            self._ctx.audit.insert(conn, "central", "central", "card.update", card,
+                                   {"doors_before": json.loads(current["doors"]), "doors": json.loads(row[DOORS])})
+        return {"card": card, "op": "upsert", "result": "applied"}
+
+    # ------------------------------------------------------------------ units.apply
+    async def apply_units(self, args: UnitsArgs) -> dict[str, Any]:
+        """``units.apply`` {units: [{unit, occupants}]} -> {units: n}: the registered occupants (free cards)."""
+        ctx = self._ctx
+        now = format_ts(ctx.clock.now())
+
+        def txn(conn: sqlite3.Connection, emit: Emit) -> dict[str, Any]:
+            register.set_occupants(conn, [(u.unit, u.occupants) for u in args.units], now)
+            ctx.audit.insert(conn, "central", "central", "units.apply", f"{len(args.units)} units",
+                             {"units": len(args.units)})
+            return {"units": len(args.units)}
+
+        return await ctx.events.transact(txn)
+
     # ------------------------------------------------------------------ cards.snapshot
     async def snapshot(self, args: SnapshotArgs) -> dict[str, Any]:
         """``cards.snapshot``: see :meth:`apply_snapshot`."""
-        return await self.apply_snapshot(args.rev, args.cards)
+        return await self.apply_snapshot(args.rev, args.cards, args.units)
 
-    async def apply_snapshot(self, rev: int, cards: list[Any]) -> dict[str, Any]:
+    async def apply_snapshot(self, rev: int, cards: list[Any], units: list[UnitIn] | None = None) -> dict[str, Any]:
         """Replace central's card set atomically; local revocations and unseen local issues stay.
+
+        Answers {applied_rev, count, results}: ``results`` lists only the cards not applied as sent
+        (``kept_revoked``, ``refused`` with the rule's code), at most :data:`MAX_RESULTS` of them
+        (``results_truncated`` then); a refused card is not in the new register.
 
         Why staged: writing 100,000 rows in the one transaction that swaps them in would hold the
         store's single writer for seconds, and every swipe's event (hence its relay) would wait.
@@ -111,27 +170,38 @@ class Sync:
             if rev < have:  # a late or replayed old snapshot must not roll the register back
                 raise CommandError("stale_rev", f"register is already at rev {have}; snapshot rev {rev} is older",
                                    have_rev=have)
-            return await self._apply_snapshot(rev, cards)
+            return await self._apply_snapshot(rev, cards, units or [])
 
-    async def _apply_snapshot(self, rev: int, cards: list[Any]) -> dict[str, Any]:
+    async def _apply_snapshot(self, rev: int, cards: list[Any], units: list[UnitIn]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         ctx = self._ctx
         index = await ctx.store.write(register.create_staging)
-        count = await self._stage(rev, cards)
+        refused: list[dict[str, Any]] = []
+        count = await self._stage(rev, cards, refused)
+        now = format_ts(ctx.clock.now())
 
         def swap(conn: sqlite3.Connection, emit: Emit) -> dict[str, Any]:
+            n_kept, kept = register.kept_revoked(conn, MAX_RESULTS)
             register.swap_staged(conn, rev)
-            ctx.audit.insert(conn, "central", "central", "cards.snapshot", f"rev {rev}", {"count": count})
-            return {"applied_rev": rev, "count": count}
+            register.set_occupants(conn, [(u.unit, u.occupants) for u in units], now)
+            ctx.audit.insert(conn, "central", "central", "cards.snapshot", f"rev {rev}",
+                             {"count": count, "kept_revoked": n_kept, "refused": len(refused), "units": len(units)})
+            results = [{"card": c, "result": "kept_revoked", "reason": r or "revoked"} for c, r in kept]
+            results += refused[:MAX_RESULTS - len(results)]
+            out: dict[str, Any] = {"applied_rev": rev, "count": count, "results": results}
+            if n_kept + len(refused) > len(results):
+                out["results_truncated"] = True
+            return out
 
         result = await ctx.events.transact(swap)
-        log.info("card snapshot rev %d applied: %d cards (unit index %s)", rev, count, index)
+        log.info("card snapshot rev %d applied: %d cards, %d not as sent (unit index %s)", rev, count,
+                 len(result["results"]), index)
         self._tasks.append(loop.create_task(self.drop_old_cards(), name="access.snapshot-cleanup"))
         # the parsed payload is freed once the command returns; give that memory back to the OS then
         loop.call_later(0.5, release_memory)
         return result
 
-    async def _stage(self, rev: int, cards: list[Any]) -> int:
+    async def _stage(self, rev: int, cards: list[Any], refused: list[dict[str, Any]]) -> int:
         """Validate and write ``cards`` into the staging table, a chunk per transaction; returns the count."""
         store = self._ctx.store
         count = 0
@@ -142,7 +212,7 @@ class Sync:
             for start in range(0, len(cards), SNAPSHOT_CHUNK):
                 rows = []
                 for sl in range(start, min(start + SNAPSHOT_CHUNK, len(cards)), SNAPSHOT_SLICE):
-                    rows += self.rows(cards[sl:sl + SNAPSHOT_SLICE], rev=rev, offset=sl)
+                    rows += self.rows(cards[sl:sl + SNAPSHOT_SLICE], rev=rev, offset=sl, refused=refused)
                     await asyncio.sleep(0)
                 if writing is not None:
                     await writing
@@ -163,8 +233,13 @@ class Sync:
                 await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ central's cards -> register rows
-    def rows(self, cards: list[Any], *, rev: int, offset: int = 0) -> list[register.CardRow]:
-        """Register rows from central's cards (CardIn or raw dicts, validated here one at a time)."""
+    def rows(self, cards: list[Any], *, rev: int, offset: int = 0,
+             refused: list[dict[str, Any]] | None = None) -> list[register.CardRow]:
+        """Register rows from central's cards (CardIn or raw dicts, validated here one at a time).
+
+        A malformed card (``bad_card``) rejects the whole command; a well-formed card a rule refuses
+        (``empty_scope``, ``invalid_time``...) is left out and reported in ``refused`` when given.
+        """
         rows = []
         now = format_ts(self._ctx.clock.now())
         cache: dict[Any, Any] = {}
@@ -174,7 +249,12 @@ class Sync:
                 if row is None:  # not a plain well-formed card: the model validates it (and names the problem)
                     row = self._model_row(c if isinstance(c, CardIn) else CardIn.model_validate(c), rev, now, cache)
                 rows.append(row)
-            except (CardFormatError, BadSpec) as exc:
+            except BadSpec as exc:
+                if refused is None:
+                    raise CommandError("bad_card", f"cards[{i}]: {exc}", index=i) from None
+                card = normalize_card_id(c.card if isinstance(c, CardIn) else c["card"])
+                refused.append({"card": card, "result": "refused", "reason": exc.code, "message": str(exc)})
+            except CardFormatError as exc:
                 raise CommandError("bad_card", f"cards[{i}]: {exc}", index=i) from None
             except ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
@@ -195,7 +275,8 @@ class Sync:
                None if c.schedule is None or isinstance(c.schedule, str) else
                tuple((tuple(w.days), w.start, w.end) for w in c.schedule))
         return register.card_row(decode(c.card), (c.unit, c.holder, c.holder_kind), self._columns(c, key, cache),
-                                 c.status, rev=rev, source="central", confirmed=1, now=now)
+                                 c.status, rev=rev, source="central", now=now,
+                                 replaces=normalize_card_id(c.replaces) if c.replaces else None)
 
     def _fast_row(self, c: dict[str, Any], rev: int, now: str, cache: dict[Any, Any]) -> register.CardRow | None:
         """A register row straight from a central card dict, or None if it needs the full model.
@@ -209,7 +290,7 @@ class Sync:
         vf, vu, schedule = c.get("valid_from"), c.get("valid_until"), c.get("schedule")
         key = (tuple(doors), vf, vu, kind, schedule)
         return register.card_row(decode(c["card"]), (c["unit"], c.get("holder", ""), kind), self._columns(c, key, cache),
-                                 c.get("status", "active"), rev=rev, source="central", confirmed=1, now=now)
+                                 c.get("status", "active"), rev=rev, source="central", now=now)
 
 
 def _plain_card(c: dict[str, Any]) -> bool:
@@ -217,7 +298,7 @@ def _plain_card(c: dict[str, Any]) -> bool:
     card, unit, kind = c.get("card"), c.get("unit"), c.get("holder_kind")
     holder, doors, status = c.get("holder", ""), c.get("doors", []), c.get("status", "active")
     vf, vu, schedule = c.get("valid_from"), c.get("valid_until"), c.get("schedule")
-    return bool(c.keys() <= _FIELDS and isinstance(card, str) and isinstance(unit, str)
+    return bool(c.keys() <= _FIELDS and c.get("replaces") is None and isinstance(card, str) and isinstance(unit, str)
                 and UNIT.match(unit) and kind in HOLDER_KINDS and isinstance(holder, str) and len(holder) <= 200
                 and holder == holder.strip() and isinstance(doors, list) and len(doors) <= 2000
                 and all(isinstance(d, str) for d in doors) and status in ("active", "revoked")

@@ -47,6 +47,7 @@ class AlarmsComponent:
     async def start(self, ctx: GatewayContext) -> None:
         self.ctx = ctx
         self.linkage = FireLinkage(ctx)
+        ctx.hold_causes = self.linkage
         self.lifecycle = Lifecycle(ctx, self.linkage)
         self.supervision = Supervision(ctx, report=lambda sig: self.intake.process_internal(sig))
         self.intake = Intake(ctx, self.lifecycle, self.supervision, self.linkage)

@@ -37,6 +37,19 @@ class Intake:
                       dedupe: tuple[str, str, str] | None = None, account: str | None = None) -> Outcome:
         """Commit signals (and the dedupe row) in one transaction, then act: liveness, fire linkage."""
         outcome = await self.lifecycle.record(signals, dedupe)
+        await self._acted(receiver, signals, account, outcome)
+        return outcome
+
+    async def process_batch(self, receiver: str,
+                            items: list[tuple[list[Signal], tuple[str, str, str] | None, str]]) -> list[Outcome]:
+        """Like :meth:`process` for several messages (signals, dedupe, account) in one transaction."""
+        outcomes = await self.lifecycle.record_batch([(signals, dedupe) for signals, dedupe, _a in items])
+        for (signals, _d, account), outcome in zip(items, outcomes, strict=True):
+            await self._acted(receiver, signals, account, outcome)
+        return outcomes
+
+    async def _acted(self, receiver: str, signals: list[Signal], account: str | None, outcome: Outcome) -> None:
+        """After the commit: the panel is alive, fire doors follow, hooks hear of it."""
         self.heard(receiver, account if account is not None else (signals[0].account if signals else ""))
         if outcome.duplicate:
             self.stats["duplicates"] += 1
@@ -49,7 +62,6 @@ class Intake:
             res = self.on_outcome(outcome)
             if asyncio.iscoroutine(res):
                 await res
-        return outcome
 
     async def process_internal(self, sig: Signal) -> None:
         """Like :meth:`process` for what the gateway itself detects (does not count as hearing the panel)."""

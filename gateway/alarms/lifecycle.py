@@ -48,6 +48,13 @@ class Lifecycle:
         now = format_ts(self.ctx.clock.now())
         return await self.ctx.events.transact(lambda conn, emit: self.commit(conn, emit, now, signals, dedupe))
 
+    async def record_batch(self, items: list[tuple[list[Signal], tuple[str, str, str] | None]]) -> list[Outcome]:
+        """Several blocks' signals (each with its dedupe row) in one transaction -- group commit
+        across connections: one write, one wake-up for all of them. All or none are committed."""
+        now = format_ts(self.ctx.clock.now())
+        return await self.ctx.events.transact(
+            lambda conn, emit: [self.commit(conn, emit, now, signals, dedupe) for signals, dedupe in items])
+
     def commit(self, conn: sqlite3.Connection, emit: Emit, now: str, signals: list[Signal],
                dedupe: tuple[str, str, str] | None) -> Outcome:
         """The transaction body: a retried block changes nothing; otherwise each signal in order."""
@@ -75,7 +82,7 @@ class Lifecycle:
         zone = self.zones.get((s.receiver, s.zone))
         building = zone.building if zone else ""
         name = zone.name if zone else ""
-        doors = rules.doors_to_hold(s.kind, zone.unlock_doors if zone else None)
+        doors = self.linkage.doors_for(s, zone)   # fire linkage places the fire (unplaced: every egress door)
         alarm_id = db.insert_alarm(conn, s, now, building, name, doors)
         db.log_signal(conn, now, s, alarm_id)
         emit("alarm.raised", {"alarm": alarm_id, "receiver": s.receiver, "account": s.account, "zone": s.zone,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.config.base import ANY_ID, BUILTIN_PROFILE_DIR, ID, Strict, host_port
 from gateway.config.meters import BusConfig, MeterConfig, MeteringSection
@@ -133,19 +133,62 @@ class ReaderConfig(Strict):
     scbk_file: str = ""
     #: OSDP: talk to a factory-fresh reader with the default key and give it scbk_file's key (then set false)
     install_mode: bool = False
+    #: serial readers: what the wire carries ("" = the driver's own: serial-ascii -> rdm6300, wiegand-serial ->
+    #: wiegand); see drivers/serial_frames and docs/access.md "Reader formats"
+    framing: Literal["", "auto", "rdm6300", "id12la", "wiegand", "wiegand-hex", "wiegand-decimal", "line"] = ""
+    #: wiegand-hex / wiegand-decimal: the Wiegand frame the converter read (0 = by the hex digits; decimal: 26)
+    wiegand_bits: Literal[0, 26, 34, 37] = 0
+
+    @model_validator(mode="after")
+    def _serial_keys(self) -> ReaderConfig:
+        if self.driver == "osdp" and (self.framing or self.wiegand_bits):
+            raise ValueError("framing and wiegand_bits are for serial readers; an OSDP reader reports its format")
+        return self
+
+
+class RelayOutputConfig(Strict):
+    """A door's lock on a coil of a Modbus relay board: ``output = { bus = "relays", device_id = 3, coil = 2 }``."""
+
+    bus: str = Field(pattern=ANY_ID)
+    device_id: int = Field(ge=1, le=247)   # 0 is broadcast: a board never answers it, so nothing could be checked
+    coil: int = Field(ge=0, le=65535)      # coil address as on the wire (relay 1 is usually coil 0)
+
+
+OUTPUT_FORMS = "output is an OSDP output number 0-255, or a relay board coil { bus, device_id, coil }"
 
 
 class DoorConfig(Strict):
     id: str = Field(pattern=ANY_ID)
     name: str = ""
+    #: the building the door belongs to: its egress building (a fire there releases it when ``egress``)
     building: str = ""
     reader: str
-    output: int = Field(default=0, ge=0, le=255)
+    #: what unlocks it: an OSDP output number on its reader (default 0), or a relay board coil
+    output: int | RelayOutputConfig = 0
+    #: on an escape route: released by a fire in its building and by any fire the gateway cannot place
+    egress: bool = True
     input: int = Field(default=0, ge=0, le=255)  # door contact input number on the reader
     unlock_s: float = Field(default=5, gt=0, le=3600)
     held_open_s: float = Field(default=60, ge=0)
     #: the building-unit this door serves (e.g. "3-1"); "" = a building-wide or common door
     unit: str = ""
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output(cls, v: object) -> object:
+        """One problem in words per mistake, not one per form the value could have taken."""
+        if isinstance(v, dict):
+            try:
+                return RelayOutputConfig.model_validate(v)
+            except ValidationError as exc:
+                words = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
+                what = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {words.get(e['type'], e['msg'])}"
+                                 for e in exc.errors())
+                raise ValueError(f"{OUTPUT_FORMS}: {what}") from None
+        number = isinstance(v, int) and not isinstance(v, bool)
+        if not (isinstance(v, RelayOutputConfig) or (number and 0 <= v <= 255)):  # type: ignore[operator]
+            raise ValueError(f"{OUTPUT_FORMS}, not {v!r}")
+        return v
 
 
 class AntiPassback(Strict):
@@ -159,11 +202,13 @@ class AccessSection(Strict):
     holidays: list[str] = []
     #: a pending enrolment waits this long for its swipe
     enrolment_timeout_s: float = Field(default=600, gt=0)
-    #: renovation workers: default working hours (site time) and longest validity
+    #: renovation workers: their working hours (site time; a worker's own schedule must lie within them,
+    #: ``worker_hours`` error otherwise) and longest validity (``worker_validity``)
     worker_hours: str = Field(default="08:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
     worker_days: list[int] = [1, 2, 3, 4, 5]   # ISO weekdays, 1 = Monday
     worker_max_days: int = Field(default=90, ge=1)
-    #: cards per unit that are free; issuing more emits card.fee_due
+    #: free household cards per unit: one per registered occupant (from central), at most this many, and
+    #: this many where central has not said; issuing beyond them emits card.fee_due (docs/access.md "Fees")
     free_cards_per_unit: int = Field(default=3, ge=0)
     #: a revoked card's holder name is erased this long after the revocation (personal data)
     holder_retention_days: float = Field(default=365, ge=0)
@@ -182,8 +227,18 @@ class AlarmReceiverConfig(Strict):
     listen: str = ""
     port: str = ""
     baud: int = Field(default=9600, gt=0)
+    #: a fire this panel reports that no [[alarm_zones]] places (unmapped zone, system level, the transmitter's
+    #: own status) releases every egress door of the site, or only those of ``building`` (the panel's)
+    unplaced_fire: Literal["site", "building"] = "site"
+    building: str = ""
     accounts: list[str] = []
     key_file: str = ""
+    #: sia-dc09: how key files hold the AES key -- "hex" digits, or "ascii" (the 16/24/32 characters themselves)
+    key_format: Literal["hex", "ascii"] = "hex"
+    #: sia-dc09: per-account key files (account -> file), over key_file for those accounts
+    account_keys: dict[str, str] = {}
+    #: sia-dc09: NAK plain blocks whose timestamp is outside the window too (encrypted ones always are)
+    plain_timestamp_window: bool = False
     #: supervised by default (DEFAULT_SUPERVISION_S for the protocol); 0 = panel liveness not supervised
     supervision_s: float = Field(default=300.0, ge=0)
 
@@ -204,6 +259,8 @@ class AlarmReceiverConfig(Strict):
             raise ValueError(f"{self.protocol} needs port (serial) or listen (TCP)")
         if self.listen and self.protocol != "sia-dc09":
             host_port(self.listen)
+        if self.unplaced_fire == "building" and not self.building:
+            raise ValueError('unplaced_fire = "building" needs building = "<the panel\'s building>"')
         return self
 
 

@@ -54,6 +54,30 @@ def _door_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     return out
 
 
+def _door_outputs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    """Relay board outputs: the bus exists and carries no meters (a fire release must never wait behind a
+    meter poll), and no two doors share a coil."""
+    buses = {b.id for b in cfg.buses}
+    meter_buses = {m.bus for m in cfg.meters}
+    out: list[tuple[Loc, str]] = []
+    seen: dict[tuple[str, int, int], str] = {}
+    for i, d in enumerate(cfg.doors):
+        if isinstance(d.output, int):
+            continue
+        o, loc = d.output, ("doors", i, "output")
+        if o.bus not in buses:
+            out.append(((*loc, "bus"), f"no bus with id {o.bus!r}"))
+        elif o.bus in meter_buses:
+            out.append(((*loc, "bus"), f"bus {o.bus!r} also polls meters: give relay boards their own bus, so "
+                                       "a door release never waits behind a meter poll"))
+        k = (o.bus, o.device_id, o.coil)
+        if k in seen:
+            out.append(((*loc, "coil"), f"coil {o.coil} of device {o.device_id} on bus {o.bus!r} already drives "
+                                        f"door {seen[k]!r}"))
+        seen[k] = d.id
+    return out
+
+
 def _reader_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     seen_addr: dict[tuple[str, int], str] = {}
@@ -97,8 +121,14 @@ def _alarm_refs(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     receivers = {r.id for r in cfg.alarm_receivers}
     doors = {d.id for d in cfg.doors}
     out: list[tuple[Loc, str]] = []
+    egress_buildings = {d.building for d in cfg.doors if d.egress}
     for i, rc in enumerate(cfg.alarm_receivers):
         out += _file_exists(cfg, rc.key_file, ("alarm_receivers", i, "key_file"))
+        for acct, name in rc.account_keys.items():
+            out += _file_exists(cfg, name, ("alarm_receivers", i, "account_keys", acct))
+        if rc.unplaced_fire == "building" and cfg.doors and rc.building not in egress_buildings:
+            out.append((("alarm_receivers", i, "building"), f"no egress door in building {rc.building!r}: a fire "
+                                                           "this panel cannot place would release no door"))
     for i, z in enumerate(cfg.alarm_zones):
         if z.receiver not in receivers:
             out.append((("alarm_zones", i, "receiver"), f"no alarm receiver with id {z.receiver!r}"))
@@ -118,7 +148,7 @@ def _mqtt_files(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
 
 #: the reference checks, in the order their problems are reported
 CHECKS: tuple[Callable[[GatewayConfig], list[tuple[Loc, str]]], ...] = (
-    _door_refs, _reader_refs, _meter_refs, _alarm_refs, _mqtt_files)
+    _door_refs, _door_outputs, _reader_refs, _meter_refs, _alarm_refs, _mqtt_files)
 
 
 def find_profile(cfg: GatewayConfig, profile_id: str) -> Path | None:

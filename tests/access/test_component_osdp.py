@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,9 @@ def test_denials_unknown_revoked_expired_out_of_hours(tmp_path: Path) -> None:
         await site.access.cards.revoke_card(CARD_A, "lost", "tech", "technician")
         assert (await site.swipe(CARD_A, "access.denied")).data["reason"] == "revoked"
         card_c = wiegand_encode("H10301", 12, 1)
-        await issue(site, card_c, valid_until="2020-01-01")
+        until_ = site.ctx.clock.now() + timedelta(hours=1)
+        await issue(site, card_c, valid_until=until_.isoformat())
+        site.ctx.clock.set(until_ + timedelta(minutes=1))
         assert (await site.swipe(card_c, "access.denied")).data["reason"] == "expired"
         card_d = wiegand_encode("H10301", 12, 2)
         await issue(site, card_d, unit="3-1-0302", holder_kind="worker", doors=[])

@@ -27,13 +27,14 @@ def test_revoked_holder_names_are_erased_after_retention(tmp_path: Path, caplog:
             gone, kept = (normalize_card_id(wiegand_encode("H10301", 12, n)) for n in (1001, 1002))
             for card, name in ((gone, "Wang Fang"), (kept, "Li Lei")):
                 await access.cards.issue_card(CardIn.model_validate(
-                    {"card": card, "unit": "3-1-0201", "holder": name, "holder_kind": "resident", "doors": []}),
+                    {"card": card, "unit": "3-1-0201", "holder": name, "holder_kind": "resident", "doors": ["*"]}),
                     "tech", "technician")
-            await access.cards.revoke_card(gone, "moved out", "tech", "technician")
+            await access.cards.revoke_card(gone, "other", "tech", "technician", note="Wang Fang called: moved away")
             await asyncio.sleep(1.0)
             assert await access.privacy.forget_revoked_holders() == 1
-            holders = {r["card"]: r["holder"] for r in ctx.store.query("SELECT card, holder FROM access_cards")}
-            assert holders == {gone: "", kept: "Li Lei"}  # the active card keeps it
+            holders = {r["card"]: (r["holder"], r["revoke_note"])
+                       for r in ctx.store.query("SELECT card, holder, revoke_note FROM access_cards")}
+            assert holders == {gone: ("", ""), kept: ("Li Lei", "")}  # the active card keeps it; the note goes too
             assert await access.privacy.forget_revoked_holders() == 0  # idempotent
             actions = [a["action"] for a in ctx.audit.query(0, 100)]
             assert "cards.forget_holders" in actions

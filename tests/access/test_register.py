@@ -26,10 +26,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def row(card: str, *, status: str = "active", rev: int = 0, source: str = "local", confirmed: int = 0,
-        kind: str = "resident", doors: str = '["*"]') -> register.CardRow:
-    return register.card_row(decode(card), ("3-1-0201", "Wang Fang", kind), (doors, None, None, None), status,
-                             rev=rev, source=source, confirmed=confirmed, now=NOW)
+def row(card: str, *, status: str = "active", rev: int = 0, source: str = "local", kind: str = "resident",
+        doors: str = '["*"]', valid_until: str | None = None, unit: str = "3-1-0201",
+        replaces: str | None = None) -> register.CardRow:
+    return register.card_row(decode(card), (unit, "Wang Fang", kind), (doors, None, valid_until, None), status,
+                             rev=rev, source=source, now=NOW, replaces=replaces)
 
 
 def write(store: Store, fn: Any) -> Any:
@@ -38,7 +39,8 @@ def write(store: Store, fn: Any) -> Any:
 
 def test_the_column_list_is_the_table() -> None:
     conn = sqlite3.connect(":memory:")
-    conn.executescript(register.MIGRATIONS[0][1])
+    for _version, script in register.MIGRATIONS:
+        conn.executescript(script)
     table = tuple(r[1] for r in conn.execute("PRAGMA table_info(access_cards)"))
     assert table == register.CARD_COLUMNS
     assert len(row(CARDS[0])) == len(table)
@@ -54,18 +56,18 @@ def test_insert_view_and_list(store: Store) -> None:
     assert [c["card"] for c in page] == sorted(CARDS[:3])[:2]
     assert [c["card"] for c in register.list_cards(store, "3-1-0201", 5, page[-1]["card"])] == sorted(CARDS[:3])[2:]
     assert register.list_cards(store, "9-9-9999", 5, "") == []
-    assert write(store, lambda c: register.household_cards(c, "3-1-0201", ("resident",))) == 3
+    assert write(store, lambda c: register.household_cards(c, "3-1-0201", ("resident",), NOW)) == 3
 
 
 def test_revocation_wins_over_central(store: Store) -> None:
     write(store, lambda c: register.insert_card(c, row(CARDS[0])))
     write(store, lambda c: register.revoke_card(c, CARDS[0], "lost", LATER))
     assert write(store, lambda c: register.card_status(c, CARDS[0])) == "revoked"
-    write(store, lambda c: register.upsert_central(c, row(CARDS[0], rev=5, source="central", confirmed=1)))
+    write(store, lambda c: register.upsert_central(c, row(CARDS[0], rev=5, source="central")))
     got = register.get_card(store, CARDS[0])
     assert (got["status"], got["revoke_reason"], got["rev"], got["source"], got["confirmed"]) == \
         ("revoked", "lost", 5, "central", 1)
-    write(store, lambda c: register.upsert_central(c, row(CARDS[1], rev=5, source="central", confirmed=1)))
+    write(store, lambda c: register.upsert_central(c, row(CARDS[1], rev=5, source="central")))
     assert write(store, lambda c: register.revoke_central(c, CARDS[1], "moved", 6, LATER)) == 1
     assert write(store, lambda c: register.revoke_central(c, CARDS[1], "moved", 6, LATER)) == 0  # already
 
@@ -79,12 +81,12 @@ def test_revision(store: Store) -> None:
 def test_snapshot_staging_keeps_local_issues_and_revocations(store: Store) -> None:
     unseen, revoked, central_old = CARDS[0], CARDS[1], CARDS[2]
     write(store, lambda c: register.insert_card(c, row(unseen)))
-    write(store, lambda c: register.insert_card(c, row(revoked, source="central", confirmed=1)))
+    write(store, lambda c: register.insert_card(c, row(revoked, source="central")))
     write(store, lambda c: register.revoke_card(c, revoked, "lost", NOW))
-    write(store, lambda c: register.insert_card(c, row(central_old, source="central", confirmed=1)))
+    write(store, lambda c: register.insert_card(c, row(central_old, source="central")))
     index = write(store, register.create_staging)
     assert index == "access_cards_unit_a"
-    new = [row(revoked, rev=3, source="central", confirmed=1), row(CARDS[3], rev=3, source="central", confirmed=1)]
+    new = [row(revoked, rev=3, source="central"), row(CARDS[3], rev=3, source="central")]
     write(store, lambda c: register.stage_rows(c, new))
     write(store, lambda c: register.swap_staged(c, 3))
     cards = {r["card"]: r["status"] for r in store.query("SELECT card, status FROM access_cards")}

@@ -108,7 +108,9 @@ def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: 
             await until(lambda: ctx.devices.devices["r0"].online, 20, what="r0 online after the key fix")
             dev = ctx.devices.devices["r0"]
             assert dev.extra["secure_channel"] is True and sim.secure()
-            assert [e.data["device"] for e in ctx.events.query(0, 1000, ["device.online"])] == ["r0"]
+            # the registry flips the state first and records device.online right after: wait for the record
+            online = await until(lambda: ctx.events.query(0, 1000, ["device.online"]), 10, what="device.online")
+            assert [e.data["device"] for e in online] == ["r0"]
             assert all(s[2] for s in seen if s[1]), f"online only with the secure channel: {seen}"
 
             sim.swipe(card)

@@ -54,20 +54,25 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/events"): frozenset({"central", "operator"}),
     ("POST", "/test-events"): frozenset(),
     ("GET", "/audit"): frozenset(),
-    ("GET", "/cards"): frozenset({"technician", "operator"}),
+    ("GET", "/cards"): frozenset({"technician", "operator", "central"}),
     ("POST", "/cards"): frozenset({"technician"}),
-    ("POST", "/cards/{card}/revoke"): frozenset({"technician"}),
+    ("GET", "/cards/{card}"): frozenset({"technician", "operator", "central"}),
+    ("PATCH", "/cards/{card}"): frozenset({"technician"}),
+    ("POST", "/cards/{card}/revoke"): frozenset({"technician", "operator"}),
     ("GET", "/cards/{card}/verification"): frozenset({"technician"}),
     ("POST", "/enrolments"): frozenset({"technician"}),
     ("GET", "/enrolments/{enrol_id}"): frozenset({"technician"}),
+    ("DELETE", "/enrolments/{enrol_id}"): frozenset({"technician"}),
+    ("POST", "/enrolments/{enrol_id}/cancel"): frozenset({"technician"}),
     ("GET", "/doors"): frozenset({"operator"}),
     ("POST", "/doors/{door_id}/unlock"): frozenset({"operator"}),
+    ("POST", "/doors/{door_id}/relock"): frozenset({"operator"}),
     ("GET", "/meters"): frozenset({"technician", "operator", "central"}),
     ("POST", "/meters/{meter_id}/valve"): frozenset({"technician", "central"}),
     ("GET", "/readings"): frozenset({"central"}),
     ("GET", "/billing"): frozenset({"central"}),
-    ("GET", "/alarms"): frozenset({"operator"}),
-    ("GET", "/alarms/{alarm_id}"): frozenset({"operator"}),
+    ("GET", "/alarms"): frozenset({"operator", "central"}),
+    ("GET", "/alarms/{alarm_id}"): frozenset({"operator", "central"}),
     ("POST", "/alarms/{alarm_id}/ack"): frozenset({"operator"}),
     ("GET", "/handover"): frozenset({"operator"}),
     ("POST", "/handover"): frozenset({"operator"}),
@@ -338,7 +343,7 @@ def test_numbers_beyond_sqlite_are_422_not_500(gw: Any) -> None:
 
 
 def test_refused_before_anything_happens(gw: Any) -> None:
-    """Wrong roles change nothing: a technician cannot unlock, an operator cannot revoke or issue."""
+    """Wrong roles change nothing: a technician cannot unlock, an operator cannot issue."""
     card = {"card": "26:0a1b2c40", "unit": "3-1", "holder": "Fuzz", "holder_kind": "resident", "doors": ["d1"]}
     assert gw.post(f"{V1}/cards", role="operator", json=card).status_code == 403
     assert gw.post(f"{V1}/cards", role="central", json=card).status_code == 403

@@ -1,4 +1,5 @@
-"""Card ids and Wiegand/EM4100 decoding: known vectors, and fuzzing (bad input never raises)."""
+"""Card ids (bit ids and character ids) and Wiegand/EM4100 decoding: known vectors, and fuzzing (bad input
+never raises; characters never share an id with bits)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.cards import (
+    WIEGAND_FORMATS,
     CardFormatError,
+    ascii_card_id,
+    ascii_chars,
     card_id,
     card_id_from_bitstring,
     decode,
     normalize_card_id,
     parse_card_id,
     wiegand_encode,
+    wiegand_wrap,
 )
 
 # ---------------------------------------------------------------------- canonical ids
@@ -76,3 +81,55 @@ def test_parse_card_id_only_raises_its_own_error(text: str) -> None:
         normalize_card_id(text)
     except CardFormatError:
         pass
+
+
+# ---------------------------------------------------------------------- character ids (osdp_FMT, text lines)
+
+
+def test_character_ids() -> None:
+    card = ascii_card_id(b"0001217496")
+    assert card == "ascii:30303031323137343936"
+    assert normalize_card_id("ASCII:3030303132313734393 6".replace(" ", "")) == card
+    assert ascii_chars(card) == b"0001217496"
+    d = decode(card)
+    assert (d.card, d.bits, d.format, d.facility, d.number) == (card, 0, "ASCII", None, 1217496)
+    assert decode(ascii_card_id(b"12AB")).number is None  # not a decimal number: nothing to show
+    with pytest.raises(CardFormatError, match="character id, not a bit id"):
+        parse_card_id(card)
+    for bad in ("ascii:", "ascii:3", "ascii:zz", "ascii:" + "30" * 256, "ascii 3031"):
+        with pytest.raises(CardFormatError):
+            normalize_card_id(bad)
+    with pytest.raises(CardFormatError):
+        ascii_card_id(b"")
+
+
+@given(st.binary(min_size=1, max_size=64))
+def test_characters_never_read_as_bits(chars: bytes) -> None:
+    """The same bytes as characters, as 8 bits each, or with the character count taken for bits: three cards."""
+    as_chars = ascii_card_id(chars)
+    as_bits = card_id(8 * len(chars), chars)
+    count_as_bits = card_id(len(chars), chars)
+    assert len({as_chars, as_bits, count_as_bits}) == 3
+    assert normalize_card_id(as_chars) == as_chars and ascii_chars(as_chars) == chars
+
+
+@given(st.sampled_from(["H10301", "H10306", "H10304"]).flatmap(
+    lambda f: st.tuples(st.just(f), st.integers(0, (1 << WIEGAND_FORMATS[f][3][1]) - 1),
+                        st.integers(0, (1 << WIEGAND_FORMATS[f][4][1]) - 1))))
+def test_wiegand_wrap_is_encode_without_the_split(case: tuple[str, int, int]) -> None:
+    fmt, fac, num = case
+    bits, _e, _o, (_ff, fw), (_nf, nw) = WIEGAND_FORMATS[fmt]
+    assert wiegand_wrap(fmt, (fac << nw) | num) == wiegand_encode(fmt, fac, num)
+    with pytest.raises(CardFormatError):
+        wiegand_wrap(fmt, 1 << (bits - 2))
+
+
+@given(st.one_of(st.text(max_size=40), st.from_regex(r"ascii:[0-9a-fA-F ]{0,20}", fullmatch=True),
+                 st.from_regex(r"[0-9]{1,5}:[0-9a-f]{0,12}", fullmatch=True)))
+def test_any_text_is_a_card_id_or_a_card_format_error(text: str) -> None:
+    try:
+        card = normalize_card_id(text)
+    except CardFormatError:
+        return
+    assert normalize_card_id(card) == card
+    decode(card)

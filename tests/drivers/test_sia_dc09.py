@@ -51,15 +51,20 @@ def ref_ts(t: datetime) -> str:
 
 def ref_block(token: str, seq: int, acct: str, data: str | None, *, rcv: str = "", line: str = "0",
               ts: datetime | None = None, key: bytes | None = None, crc_delta: int = 0, len_delta: int = 0,
-              stamp: bool = True) -> bytes:
-    """LF crc 0LLL "id" seq Rrcvr Lpref #acct [data] _timestamp CR, per the standard's layout."""
+              stamp: bool = True, acct_in_plain: bool = True) -> bytes:
+    """LF crc 0LLL "id" seq Rrcvr Lpref #acct [data] _timestamp CR, per the standard's layout.
+
+    Encrypted: ``pad|#acct|data]_timestamp`` (``acct_in_plain=False``: ``pad|data]...``, as
+    pysiaalarm's own encoder and some panels do).
+    """
     when = ref_ts(ts or datetime.now(UTC)) if stamp or key else ""
     head = '"' + ("*" if key else "") + token + '"' + "%04d" % seq + (("R" + rcv) if rcv else "") + "L" + line + "#" + acct
     if key is None:
         inner = "" if data is None else "#" + acct + "|" + data
         body = head + "[" + inner + "]" + when
     else:
-        plain = "|" + ("" if data is None else data) + "]" + when
+        inner = "" if data is None else ("#" + acct + "|" + data if acct_in_plain else data)
+        plain = "|" + inner + "]" + when
         padn = 16 - len(plain) % 16 if len(plain) % 16 else 0
         plain = "".join(random.choice("XYZxyz0123") for _ in range(padn)) + plain
         enc = Cipher(algorithms.AES(key), modes.CBC(b"\0" * 16)).encryptor()
@@ -99,6 +104,9 @@ def test_parses_the_three_formats() -> None:
 def test_encrypted_blocks() -> None:
     m = parse(ref_block("SIA-DCS", 3, "1234", "Nri1/FA012", key=KEY), keys=lambda a: KEY)
     assert isinstance(m, Dc09Message) and m.encrypted and m.payload == "Nri1/FA012"
+    assert m.data == "#1234|Nri1/FA012"
+    m = parse(ref_block("SIA-DCS", 3, "1234", "Nri1/FA012", key=KEY, acct_in_plain=False), keys=lambda a: KEY)
+    assert isinstance(m, Dc09Message) and m.payload == "Nri1/FA012"
     m = parse(ref_block("NULL", 4, "1234", None, key=KEY), keys=lambda a: KEY)
     assert isinstance(m, Dc09Message) and m.id_token == "NULL"
     e = parse(ref_block("SIA-DCS", 3, "1234", "Nri1/FA012", key=KEY))          # no key here
@@ -117,14 +125,24 @@ def test_encrypted_blocks() -> None:
 def test_refused_blocks(kw: dict[str, Any], verdict: Verdict) -> None:
     if "ts" in kw:   # relative to now at run time, not at collection
         kw = {"ts": datetime.now(UTC) + timedelta(seconds=kw["ts"])}
-    e = parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", **kw))
+    e = parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", **kw), plain_window=True)
     assert isinstance(e, BlockError) and e.verdict is verdict
+
+
+def test_plain_blocks_skip_the_window_unless_asked_encrypted_ones_never() -> None:
+    old = datetime.now(UTC) - timedelta(hours=8)     # a panel on local time
+    assert isinstance(parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", ts=old)), Dc09Message)
+    e = parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", ts=old), plain_window=True)
+    assert isinstance(e, BlockError) and e.verdict is Verdict.NAK
+    e = parse(ref_block("ADM-CID", 5, "1234", "1110 01 012", ts=old, key=KEY), keys=lambda a: KEY)
+    assert isinstance(e, BlockError) and e.verdict is Verdict.NAK and (e.seq, e.account) == ("0005", "1234")
 
 
 def test_time_window_edges() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     for delta, ok in [(-39, True), (19, True), (-41, False), (21, False)]:
-        m = parse(ref_block("NULL", 1, "1234", None, ts=now + timedelta(seconds=delta)), now=now)
+        m = parse(ref_block("NULL", 1, "1234", None, ts=now + timedelta(seconds=delta), key=KEY), now=now,
+                  keys=lambda a: KEY)
         assert isinstance(m, Dc09Message) is ok, delta
 
 
@@ -200,7 +218,10 @@ def answer(data: bytes) -> tuple[str, str]:
 def with_receiver(fn: Any, **kw: Any) -> None:
     async def main() -> None:
         rec = Recorder()
+        idle = kw.pop("idle_timeout_s", None)
         server = Dc09Receiver("127.0.0.1", 0, rec, **kw)
+        if idle is not None:
+            server.idle_timeout_s = idle
         port = await server.start()
         task = asyncio.create_task(server.serve_forever())
         try:
@@ -233,7 +254,7 @@ def test_tcp_verdicts() -> None:
         assert [m.seq for m in rec.messages] == ["0012", "0018"]
         assert server.stats.acks == 2 and server.stats.naks == 3 and server.stats.duhs == 2
 
-    with_receiver(body, accounts=["1234"])
+    with_receiver(body, accounts=["1234"], plain_window=True)
 
 
 def test_encrypted_over_tcp_gets_an_encrypted_ack() -> None:
@@ -247,7 +268,7 @@ def test_encrypted_over_tcp_gets_an_encrypted_ack() -> None:
         assert plain.split("|", 1)[1].startswith("]_")
         assert rec.messages[0].payload == "Nri1/FA012"
 
-    with_receiver(body, key=KEY)
+    with_receiver(body, keys=KEY)
 
 
 def test_ack_waits_for_the_handler_and_failure_naks() -> None:
@@ -339,3 +360,23 @@ def test_idle_connections_are_closed() -> None:
         w.close()
 
     with_receiver(body, idle_timeout_s=0.3)
+
+
+def test_nak_is_the_standard_form_even_for_a_block_with_receiver_and_line() -> None:
+    async def body(server: Dc09Receiver, port: int, rec: Recorder) -> None:
+        old = datetime.now(UTC) - timedelta(minutes=5)
+        nak = await exchange(port, ref_block("NULL", 15, "1234", None, ts=old, rcv="12", line="3", key=KEY))
+        assert nak[9:].startswith(b'"NAK"0000R0L0A0[]_')
+        duh = await exchange(port, ref_block("NULL", 16, "1234", None, rcv="12", line="3", key=bytes(16)))
+        assert duh[9:].startswith(b'"DUH"0016R12L3#1234[]')
+
+    with_receiver(body, keys=KEY)
+
+
+def test_extended_fields_are_named() -> None:
+    """Windows-1252 text in x-data (DC-09 5.5.1.8): the CRC is over those bytes, the text comes out right."""
+    raw = ('"SIA-DCS"0003L0#1234[#1234|Nri1/PA501][X006E07.77][Y49N06.66][ITür offen][Qodd]').encode("cp1252")
+    m = parse(b"\n" + f"{crc16_arc(raw):04X}0{len(raw):03X}".encode() + raw + b"\r")
+    assert isinstance(m, Dc09Message)
+    assert m.extended_fields == (("X", "longitude", "006E07.77"), ("Y", "latitude", "49N06.66"),
+                                 ("I", "alarm text", "Tür offen"), ("Q", "unknown", "odd"))

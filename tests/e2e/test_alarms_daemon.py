@@ -57,6 +57,10 @@ def test_http_routes_mqtt_and_handover(gateway_factory: Any, mosquitto: Any, mqt
     assert r.status_code == 200 and [a["id"] for a in r.json()["items"]] == [aid]
     assert gw.get("/api/v1/alarms?state=bogus", role="operator").status_code == 422
     assert gw.get("/api/v1/alarms", role="technician").status_code == 403
+    # central reconciles the alarm list (read only): it may list and read, never acknowledge
+    assert gw.get("/api/v1/alarms", role="central").json()["items"][0]["id"] == aid
+    assert gw.get(f"/api/v1/alarms/{aid}", role="central").status_code == 200
+    assert gw.post(f"/api/v1/alarms/{aid}/ack", role="central", json={"note": "x"}).status_code == 403
     assert gw.get("/api/v1/alarms", role="operator", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert gw.post(f"/api/v1/alarms/{aid}/ack", role="operator", json={"note": ""}).status_code == 422
     assert gw.post(f"/api/v1/alarms/{aid}/ack", role="operator", json={}).status_code == 422

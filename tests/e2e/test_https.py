@@ -59,7 +59,7 @@ def test_console_and_api_over_https_with_the_site_ca(tmp_path: Path, mosquitto: 
 
 
 def test_plain_http_beyond_loopback_is_refused_unless_allowed(tmp_path: Path) -> None:
-    base = (f'[gateway]\nid = "gw-1"\nsite = "s"\ndata_dir = "var"\n\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
+    base = ('[gateway]\nid = "gw-1"\nsite = "s"\ndata_dir = "var"\n\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
             '[api]\nlisten = "0.0.0.0:8080"\n')
     path = tmp_path / "gw.toml"
 

@@ -27,6 +27,10 @@ class ReceiverHost(Protocol):
                       dedupe: tuple[str, str, str] | None = None, account: str | None = None) -> Outcome:
         """Commit the signals; returns once they are on disk (then the panel may be answered)."""
 
+    async def process_batch(self, receiver: str,
+                            items: list[tuple[list[Signal], tuple[str, str, str] | None, str]]) -> list[Outcome]:
+        """Several messages (signals, dedupe, account) committed in one transaction, in order."""
+
     def heard(self, receiver: str, account: str = "") -> None:
         """A valid message without signals (a poll): the panel is alive."""
 

@@ -1,4 +1,13 @@
-"""SIA DC-09 over TCP: a block is committed before it is ACKed; a retried block is ACKed again, not raised twice."""
+"""SIA DC-09 over TCP: a block is committed before it is ACKed; a retried block is ACKed again, not raised twice.
+
+Group commit across connections: while one transaction is being written, the blocks that
+arrive from every panel wait together and go into the next one (:class:`CommitQueue`) -- one
+write and one wake-up for all of them, none waiting longer than the commit before it.
+
+Keys come from ``key_file`` (every account) and ``account_keys`` (per account), read as hex or
+as ASCII characters per ``key_format``; a key that cannot be read keeps the receiver offline
+rather than listening to encrypted panels it cannot understand.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +16,53 @@ import logging
 import os
 
 from drivers import contact_id as cid
-from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, Verdict, load_key
+from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, KeyRing, Verdict, load_key
+from gateway.alarms.lifecycle import Outcome
 from gateway.alarms.receivers.base import AlarmReceiver, ReceiverHost, split_listen
-from gateway.alarms.signals import dc09_dedupe, signals_from_dc09
+from gateway.alarms.signals import Signal, dc09_dedupe, signals_from_dc09
 from gateway.config import AlarmReceiverConfig
 from gateway.context import GatewayContext
 
 log = logging.getLogger(__name__)
+
+
+Item = tuple[list[Signal], tuple[str, str, str] | None, str]
+
+
+class CommitQueue:
+    """Blocks from all connections, committed a batch at a time (one batch in flight)."""
+
+    def __init__(self, host: ReceiverHost, receiver: str) -> None:
+        self.host, self.receiver = host, receiver
+        self.pending: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self.flushing = False
+        self.batches = 0
+
+    async def commit(self, item: Item) -> Outcome:
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.pending.append((item, fut))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                self.batches += 1
+                try:
+                    outcomes = await self.host.process_batch(self.receiver, [item for item, _f in batch])
+                except Exception as exc:   # the store failed: every block in it is NAKed and resent
+                    for _item, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_item, fut), outcome in zip(batch, outcomes, strict=True):
+                    if not fut.done():
+                        fut.set_result(outcome)
+        finally:
+            self.flushing = False
 
 
 class Dc09AlarmReceiver(AlarmReceiver):
@@ -22,21 +71,36 @@ class Dc09AlarmReceiver(AlarmReceiver):
     def __init__(self, rc: AlarmReceiverConfig, ctx: GatewayContext, host: ReceiverHost) -> None:
         super().__init__(rc, ctx, host)
         self.server: Dc09Receiver | None = None
+        self.commits = CommitQueue(host, rc.id)
         #: fault injection for the crash test: hold each ACK back this long after the commit
         self.ack_delay_s = float(os.environ.get("EGW_FAULT_ALARM_ACK_DELAY_S", "0") or 0)
+
+    def load_keys(self) -> KeyRing:
+        """The receiver's keys from its key files. Raises OSError/ValueError (naming the file)."""
+        rc = self.rc
+
+        def read(name: str) -> bytes:
+            try:
+                return load_key(self.ctx.config.resolve(name).read_text(), rc.key_format)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+
+        return KeyRing(read(rc.key_file) if rc.key_file else None,
+                       {acct.upper(): read(name) for acct, name in rc.account_keys.items()})
 
     async def start(self) -> None:
         rc, ctx = self.rc, self.ctx
         try:
-            key = load_key(ctx.config.resolve(rc.key_file).read_text()) if rc.key_file else None
+            keys = self.load_keys()
         except (OSError, ValueError) as exc:
             # refuse to listen rather than accept encrypted panels we cannot read: the receiver shows offline
-            log.error("alarm receiver %s: bad key_file: %s", rc.id, exc)
+            log.error("alarm receiver %s: bad key file: %s", rc.id, exc)
             await self.offline("bad key_file")
             return
         host, port = split_listen(rc.listen)
-        self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, key=key,
-                                   clock=ctx.clock.now, on_error=self.on_block_error)
+        self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, keys=keys,
+                                   plain_window=rc.plain_timestamp_window, clock=ctx.clock.now,
+                                   on_error=self.on_block_error)
         try:
             self.port = await self.server.start()
         except OSError as exc:
@@ -46,7 +110,7 @@ class Dc09AlarmReceiver(AlarmReceiver):
         ctx.supervisor.spawn(f"alarms.{rc.id}", self._serve, device=(rc.id, "receiver"))
         if self.port is not None:
             await self.host.listening(rc.id)
-            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.port, " (AES)" if key else "")
+            log.info("alarm receiver %s: SIA DC-09 on %s:%d%s", rc.id, host, self.port, " (AES)" if keys else "")
 
     async def _serve(self) -> None:
         assert self.server is not None
@@ -60,14 +124,20 @@ class Dc09AlarmReceiver(AlarmReceiver):
             await self.server.close()
 
     async def on_block(self, msg: Dc09Message) -> Verdict:
-        """Commit what the block says; the receiver ACKs once this returns."""
+        """Commit what the block says; the receiver ACKs once this returns.
+
+        A poll (NULL, or an event block with empty data) has nothing to commit: it only proves
+        the panel is alive. Data we cannot read is DUH (the panel reports it), never a guess.
+        """
+        if msg.id_token == "NULL" or not msg.payload.strip():
+            self.host.heard(self.rc.id, msg.account.upper())
+            return Verdict.ACK
         try:
             signals = signals_from_dc09(self.rc.id, msg)
         except cid.ContactIdError as exc:
             self.host.count_error(self.rc.id, f"payload: {exc}")
             return Verdict.DUH
-        dedupe = dc09_dedupe(msg) if signals else None
-        await self.host.process(self.rc.id, signals, dedupe=dedupe, account=msg.account.upper())
+        await self.commits.commit((signals, dc09_dedupe(msg) if signals else None, msg.account.upper()))
         if self.ack_delay_s:
             await asyncio.sleep(self.ack_delay_s)
         return Verdict.ACK

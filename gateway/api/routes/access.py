@@ -1,5 +1,8 @@
 """HTTP routes of the access area (``/api/v1``): cards, enrolments, doors.
 
+Roles: the register is read by staff and central; technicians issue, change and enrol; the
+duty room (operator) and technicians revoke; operators unlock doors; admin may do everything.
+
 Handlers only translate: they get the running :class:`~gateway.access.AccessComponent` through
 ``Depends(area(...))``, call its parts, and let domain refusals (:mod:`gateway.access.errors`)
 propagate; the app maps them to statuses in one table. The answer models pin today's JSON.
@@ -17,9 +20,12 @@ from gateway.access.models import (
     CardIn,
     CardOut,
     CardPage,
+    CardPatch,
     DoorList,
     EnrolmentIn,
     EnrolmentOut,
+    RelockIn,
+    RelockOut,
     RevokeIn,
     UnlockIn,
     UnlockOut,
@@ -33,6 +39,10 @@ from gateway.errors import Invalid, NotFound
 router = APIRouter(tags=["access"])
 access = area(AccessComponent)
 staff = require_role("technician", "operator")
+#: who may read the register: staff, and central, which reconciles its own register against it
+readers = require_role("technician", "operator", "central")
+#: who may revoke: technicians, and the duty room (a card lost at night is revoked at once)
+revokers = require_role("technician", "operator")
 technician = require_role("technician")
 operator = require_role("operator")
 
@@ -41,7 +51,7 @@ operator = require_role("operator")
 async def list_cards(unit: str | None = Query(default=None, max_length=64),
                      after: str = Query(default="", max_length=300),
                      limit: int = Query(default=500, ge=1, le=5000),
-                     who: Principal = Depends(staff), comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+                     who: Principal = Depends(readers), comp: AccessComponent = Depends(access)) -> dict[str, Any]:
     items = comp.cards.list_cards(unit, limit, after)
     return {"items": items, "rev": comp.cards.rev(), "next": items[-1]["card"] if len(items) == limit else None}
 
@@ -54,10 +64,25 @@ async def post_card(body: CardIn, who: Principal = Depends(technician),
     return await comp.cards.issue_card(body, who.name, who.role)
 
 
+@router.get("/cards/{card}", response_model=CardOut, responses=error_responses(404))
+async def get_card(card: str, who: Principal = Depends(readers),
+                   comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    result = comp.cards.card_view(card_key(card))
+    if result is None:
+        raise NotFound("not_found", f"no card {card}")
+    return result
+
+
+@router.patch("/cards/{card}", response_model=CardOut, responses=error_responses(404, 409))
+async def patch_card(card: str, body: CardPatch, who: Principal = Depends(technician),
+                     comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    return await comp.cards.update_card(card, body, who.name, who.role)
+
+
 @router.post("/cards/{card}/revoke", response_model=CardOut, responses=error_responses(404))
-async def revoke(card: str, body: RevokeIn | None = None, who: Principal = Depends(technician),
+async def revoke(card: str, body: RevokeIn, who: Principal = Depends(revokers),
                  comp: AccessComponent = Depends(access)) -> dict[str, Any]:
-    return await comp.cards.revoke_card(card, (body or RevokeIn()).reason, who.name, who.role)
+    return await comp.cards.revoke_card(card, body.reason, who.name, who.role, body.note)
 
 
 @router.get("/cards/{card}/verification", response_model=VerificationOut, responses=error_responses(404))
@@ -84,6 +109,18 @@ async def get_enrolment(enrol_id: str, who: Principal = Depends(technician),
     return result
 
 
+@router.delete("/enrolments/{enrol_id}", response_model=EnrolmentOut, responses=error_responses(404, 409))
+async def delete_enrolment(enrol_id: str, who: Principal = Depends(technician),
+                           comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    return await comp.enrolments.cancel(enrol_id, who.name, who.role)
+
+
+@router.post("/enrolments/{enrol_id}/cancel", response_model=EnrolmentOut, responses=error_responses(404, 409))
+async def cancel_enrolment(enrol_id: str, who: Principal = Depends(technician),
+                           comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    return await comp.enrolments.cancel(enrol_id, who.name, who.role)
+
+
 @router.get("/doors", response_model=DoorList)
 async def doors(who: Principal = Depends(operator), comp: AccessComponent = Depends(access)) -> dict[str, Any]:
     return {"items": comp.doors.states()}
@@ -93,3 +130,11 @@ async def doors(who: Principal = Depends(operator), comp: AccessComponent = Depe
 async def unlock(door_id: str, body: UnlockIn | None = None, who: Principal = Depends(operator),
                  comp: AccessComponent = Depends(access)) -> dict[str, Any]:
     return await comp.doors.unlock(door_id, (body or UnlockIn()).seconds, who.name, who.role)
+
+
+@router.post("/doors/{door_id}/relock", response_model=RelockOut, responses=error_responses(404, 409))
+async def relock(door_id: str, body: RelockIn, who: Principal = Depends(operator),
+                 comp: AccessComponent = Depends(access)) -> dict[str, Any]:
+    """End a door's release (a fire hold or an unlock), audited with the reason; 409 ``fire_active`` while the
+    fire holding it is still active unless ``confirm``."""
+    return await comp.doors.relock(door_id, body.reason, body.confirm, who.name, who.role)
