@@ -124,15 +124,18 @@ class Site:
             except Exception:  # the others still stop
                 pass
 
+    def spec(self) -> dict[str, Any]:
+        r = self.gw.get("/api/v1/openapi.json")
+        assert r.status_code == 200 and "paths" in r.json(), r.text[:200]
+        return dict(r.json())
+
     def has_route(self, method: str, path: str) -> bool:
         """Does this build serve the route (areas built in parallel may not have landed yet)?"""
-        spec = self.gw.get("/openapi.json").json()
-        return method.lower() in spec.get("paths", {}).get(path, {})
+        return method.lower() in self.spec()["paths"].get(path, {})
 
     def allows(self, method: str, path: str, role: str) -> bool:
         """Does this build let ``role`` use the route (the roles are in the OpenAPI schema's security)?"""
-        spec = self.gw.get("/openapi.json").json()
-        op = spec.get("paths", {}).get(path, {}).get(method.lower())
+        op = self.spec()["paths"].get(path, {}).get(method.lower())
         if op is None:
             return False
         return any(role in roles for sec in op.get("security", []) for roles in sec.values())

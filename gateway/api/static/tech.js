@@ -139,7 +139,7 @@ async function pollEnrolment() {
     showEnrolStatus("done", `${L("enrol.done")}: ${r.data.card}`);
     showVerification(r.data.card);
     // the technician now walks from door to door: the list of doors comes into view (on a phone it is below)
-    $("verify-panel").scrollIntoView({ block: "start", behavior: "smooth" });
+    $("verify-panel").scrollIntoView({ block: "start" });
     showCards(en.unit);
     return;
   }
