@@ -51,6 +51,7 @@ from drivers.cjt188 import (
     leading_preamble,
     parse_frame,
 )
+from drivers.sim.state import saved_number
 from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,10 @@ class SimCjtMeter:
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Continue from a :meth:`snapshot`: its counters plus what flowed since (none while the valve was closed)."""
-        self.total_m3, self.heat_kwh = float(saved["total_m3"]), float(saved["heat_kwh"])
-        self.valve_closed = bool(saved.get("valve_closed", False)) and self.has_valve
-        self._wall0 = float(saved["at"])
+        total, heat, at = saved_number(saved, "total_m3"), saved_number(saved, "heat_kwh"), saved_number(
+            saved, "at", at=True)
+        self.total_m3, self.heat_kwh, self._wall0 = total, heat, at
+        self.valve_closed = saved.get("valve_closed") is True and self.has_valve
         if self.pattern is None:  # a constant flow: what it drew while the simulator was off, now
             elapsed_h = max(time.time() - self._wall0, 0.0) / 3600.0
             self._t0 = time.monotonic() - elapsed_h * 3600.0

@@ -31,6 +31,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from drivers.modbus.profile import Field, Profile, load_profile
+from drivers.sim.state import saved_number
 from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ class SimMeter:
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Continue from a :meth:`snapshot`: its total plus what flowed since (none while the valve was closed)."""
-        total, at = float(saved["total_m3"]), float(saved["at"])
-        self.valve_state = int(saved.get("valve_state", self.valve_state))
+        total, at = saved_number(saved, "total_m3"), saved_number(saved, "at", at=True)
+        self.valve_state = int(saved_number(saved, "valve_state")) if "valve_state" in saved else self.valve_state
         if self.pattern is not None:
             self.total_m3, self._wall0 = total, at
         else:

@@ -108,6 +108,7 @@ class Outgoing:
 
 class Link(Protocol):
     kinds: tuple[str, ...]
+    max_zone: int
 
     def prepare(self, ev: Outgoing) -> None: ...
 
@@ -122,6 +123,7 @@ class Dc09Link:
     """A SIA DC-09 panel sending Contact ID events (ADM-CID) and NULL link tests."""
 
     kinds = tuple(CID_BY_KIND)
+    max_zone = 999   # Contact ID: three digits
 
     def __init__(self, panel: Dc09Panel) -> None:
         self.panel = panel
@@ -146,6 +148,7 @@ class ContactIdLink:
     """A receiver printing Contact ID lines to the gateway over a serial-to-TCP converter."""
 
     kinds = tuple(CID_BY_KIND)
+    max_zone = 999
 
     def __init__(self, host: str, port: int, account: str) -> None:
         self.host, self.port, self.account = host, port, account
@@ -169,6 +172,7 @@ class GbLink:
     """A GB/T 26875.3 transmission device: each component's whole status word, and heartbeats."""
 
     kinds = tuple(GB_BY_KIND)
+    max_zone = 0xFFFFFFFF   # a component's 4-byte address
 
     def __init__(self, sender: GbSender) -> None:
         self.sender = sender
@@ -223,6 +227,8 @@ class DemoPanel:
         """Queue an event; its ``done`` future says how the receiver took it."""
         if kind not in self.kinds:
             raise ValueError(f"{self.receiver} cannot report {kind!r}: one of {', '.join(self.kinds)}")
+        if not 0 <= zone <= self.link.max_zone:
+            raise ValueError(f"zone {zone}: {self.receiver} reports zones 0 to {self.link.max_zone}")
         ev = Outgoing(kind, zone, restore, code)
         self.link.prepare(ev)
         self.queue.put_nowait(ev)
@@ -252,6 +258,9 @@ class DemoPanel:
                     await self.link.close()
                     await asyncio.sleep(self.retry_s)
                     continue
+                except Exception as exc:   # a bug of ours, not the line's: drop this event, keep the panel
+                    log.exception("panel %s: cannot send %s", self.receiver, ev.kind)
+                    answer = f"not sent ({exc})"
                 if not ev.done.done():
                     ev.done.set_result(answer)
                 break

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 10.0
 VERSION = 1
+
+
+def saved_number(saved: dict[str, Any], key: str, *, at: bool = False) -> float:
+    """A finite number from a saved device state (ValueError otherwise); an ``at`` in the future (the clock was
+    set back) is taken as now, so the meter counts on instead of standing still until then."""
+    value = saved[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{key} = {value!r}: not a finite number >= 0")
+    return min(float(value), time.time()) if at else float(value)
 
 
 class SimState:

@@ -114,6 +114,7 @@ def test_cards_and_a_fire_through_the_demo_control(gateway_factory: Any, mosquit
                            (("card", "--reader", "r-nope", "--card", "26:12:345"), "readers: r-b3u1"),
                            (("alarm", "flood"), "cannot report 'flood': one of fire, smoke"),
                            (("restore", "test"), "a test report has no restore"),
+                           (("alarm", "fire", "--zone", "1000"), "zone 1000: duty-panel reports zones 0 to 999"),
                            (("alarm", "fire", "--receiver", "nope"), "receivers: duty-panel")):
             wrong = demo(gw.config_path, *args)
             assert wrong.returncode == 2 and says in wrong.stderr, (args, wrong)
