@@ -167,6 +167,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         line = " ".join([args.demo_command, args.kind, *extra, *([args.receiver] if args.receiver else [])])
     else:
         line = "status"
+    if not args.control and not Path(args.config).is_file():
+        print(f"no {args.config} here: run this in the estate-gateway folder (where `make demo` runs), "
+              "or give -c FILE (the config simulate runs) or --control SOCKET", file=sys.stderr)
+        return EXIT_CONFIG
     path = Path(args.control) if args.control else _load(args.config).data_path / "simulate.sock"
     try:
         reply = ask(path, line)

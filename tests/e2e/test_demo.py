@@ -129,6 +129,9 @@ def test_demo_without_a_simulator_says_what_to_start(gateway_factory: Any) -> No
     r = demo(gw.config_path, "alarm", "fire")
     assert r.returncode == 1
     assert "no simulator answers on" in r.stderr and "simulate.sock" in r.stderr and "make demo" in r.stderr
+    elsewhere = subprocess.run([str(BIN), "demo", "status"], capture_output=True, text=True, timeout=60,
+                               cwd=gw.workdir)   # no -c, and no config/demo.toml in this folder
+    assert elsewhere.returncode == 2 and "run this in the estate-gateway folder" in elsewhere.stderr
 
 
 def test_a_busy_console_port_is_named_with_its_holder_before_anything_starts(gateway_factory: Any) -> None:
