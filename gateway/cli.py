@@ -1,4 +1,4 @@
-"""``estate-gateway``: run, check-config, simulate, token new, backup, restore.
+"""``estate-gateway``: run, check-config, simulate, demo, token new, backup, restore, tls new.
 
 Exit codes: 0 ok, 2 bad config or usage, 1 runtime failure.
 """
@@ -51,6 +51,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.store import SchemaTooNew
 
     cfg = _load(args.config)
+    why = _console_port_busy(cfg)
+    if why:
+        print(f"console/API port {why}: stop that program, or set [api] listen to a free port", file=sys.stderr)
+        return EXIT_RUNTIME
     _import_components()
     try:
         asyncio.run(Daemon(cfg).run())
@@ -61,6 +65,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("gateway").error("%s", exc)
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def _console_port_busy(cfg: GatewayConfig) -> str | None:
+    """Why the console cannot listen (a port in use, and by whom), before anything starts. A gateway already
+    running on this data_dir is left to the instance lock to say (it holds the port too)."""
+    from gateway.daemon import InstanceLock
+    from gateway.ports import busy
+
+    if InstanceLock.held(cfg.data_path):
+        return None
+    return busy(cfg.api.host, int(cfg.api.listen.rpartition(":")[2]))
 
 
 def _import_components() -> None:
@@ -85,43 +100,87 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    return asyncio.run(_simulate(cfg))
+    control = Path(args.control) if args.control else cfg.data_path / "simulate.sock"
+    return asyncio.run(_simulate(cfg, None if args.no_control else control))
 
 
-async def _simulate(cfg: GatewayConfig) -> int:
-    """Simulated hardware for every device in the config that lives on this machine."""
+SIMULATORS = ("drivers.sim.osdp_reader", "drivers.sim.meters", "drivers.sim.cjt188", "drivers.sim.panel_demo")
+
+
+async def _simulate(cfg: GatewayConfig, control: Path | None) -> int:
+    """Simulated hardware for every device in the config that lives on this machine; their state kept in
+    ``data_dir/simulate-state.json``; the demo control on ``control`` (``estate-gateway demo``)."""
     import importlib
+    import signal
+
+    from drivers.sim.control import STATE_NAME, SimHub, serve_control
+    from drivers.sim.state import SimState
 
     log = logging.getLogger("gateway.simulate")
+    try:
+        cfg.data_path.mkdir(parents=True, exist_ok=True)
+        hub = SimHub(SimState(cfg.data_path / STATE_NAME))
+    except OSError as exc:
+        log.warning("no simulator state in %s (%s): meters start from their initial totals", cfg.data_path, exc)
+        hub, control = SimHub(), None
     tasks = []
-    for module in ("drivers.sim.osdp_reader", "drivers.sim.meters", "drivers.sim.cjt188", "drivers.sim.alarm_panel"):
+    for module in SIMULATORS:
         try:
             mod = importlib.import_module(module)
         except ImportError as exc:
             log.warning("simulator %s not available: %s", module, exc)
             continue
-        serve = getattr(mod, "serve_for_config", None)
-        if serve is not None:
-            tasks.append(asyncio.create_task(serve(cfg), name=module))
-            log.info("simulating %s", module.rsplit(".", 1)[-1])
-    if not tasks:
-        log.error("no simulators to run")
-        return EXIT_RUNTIME
+        tasks.append(asyncio.create_task(mod.serve_for_config(cfg, hub), name=module))
+        log.info("simulating %s", module.rsplit(".", 1)[-1])
+    tasks.append(asyncio.create_task(hub.state.keep_saving(), name="state"))
+    if control is not None:
+        tasks.append(asyncio.create_task(serve_control(hub, control), name="demo control"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    import signal
-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for t in done:
-        if t is not waiter and t.exception() is not None:
-            log.error("simulator %s failed: %s", t.get_name(), t.exception())
+    failed = [t for t in done if t is not waiter and t.exception() is not None]
+    for t in failed:
+        log.error("simulator %s failed: %s", t.get_name(), t.exception())
     for t in [waiter, *tasks]:
         t.cancel()
     await asyncio.gather(waiter, *tasks, return_exceptions=True)
-    return EXIT_OK
+    return EXIT_RUNTIME if failed else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Talk to a running ``simulate``: present a card, open a door, raise or restore an alarm."""
+    from drivers.sim.control import ask, card_from_text
+
+    if args.demo_command == "card":
+        try:
+            line = f"card {args.reader} {card_from_text(args.card)}"
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_CONFIG
+    elif args.demo_command == "door":
+        line = f"door {args.reader} {args.state}"
+    elif args.demo_command in ("alarm", "restore"):
+        extra = [str(args.zone)] if args.zone is not None else []
+        line = " ".join([args.demo_command, args.kind, *extra, *([args.receiver] if args.receiver else [])])
+    else:
+        line = "status"
+    if not args.control and not Path(args.config).is_file():
+        print(f"no {args.config} here: run this in the estate-gateway folder (where `make demo` runs), "
+              "or give -c FILE (the config simulate runs) or --control SOCKET", file=sys.stderr)
+        return EXIT_CONFIG
+    path = Path(args.control) if args.control else _load(args.config).data_path / "simulate.sock"
+    try:
+        reply = ask(path, line)
+    except OSError as exc:
+        print(f"no simulator answers on {path} ({exc.strerror or exc}): start `make demo` "
+              f"(or `estate-gateway simulate -c {args.config}`) first", file=sys.stderr)
+        return EXIT_RUNTIME
+    ok, _, text = reply.partition(" ")
+    print(text, file=sys.stdout if ok == "ok" else sys.stderr)
+    return EXIT_OK if ok == "ok" else EXIT_CONFIG
 
 
 def cmd_token_new(args: argparse.Namespace) -> int:
@@ -217,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     with_config("run", "run the daemon").set_defaults(fn=cmd_run)
     with_config("check-config", "validate the config and its meter profiles").set_defaults(fn=cmd_check_config)
-    with_config("simulate", "run simulated hardware matching the config").set_defaults(fn=cmd_simulate)
+    sim = with_config("simulate", "run simulated hardware matching the config")
+    sim.add_argument("--control", help="the demo control's Unix socket (default: data_dir/simulate.sock)")
+    sim.add_argument("--no-control", action="store_true", help="no demo control socket")
+    sim.set_defaults(fn=cmd_simulate)
+    _add_demo(sub)
     b = with_config("backup", "online backup of the database")
     b.add_argument("--to", help="file to write (default: data_dir/backups/gateway-<time>.db)")
     b.set_defaults(fn=cmd_backup)
@@ -239,6 +302,29 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--ip", action="append", help="address a phone will use (repeat; default: this machine's)")
     tl.set_defaults(fn=cmd_tls_new)
     return p
+
+
+def _add_demo(sub: Any) -> None:
+    """``estate-gateway demo ...``: the demo's hands (docs/demo.md)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default="config/demo.toml",
+                        help="the config simulate runs (default config/demo.toml); its data_dir holds the socket")
+    common.add_argument("--control", help="the control socket (default: the config's data_dir/simulate.sock)")
+    demo = sub.add_parser("demo", help="present a card, open a door, raise/restore an alarm in a running simulate")
+    dsub = demo.add_subparsers(dest="demo_command", required=True)
+    card = dsub.add_parser("card", parents=[common], help="present a card at a simulated reader")
+    card.add_argument("--reader", required=True, help="reader id from the config, e.g. r-b3u1")
+    card.add_argument("--card", required=True, help="26:0a1b2c40 (bits:hex) or 26:12:345 (bits:facility:number)")
+    door = dsub.add_parser("door", parents=[common], help="open or close a simulated door (its contact)")
+    door.add_argument("--reader", required=True)
+    door.add_argument("state", choices=["open", "closed"])
+    for name, what in (("alarm", "raise"), ("restore", "restore")):
+        a = dsub.add_parser(name, parents=[common], help=f"{what} an alarm at a simulated panel")
+        a.add_argument("kind", help="fire, smoke, panic, burglary, fault, supervisory, test")
+        a.add_argument("--zone", type=int, help="zone (default: a fitting zone of the config)")
+        a.add_argument("--receiver", help="alarm receiver id (default: the first simulated)")
+    dsub.add_parser("status", parents=[common], help="what the running simulator offers")
+    demo.set_defaults(fn=cmd_demo)
 
 
 def main(argv: list[str] | None = None) -> int:

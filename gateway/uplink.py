@@ -34,8 +34,10 @@ from gateway.commands import CommandRouter
 from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
+from gateway.uplink_outage import OutageLog
 
 log = logging.getLogger(__name__)
+paho_log = logging.getLogger("gateway.mqtt")   # paho's own lines, at debug only: OutageLog says what matters
 
 ACK_FLUSH_S = 0.5  # deleting delivered rows costs a commit (an fsync): batch them; a crash only means re-sends
 ACK_FLUSH_MAX = 5000
@@ -115,6 +117,7 @@ class Uplink:
         self._commands_running: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_socket_error = ""
+        self.outage = OutageLog(log)   # one line when the link goes, one when it is back
         events.on_new(self._wake.set)
         metrics.gauge_fn("outbox_depth", lambda: self.events.outbox_depth)
         metrics.gauge_fn("mqtt_connected", lambda: 1 if self.state.connected else 0)
@@ -129,7 +132,6 @@ class Uplink:
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
-        client.enable_logger(logging.getLogger("gateway.mqtt"))
         # The window is enforced here (self.window), not by paho: paho's own limit walks its
         # whole message table on every PUBACK, which caps throughput at a few thousand a second.
         client.max_inflight_messages_set(0)
@@ -181,6 +183,7 @@ class Uplink:
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
         # A TLS alert after the handshake (e.g. the broker wants a client certificate) only shows
         # up here, as a socket error: keep the last one to explain a link that never came up.
+        paho_log.debug("paho: %s", text)
         if level == mqtt.MQTT_LOG_ERR:
             self._last_socket_error = text
 
@@ -200,9 +203,8 @@ class Uplink:
 
     # ------------------------------------------------------------------ loop side
     def _set_error(self, text: str) -> None:
-        if text != self.state.last_error:
-            log.error("mqtt: %s", text)
-        self.state.last_error = text
+        self.state.last_error = text   # a connection attempt failed: counted, logged once per outage and kind
+        self.outage.failed(text)
 
     def _link_established(self) -> None:
         self.state.connected = True
@@ -214,7 +216,7 @@ class Uplink:
         self._generation += 1
         self._inflight.clear()
         self._cursor = 0
-        log.info("mqtt: connected to %s (connection %d)", self.cfg.mqtt.url, self.state.connects)
+        self.outage.connected(self.cfg.mqtt.url, self.state.connects)
         self._spawn(self._on_link_up(self._generation))
 
     async def _on_link_up(self, generation: int) -> None:
@@ -238,7 +240,7 @@ class Uplink:
         self._inflight.clear()
         self._generation += 1
         if was:
-            log.warning("mqtt: connection lost (%s); events are kept in the outbox", reason)
+            self.outage.lost(reason)
             self.state.last_error = f"disconnected: {reason}"
         elif self._client is not None and not self.state.last_error.startswith("broker refused"):
             self._set_error(explain_refusal(reason, self._last_socket_error, self.cfg))

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the demo need, only when missing:
-# mosquitto (real MQTT broker), chromium + CJK fonts (browser tests of the console).
+# mosquitto (real MQTT broker), mosquitto-clients (mosquitto_sub/_pub: watch what central sees, as the README
+# shows), netcat-openbsd (nc: the OSDP simulator's control port in docs/access.md),
+# chromium + CJK fonts (browser tests of the console).
 set -euo pipefail
 want=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || want+=(mosquitto-clients)
+command -v nc >/dev/null 2>&1 || want+=(netcat-openbsd)
 if [ "${EGW_NO_BROWSER:-0}" != "1" ]; then
   [ -x /usr/bin/chromium ] || want+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || want+=(fonts-noto-cjk)

@@ -23,9 +23,16 @@ from typing import Any, Callable, Iterator
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import settings as hypothesis_settings
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests are repeatable in `make test` (CI must not turn red on a new random draw): the same
+# examples every run. `HYPOTHESIS_PROFILE=explore` draws fresh ones, for looking for new bugs on purpose.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("explore", max_examples=1000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 BIN = Path(sys.executable).parent / "estate-gateway"
 ROLES = ("operator", "technician", "central", "admin")
 

@@ -98,6 +98,12 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _or(raw: dict[str, Any], key: str, default: int) -> int:
+    """The key's value, or ``default`` when it is absent (or null: not TOML, but a parsed table may say so)."""
+    v = raw.get(key)
+    return default if v is None else int(v)
+
+
 def _registers(raw: dict[str, Any], keys: tuple[str, ...], required: tuple[str, ...], where: str, bad: Bad) -> bool:
     ok = True
     for k in keys:
@@ -122,14 +128,15 @@ def parse_valve(raw: Any, bad: Bad) -> Valve | None:
     for k in unknown:
         bad(f"valve.{k}", "unknown key")
     ok = _registers(raw, ("address", "open", "close", "state_address", "state_mask"), ("address",), "valve", bad)
-    mask = raw.get("state_mask", 0xFFFF)
-    if ok and (raw.get("open", 1) & mask) == (raw.get("close", 2) & mask):
+    # past _registers every value present is an int in range; absent (or null) ones take their defaults
+    mask, open_, close = (_or(raw, "state_mask", 0xFFFF), _or(raw, "open", 1), _or(raw, "close", 2)) if ok else (0, 0, 0)
+    if ok and (open_ & mask) == (close & mask):
         bad("valve.close", "open and close values must differ (under state_mask)")
         ok = False
     restrict = _parse_restrict(raw.get("restrict"), bad)
     if not ok or unknown or (raw.get("restrict") is not None and restrict is None):
         return None
-    return Valve(address=raw["address"], open=raw.get("open", 1), close=raw.get("close", 2),
+    return Valve(address=raw["address"], open=open_, close=close,
                  state_address=raw.get("state_address"), state_mask=mask, restrict=restrict)
 
 

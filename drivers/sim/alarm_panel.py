@@ -2,22 +2,21 @@
 
 The DC-09 panel behaves like a real one where it matters to the receiver: one block at a time,
 resent (same sequence number) until it is ACKed, on a new connection if the old one broke;
-NAK is answered by resending, DUH by giving up on that block. ``serve_for_config`` runs one
-per configured receiver for ``estate-gateway simulate``.
+NAK is answered by resending, DUH by giving up on that block. What the demo's panels send, and
+when, is in :mod:`drivers.sim.panel_demo`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from drivers import gb26875 as gb
 from drivers.contact_id import format_line
-from drivers.sia_dc09 import Framer, build_block, load_key, parse_response
+from drivers.sia_dc09 import Framer, build_block, parse_response
 
 log = logging.getLogger(__name__)
 
@@ -149,88 +148,11 @@ class GbSender:
         self._reader = self._writer = None
 
 
-async def _dc09_demo(rc: Any, cfg: Any) -> None:
-    host, port = _target(rc.listen)
-    key = load_key(cfg.resolve(rc.key_file).read_text(), rc.key_format) if rc.key_file else None
-    panel = Dc09Panel(host, port, account=(rc.accounts or ["1234"])[0], key=key)
-    zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
-    poll_s = rc.supervision_s / 3 if rc.supervision_s else 30.0
-    n = 0
-    while True:
-        try:
-            n += 1
-            if n % 10 == 2:   # an alarm soon after start (demo), then every tenth message
-                zone = random.choice(zones)
-                code = random.choice([110, 130, 301, 602])
-                await panel.send("ADM-CID", f"1{code:03d} 01 {zone:03d}")
-                await asyncio.sleep(5)
-                await panel.send("ADM-CID", f"3{code:03d} 01 {zone:03d}")
-            else:
-                await panel.send("NULL")
-        except (OSError, TimeoutError) as exc:
-            log.warning("simulated panel for %s: %s", rc.id, exc)
-            await panel.close()
-        await asyncio.sleep(poll_s)
+async def serve_for_config(cfg: Any, hub: Any = None) -> None:
+    """For ``estate-gateway simulate``: the demo's panels (:mod:`drivers.sim.panel_demo`)."""
+    from drivers.sim.panel_demo import serve_for_config as serve
 
-
-def _target(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host.strip("[]")), int(port)
-
-
-async def _contact_id_demo(rc: Any, cfg: Any) -> None:
-    """A receiver printing Contact ID lines over a serial-to-TCP converter: now and then an alarm and its restore."""
-    host, port = _target(rc.listen)
-    account = (rc.accounts or ["1234"])[0]
-    zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
-    await asyncio.sleep(3)
-    while True:
-        zone, code = random.choice(zones), random.choice([110, 130, 301])
-        try:
-            await send_contact_id_lines(host, port, [format_line(account, 1, code, 1, zone)])
-            await asyncio.sleep(5)
-            await send_contact_id_lines(host, port, [format_line(account, 3, code, 1, zone)])
-        except OSError as exc:
-            log.warning("simulated Contact ID receiver for %s: %s", rc.id, exc)
-        await asyncio.sleep(120)
-
-
-async def _gb26875_demo(rc: Any, cfg: Any) -> None:
-    """A fire-alarm transmission device: a detector goes into fire, then back to normal running."""
-    host, port = _target(rc.listen)
-    zones = [z.zone for z in cfg.alarm_zones if z.receiver == rc.id] or [1]
-    sender = GbSender(host, port)
-    await asyncio.sleep(3)
-    while True:
-        zone = random.choice(zones)
-        try:
-            await sender.send_component(zone, 1 << gb.BIT_RUNNING | 1 << gb.BIT_FIRE, "smoke detector")
-            await asyncio.sleep(5)
-            await sender.send_component(zone, 1 << gb.BIT_RUNNING, "smoke detector")
-        except (OSError, TimeoutError, ConnectionError) as exc:
-            log.warning("simulated GB/T 26875.3 device for %s: %s", rc.id, exc)
-            await sender.close()
-        await asyncio.sleep(120)
-
-
-#: receivers ``simulate`` can drive: those listening on TCP (a serial port needs real wiring or a test harness)
-DEMOS = {"sia-dc09": _dc09_demo, "contact-id-serial": _contact_id_demo, "gb26875": _gb26875_demo}
-
-
-async def serve_for_config(cfg: Any) -> None:
-    """For ``estate-gateway simulate``: a simulated sender per receiver that listens on TCP.
-
-    DC-09: NULL polls and now and then an alarm; Contact ID and GB/T 26875.3: an alarm and its
-    restore every two minutes."""
-    tasks = [asyncio.create_task(DEMOS[rc.protocol](rc, cfg)) for rc in cfg.alarm_receivers
-             if rc.protocol in DEMOS and rc.listen]
-    if not tasks:
-        await asyncio.Event().wait()
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for t in tasks:
-            t.cancel()
+    await serve(cfg, hub)
 
 
 def now_utc() -> datetime:

@@ -12,7 +12,9 @@ flow and the temperature difference). What real meters do is switchable per mete
 * ``fault``: ``silent`` (no reply), ``checksum`` (a reply with a broken checksum), ``error`` (error bit set).
 
 ``baud`` > 0 holds the simulated line for the real frame time of each exchange (11 bits per character).
-Protocol only: ``serve_for_config`` reads the gateway's config duck-typed.
+Protocol only: ``serve_for_config`` reads the gateway's config duck-typed; with a hub (``estate-gateway
+simulate``) its meters draw like flats (:mod:`drivers.sim.usage`) and keep their counters and valves across
+restarts (:mod:`drivers.sim.state`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +51,8 @@ from drivers.cjt188 import (
     leading_preamble,
     parse_frame,
 )
+from drivers.sim.state import saved_number
+from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
 
@@ -76,30 +81,62 @@ class SimCjtMeter:
     frozen: bool = False
     reads: int = 0
     writes: int = 0
+    #: bursts of flow by the clock (None: ``flow_m3h`` all the time)
+    pattern: DrawPattern | None = None
+    #: called after the valve changed (the simulator saves its state at once)
+    on_change: Callable[[], None] | None = None
     _t0: float = field(default_factory=time.monotonic)
+    _wall0: float = field(default_factory=time.time)
 
-    def _hours(self) -> float:
+    def _drawn_m3(self) -> float:
+        """Water through the meter since the counters were last settled."""
         if self.frozen or self.valve_closed:
             return 0.0
-        return (time.monotonic() - self._t0) / 3600.0
+        if self.pattern is not None:
+            return self.pattern.volume(self._wall0, time.time())
+        return self.flow_m3h * (time.monotonic() - self._t0) / 3600.0
+
+    def _flow(self) -> float:
+        if self.valve_closed:
+            return 0.0
+        return self.pattern.flow_at() if self.pattern is not None else self.flow_m3h
 
     def _settle(self) -> None:
         """Fold the flow so far into the counters (before the valve or the flow changes)."""
-        h = self._hours()
-        self.total_m3 += self.flow_m3h * h
-        self.heat_kwh += self.flow_m3h * h * (self.supply_c - self.return_c) * KWH_PER_M3K
-        self._t0 = time.monotonic()
+        v = self._drawn_m3()
+        self.total_m3 += v
+        self.heat_kwh += v * (self.supply_c - self.return_c) * KWH_PER_M3K
+        self._t0, self._wall0 = time.monotonic(), time.time()
 
     def set_valve(self, closed: bool) -> None:
         self._settle()
         self.valve_closed = closed
+        if self.on_change is not None:
+            self.on_change()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted simulator needs to continue where this one is (:mod:`drivers.sim.state`)."""
+        drawn = self._drawn_m3()
+        return {"total_m3": self.total_m3 + drawn,
+                "heat_kwh": self.heat_kwh + drawn * (self.supply_c - self.return_c) * KWH_PER_M3K,
+                "at": time.time(), "valve_closed": self.valve_closed}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot`: its counters plus what flowed since (none while the valve was closed)."""
+        total, heat, at = saved_number(saved, "total_m3"), saved_number(saved, "heat_kwh"), saved_number(
+            saved, "at", at=True)
+        self.total_m3, self.heat_kwh, self._wall0 = total, heat, at
+        self.valve_closed = saved.get("valve_closed") is True and self.has_valve
+        if self.pattern is None:  # a constant flow: what it drew while the simulator was off, now
+            elapsed_h = max(time.time() - self._wall0, 0.0) / 3600.0
+            self._t0 = time.monotonic() - elapsed_h * 3600.0
 
     def current(self) -> CurrentData:
         """What the meter holds now (fields listed in ``unsupported`` go out as FF)."""
-        h = self._hours()
-        flow = 0.0 if self.valve_closed else self.flow_m3h
-        total = round(self.total_m3 + self.flow_m3h * h, 2)
-        heat = round(self.heat_kwh + self.flow_m3h * h * (self.supply_c - self.return_c) * KWH_PER_M3K, 2)
+        drawn = self._drawn_m3()
+        flow = self._flow()
+        total = round(self.total_m3 + drawn, 2)
+        heat = round(self.heat_kwh + drawn * (self.supply_c - self.return_c) * KWH_PER_M3K, 2)
         v: dict[str, Any] = {"total_m3": total, "settlement_m3": round(self.total_m3, 2), "flow_m3h": flow,
                              "heat_kwh": heat, "settlement_heat_kwh": round(self.heat_kwh, 2),
                              "power_kw": round(flow * (self.supply_c - self.return_c) * KWH_PER_M3K, 2),
@@ -247,8 +284,10 @@ def _local_port(url: str) -> int | None:
     return int(port) if host in ("127.0.0.1", "localhost") and port.isdigit() else None
 
 
-async def serve_for_config(cfg: Any) -> None:
-    """Serve every ``protocol = "cjt188"`` meter of each serial bus on a local socket:// URL until cancelled."""
+async def serve_for_config(cfg: Any, hub: Any = None) -> None:
+    """Serve every ``protocol = "cjt188"`` meter of each serial bus on a local socket:// URL until cancelled.
+
+    With a ``hub`` (``estate-gateway simulate``) the meters draw like flats and keep their state in ``hub.state``."""
     sims: list[Cjt188Simulator] = []
     try:
         for bus in cfg.buses:
@@ -258,8 +297,10 @@ async def serve_for_config(cfg: Any) -> None:
             sim = Cjt188Simulator()
             for i, m in enumerate(x for x in cfg.meters if x.bus == bus.id and x.protocol == "cjt188"):
                 heat = m.type_code in HEAT_TYPES
-                sim.add(m.address, meter_type=m.type_code, has_valve=bool(m.valve), total_m3=120.0 + 7.3 * i,
-                        flow_m3h=(0.6 if heat else 0.15) + 0.05 * i, di_high_first=m.di_order == "high-first")
+                meter = sim.add(m.address, meter_type=m.type_code, has_valve=bool(m.valve), total_m3=120.0 + 7.3 * i,
+                                flow_m3h=(0.6 if heat else 0.15) + 0.05 * i, di_high_first=m.di_order == "high-first")
+                if hub is not None:
+                    _remembered(meter, f"cjt188/{bus.id}/{m.address}", hub.state, 0.3 + 0.1 * (i % 3))
             await sim.start("127.0.0.1", port)
             log.info("simulating %d CJ/T 188 meters on bus %s (socket://127.0.0.1:%d)", len(sim.meters), bus.id, port)
             sims.append(sim)
@@ -267,6 +308,24 @@ async def serve_for_config(cfg: Any) -> None:
     finally:
         for sim in sims:
             await sim.stop()
+
+
+def _remembered(meter: SimCjtMeter, key: str, state: Any, rate_m3h: float) -> None:
+    """A flat's draws, its counters and valve taken back from ``state`` and put there as they change."""
+    meter.pattern = DrawPattern(key, rate_m3h=rate_m3h)
+    saved = state.get(key)
+    if saved is not None:
+        try:
+            meter.restore(saved)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("meter %s: saved state %r unusable (%s); starting afresh", key, saved, exc)
+
+    def keep(now: bool = False) -> None:
+        state.put(key, meter.snapshot(), now=now)
+
+    meter.on_change = lambda: keep(now=True)
+    state.collectors.append(keep)
+    keep()
 
 
 __all__ = ["FAULTS", "Cjt188Simulator", "SimCjtMeter", "serve_for_config"]

@@ -1,13 +1,16 @@
 """Simulated hot-water meters: a real pymodbus server holding many meters by device id.
 
 Serves Modbus TCP (MBAP) or RTU framing over TCP (what serial device servers
-do). Totals rise with each meter's flow. Faults on demand per meter:
+do). Totals rise with each meter's flow (constant, or a flat's bursts when it has a
+:class:`~drivers.sim.usage.DrawPattern`). Faults on demand per meter:
 ``silent`` (no reply at all), ``crc`` (reply with a broken CRC), ``exception``
 (exception reply 4, device failure). ``baud`` > 0 delays each reply by the time
 request and reply would take on a real RS-485 line (11 bits per character plus
 a 3.5-character gap each way), so benchmarks see a bus's physical limit.
 
-Protocol only: ``serve_for_config`` reads the gateway's config duck-typed.
+Protocol only: ``serve_for_config`` reads the gateway's config duck-typed; with a hub
+(``estate-gateway simulate``) its meters draw like flats and keep their totals across restarts
+(:mod:`drivers.sim.state`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from drivers.modbus.profile import Field, Profile, load_profile
+from drivers.sim.state import saved_number
+from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -55,7 +61,12 @@ class SimMeter:
     frozen: bool = False
     reads: int = 0
     writes: int = 0
+    #: bursts of flow by the clock (None: ``flow_m3h`` all the time)
+    pattern: DrawPattern | None = None
+    #: called after the valve changed (the simulator saves its state at once)
+    on_change: Callable[[], None] | None = None
     _t0: float = field(default_factory=time.monotonic)
+    _wall0: float = field(default_factory=time.time)
     _extra: dict[int, int] = field(default_factory=dict)
 
     def value(self, f: Field) -> float:
@@ -74,7 +85,9 @@ class SimMeter:
         if name.startswith("total") or name.startswith("volume"):
             return self.current_total()
         if name.startswith("flow"):
-            return 0.0 if self.valve_closed else self.flow_m3h
+            if self.valve_closed:
+                return 0.0
+            return self.pattern.flow_at() if self.pattern is not None else self.flow_m3h
         if "temp" in name:
             return self.temp_c
         if name.startswith("battery"):
@@ -90,8 +103,24 @@ class SimMeter:
     def current_total(self) -> float:
         if self.frozen or self.valve_closed:
             return self.total_m3
+        if self.pattern is not None:
+            return self.total_m3 + self.pattern.volume(self._wall0, time.time())
         hours = (time.monotonic() - self._t0) / 3600.0
         return self.total_m3 + self.flow_m3h * hours
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted simulator needs to continue where this one is (:mod:`drivers.sim.state`)."""
+        return {"total_m3": self.current_total(), "at": time.time(), "valve_state": self.valve_state}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot`: its total plus what flowed since (none while the valve was closed)."""
+        total, at = saved_number(saved, "total_m3"), saved_number(saved, "at", at=True)
+        self.valve_state = int(saved_number(saved, "valve_state")) if "valve_state" in saved else self.valve_state
+        if self.pattern is not None:
+            self.total_m3, self._wall0 = total, at
+        else:
+            flowed = 0.0 if self.valve_closed else self.flow_m3h * max(time.time() - at, 0.0) / 3600.0
+            self.total_m3, self._t0 = total + flowed, time.monotonic()
 
     def registers(self, address: int, count: int) -> list[int]:
         image: dict[int, int] = dict(self._extra)
@@ -111,8 +140,10 @@ class SimMeter:
             a = address + i
             if v is not None and a == v.address and w in (v.open, v.close):
                 # freeze the total at its current value when the valve changes (no flow when closed)
-                self.total_m3, self._t0 = self.current_total(), time.monotonic()
+                self.total_m3, self._t0, self._wall0 = self.current_total(), time.monotonic(), time.time()
                 self.valve_state = w
+                if self.on_change is not None:
+                    self.on_change()
             else:
                 self._extra[a] = w
 
@@ -212,8 +243,11 @@ def _find_profile(dirs: list[Path], profile_id: str) -> Path | None:
     return None
 
 
-async def serve_for_config(cfg: Any) -> None:
-    """Serve every [[meters]] of each tcp/rtu-over-tcp bus (or rtu bus on socket://) on 127.0.0.1 until cancelled."""
+async def serve_for_config(cfg: Any, hub: Any = None) -> None:
+    """Serve every [[meters]] of each tcp/rtu-over-tcp bus (or rtu bus on socket://) on 127.0.0.1 until cancelled.
+
+    With a ``hub`` (:class:`drivers.sim.control.SimHub`, ``estate-gateway simulate``) the meters draw like
+    flats (:class:`DrawPattern`) and their totals and valves are kept in ``hub.state`` across restarts."""
     sims: list[MeterSimulator] = []
     try:
         for bus in cfg.buses:
@@ -235,8 +269,10 @@ async def serve_for_config(cfg: Any) -> None:
                 if path is None:
                     log.warning("meter %s: no profile %s, not simulated", m.id, m.profile)
                     continue
-                sim.add(m.device_id, load_profile(path), total_m3=100.0 + m.device_id * 3.7,
-                        flow_m3h=0.05 + (m.device_id % 7) * 0.05)
+                meter = sim.add(m.device_id, load_profile(path), total_m3=100.0 + m.device_id * 3.7,
+                                flow_m3h=0.05 + (m.device_id % 7) * 0.05)
+                if hub is not None:
+                    _remembered(meter, f"modbus/{bus.id}/{m.device_id}", hub.state)
             await sim.start("127.0.0.1", int(port))
             log.info("simulating %d meters on bus %s (%s, port %s)", len(sim.meters), bus.id, framing, port)
             sims.append(sim)
@@ -244,6 +280,24 @@ async def serve_for_config(cfg: Any) -> None:
     finally:
         for sim in sims:
             await sim.stop()
+
+
+def _remembered(meter: SimMeter, key: str, state: Any) -> None:
+    """A flat's draws, its total and valve taken back from ``state`` and put there as they change."""
+    meter.pattern = DrawPattern(key, rate_m3h=0.2 + (meter.device_id % 4) * 0.1)
+    saved = state.get(key)
+    if saved is not None:
+        try:
+            meter.restore(saved)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("meter %s: saved state %r unusable (%s); starting afresh", key, saved, exc)
+
+    def keep(now: bool = False) -> None:
+        state.put(key, meter.snapshot(), now=now)
+
+    meter.on_change = lambda: keep(now=True)
+    state.collectors.append(keep)
+    keep()
 
 
 __all__ = ["FAULTS", "MeterSimulator", "MetersContext", "SimMeter", "frame_time_s", "serve_for_config"]

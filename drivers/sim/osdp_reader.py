@@ -342,22 +342,27 @@ def _control_port_for(port: int) -> int:
     return port + 1000 if port + 1000 <= 65535 else 0
 
 
-async def serve_for_config(cfg: Any) -> None:
-    """Simulate every ``[[readers]]`` OSDP bus at ``socket://127.0.0.1:PORT`` until cancelled."""
+async def serve_for_config(cfg: Any, hub: Any = None) -> None:
+    """Simulate every ``[[readers]]`` OSDP bus at ``socket://127.0.0.1:PORT`` until cancelled; each reader is
+    put in ``hub`` (``add_reader(id, sim, address)``) for the demo control when one is given."""
     from drivers.osdp.pd import load_scbk
 
     buses: dict[int, dict[int, bytes | None]] = {}
+    ids: dict[int, list[tuple[str, int]]] = {}
     for r in cfg.readers:
         if r.driver != "osdp" or not r.port.startswith("socket://127.0.0.1:"):
             continue
         port = int(r.port.rsplit(":", 1)[1])
         key = load_scbk(cfg.resolve(r.scbk_file)) if r.scbk_file and not getattr(r, "install_mode", False) else None
         buses.setdefault(port, {})[r.address] = key
+        ids.setdefault(port, []).append((r.id, r.address))
     sims = []
     try:
         for port, pds in buses.items():
             sim = OsdpReaderSim(list(pds), port=port, scbk=pds, control_port=_control_port_for(port)).start()
             sims.append(sim)
+            for reader_id, address in ids[port] if hub is not None else ():
+                hub.add_reader(reader_id, sim, address)
             log.info("simulated OSDP bus on %s (PD addresses %s), control port %s", sim.url,
                      ",".join(str(a) for a in pds), sim.control_port)
         await asyncio.Event().wait()
