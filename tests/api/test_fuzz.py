@@ -78,6 +78,7 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/handover"): frozenset({"operator"}),
     ("GET", "/stream"): frozenset({"operator", "technician", "central"}),
     ("GET", "/console/meters/{meter}/history"): frozenset({"operator", "technician", "central"}),
+    ("GET", "/console/events"): frozenset({"operator", "technician", "central"}),
 }
 
 #: Server-Sent Events never end: not fuzzed, its roles are checked by hand below.
