@@ -6,7 +6,8 @@
    committed. Target < 2 s.
 2. rtu_9600: 20 meters on a simulated 9600-baud RTU line (RTU framing over TCP, the simulator holding the
    line for the real frame time of each request and reply). Reads per second against the physical limit
-   (~21.8 ten-register reads/s); target >= 85 %. Also the same meters read one field per request
+   of what a poll must read: the ten data registers and the valve's state register, read back every poll
+   (two requests: ~14.1 polls/s; the data alone would allow ~21.8/s); target >= 85 %. Also the same meters read one field per request
    (5 requests per meter) to show what merging buys.
 """
 
@@ -112,11 +113,16 @@ async def rtu_rate(comp: MeteringComponent, ctx: Any, sim: MeterSimulator) -> di
 
 async def main() -> dict[str, Any]:
     tcp = await with_component("tcp", TCP_METERS, 0, tcp_cycles)
-    block = plan_reads(GENERIC)[0]
-    limit = 1.0 / frame_time_s(9600, 8, 5 + 2 * block.count)
+    # the line's limit for what one poll must read: the data block and, since the valve is read back every
+    # poll (issue 14), its state register (a request of its own: merging a 17-register gap costs more line time)
+    plan = plan_reads(GENERIC.polled(), max_gap=8)
+    limit = 1.0 / sum(frame_time_s(9600, 8, 5 + 2 * b.count) for b in plan)
+    data_only = 1.0 / frame_time_s(9600, 8, 5 + 2 * plan[0].count)
     merged = await with_component("rtu-over-tcp", 20, 9600, rtu_rate)
     single = await with_component("rtu-over-tcp", 20, 9600, rtu_rate, single=True)
     merged["physical_limit_per_s"] = round(limit, 2)
+    merged["requests_per_poll"] = len(plan)
+    merged["limit_without_valve_readback_per_s"] = round(data_only, 2)
     merged["fraction_of_limit"] = round(merged["meters_per_s"] / limit, 3)
     merged["ok"] = merged["fraction_of_limit"] >= 0.85
     return {"tcp_cycle": tcp, "rtu_9600": {"merged": merged, "one_field_per_request": single,
@@ -131,7 +137,7 @@ if __name__ == "__main__":
     print(f"tcp: {t['meters']} meters, cycle median {t['cycle_s_median']} s, max {t['cycle_s_max']} s "
           f"(target < 2 s) {'OK' if t['ok'] else 'MISSED'}")
     print(f"rtu 9600: merged {r['merged']['meters_per_s']} meters/s = {r['merged']['fraction_of_limit']:.0%} of the "
-          f"{r['merged']['physical_limit_per_s']}/s limit {'OK' if r['merged']['ok'] else 'MISSED'}; "
+          f"{r['merged']['physical_limit_per_s']}/s limit ({r['merged']['requests_per_poll']} requests a poll: data + valve read-back) {'OK' if r['merged']['ok'] else 'MISSED'}; "
           f"one field per request {r['one_field_per_request']['meters_per_s']} meters/s "
           f"({r['one_field_per_request']['requests_per_meter']} requests each); x{r['speedup']}")
     print(f"written to {out}")
