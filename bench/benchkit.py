@@ -28,33 +28,3 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     return out
-
-
-def bare_commit(directory: Path, n: int = 500) -> dict[str, float]:
-    """The physical floor of a decision: n one-row commits in SQLite WAL with ``synchronous=FULL`` on this disk.
-
-    Every recorded decision waits for one such commit before the relay moves, so the access
-    benchmark reports its own p99 as a ratio to this one, measured in the same run on the same disk.
-    """
-    import sqlite3
-    import time
-
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "bare-commit.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)")
-        samples = []
-        for i in range(n):
-            t0 = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO t(v) VALUES(?)", (f"decision {i}",))
-            conn.execute("COMMIT")
-            samples.append(time.perf_counter() - t0)
-    finally:
-        conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return summary(samples)

@@ -51,7 +51,7 @@ from drivers.cjt188 import (
     leading_preamble,
     parse_frame,
 )
-from drivers.sim.state import saved_number
+from drivers.sim.state import remember, saved_number
 from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ async def serve_for_config(cfg: Any, hub: Any = None) -> None:
                 meter = sim.add(m.address, meter_type=m.type_code, has_valve=bool(m.valve), total_m3=120.0 + 7.3 * i,
                                 flow_m3h=(0.6 if heat else 0.15) + 0.05 * i, di_high_first=m.di_order == "high-first")
                 if hub is not None:
-                    _remembered(meter, f"cjt188/{bus.id}/{m.address}", hub.state, 0.3 + 0.1 * (i % 3))
+                    remember(meter, f"cjt188/{bus.id}/{m.address}", hub.state, 0.3 + 0.1 * (i % 3))
             await sim.start("127.0.0.1", port)
             log.info("simulating %d CJ/T 188 meters on bus %s (socket://127.0.0.1:%d)", len(sim.meters), bus.id, port)
             sims.append(sim)
@@ -309,23 +309,6 @@ async def serve_for_config(cfg: Any, hub: Any = None) -> None:
         for sim in sims:
             await sim.stop()
 
-
-def _remembered(meter: SimCjtMeter, key: str, state: Any, rate_m3h: float) -> None:
-    """A flat's draws, its counters and valve taken back from ``state`` and put there as they change."""
-    meter.pattern = DrawPattern(key, rate_m3h=rate_m3h)
-    saved = state.get(key)
-    if saved is not None:
-        try:
-            meter.restore(saved)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("meter %s: saved state %r unusable (%s); starting afresh", key, saved, exc)
-
-    def keep(now: bool = False) -> None:
-        state.put(key, meter.snapshot(), now=now)
-
-    meter.on_change = lambda: keep(now=True)
-    state.collectors.append(keep)
-    keep()
 
 
 __all__ = ["FAULTS", "Cjt188Simulator", "SimCjtMeter", "serve_for_config"]

@@ -31,7 +31,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from drivers.modbus.profile import Field, Profile, load_profile
-from drivers.sim.state import saved_number
+from drivers.sim.state import remember, saved_number
 from drivers.sim.usage import DrawPattern
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ async def serve_for_config(cfg: Any, hub: Any = None) -> None:
                 meter = sim.add(m.device_id, load_profile(path), total_m3=100.0 + m.device_id * 3.7,
                                 flow_m3h=0.05 + (m.device_id % 7) * 0.05)
                 if hub is not None:
-                    _remembered(meter, f"modbus/{bus.id}/{m.device_id}", hub.state)
+                    remember(meter, f"modbus/{bus.id}/{m.device_id}", hub.state, 0.2 + (meter.device_id % 4) * 0.1)
             await sim.start("127.0.0.1", int(port))
             log.info("simulating %d meters on bus %s (%s, port %s)", len(sim.meters), bus.id, framing, port)
             sims.append(sim)
@@ -281,23 +281,6 @@ async def serve_for_config(cfg: Any, hub: Any = None) -> None:
         for sim in sims:
             await sim.stop()
 
-
-def _remembered(meter: SimMeter, key: str, state: Any) -> None:
-    """A flat's draws, its total and valve taken back from ``state`` and put there as they change."""
-    meter.pattern = DrawPattern(key, rate_m3h=0.2 + (meter.device_id % 4) * 0.1)
-    saved = state.get(key)
-    if saved is not None:
-        try:
-            meter.restore(saved)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("meter %s: saved state %r unusable (%s); starting afresh", key, saved, exc)
-
-    def keep(now: bool = False) -> None:
-        state.put(key, meter.snapshot(), now=now)
-
-    meter.on_change = lambda: keep(now=True)
-    state.collectors.append(keep)
-    keep()
 
 
 __all__ = ["FAULTS", "MeterSimulator", "MetersContext", "SimMeter", "frame_time_s", "serve_for_config"]

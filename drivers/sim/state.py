@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +113,34 @@ class SimState:
 
 
 __all__ = ["SimState"]
+
+
+class Remembered(Protocol):
+    """A simulated meter whose draws, counters and valve survive a restart of ``simulate``."""
+
+    pattern: Any
+    on_change: Callable[[], None] | None
+
+    def restore(self, saved: Any) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+def remember(meter: Remembered, key: str, state: SimState, rate_m3h: float) -> None:
+    """A flat's draws (``rate_m3h``), its counters and valve taken back from ``state`` and put there as they change."""
+    from drivers.sim.usage import DrawPattern
+
+    meter.pattern = DrawPattern(key, rate_m3h=rate_m3h)
+    saved = state.get(key)
+    if saved is not None:
+        try:
+            meter.restore(saved)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("meter %s: saved state %r unusable (%s); starting afresh", key, saved, exc)
+
+    def keep(now: bool = False) -> None:
+        state.put(key, meter.snapshot(), now=now)
+
+    meter.on_change = lambda: keep(now=True)
+    state.collectors.append(keep)
+    keep()
