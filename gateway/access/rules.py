@@ -162,11 +162,6 @@ def fee_reason(holder_kind: str, household_cards: int, free: int, replaces_reaso
     return "beyond_free" if household_cards > free else None
 
 
-def fee_due(holder_kind: str, household_cards: int, free_per_unit: int) -> bool:
-    """A household card beyond the unit's free ones costs a fee (``household_cards`` includes the new one)."""
-    return fee_reason(holder_kind, household_cards, free_per_unit) is not None
-
-
 def replacement_refusal(old: Any, unit: str, replaced_by: str | None) -> tuple[str, str] | None:
     """Why a card may not be issued as the replacement of ``old`` (its register row; None = no such card)."""
     if old is None:

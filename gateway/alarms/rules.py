@@ -7,7 +7,7 @@ alone, since no panel restores it. :mod:`.lifecycle` applies these inside one tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Literal
 
 from gateway.alarms.signals import SILENT_CODE, Signal
@@ -31,11 +31,6 @@ def disposition(s: Signal) -> Disposition:
     if s.restore:
         return "restore"
     return "raise"
-
-
-def doors_to_hold(kind: str, zone_doors: Sequence[str] | None) -> list[str]:
-    """Fire linkage: a fire or smoke alarm in a zone with ``unlock_doors`` holds those doors released."""
-    return list(zone_doors) if zone_doors and kind in FIRE_KINDS else []
 
 
 def restores_silence_only(s: Signal) -> bool:

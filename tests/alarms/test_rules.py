@@ -22,14 +22,6 @@ def test_disposition_order_informational_then_restore_then_raise() -> None:
     assert rules.disposition(sig(informational=True, restore=True)) == "log"   # informational wins
 
 
-@pytest.mark.parametrize(("kind", "doors", "held"), [
-    ("fire", ["b3-u1"], ["b3-u1"]), ("smoke", ("a", "b"), ["a", "b"]), ("burglary", ["b3-u1"], []),
-    ("fire", [], []), ("fire", None, []),
-])
-def test_only_fire_and_smoke_hold_doors(kind: str, doors: list[str] | None, held: list[str]) -> None:
-    assert rules.doors_to_hold(kind, doors) == held
-
-
 def test_silence_alarm_only_ends_by_its_own_restore() -> None:
     assert rules.restores_silence_only(sig(code=SILENT_CODE, kind="fault", restore=True))
     assert not rules.restores_silence_only(sig(code="301", kind="fault", restore=True))
