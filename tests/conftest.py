@@ -43,6 +43,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_pair() -> int:
+    """A free port whose +1000 neighbour (the OSDP simulator's own control port) is free too."""
+    for _ in range(50):
+        port = free_port()
+        if port + 1000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+class LineServer:
+    """A serial reader's line as a TCP "serial port" the gateway opens (``socket://``); the test writes into it."""
+
+    def __init__(self) -> None:
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.conn: socket.socket | None = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.conn, _ = self.srv.accept()
+
+    def send(self, data: bytes) -> None:
+        wait_until(lambda: self.conn is not None, 10, what="reader connected")
+        assert self.conn is not None
+        self.conn.sendall(data)
+
+    def close(self) -> None:
+        for s in (self.conn, self.srv):
+            if s is not None:
+                s.close()
+
+
 def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -4,14 +4,12 @@ simulator over TCP), a Wiegand converter on a TCP "serial port", and pymodbus as
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config, until
+from conftest import LineServer, make_config, until
 
 from drivers.cards import parse_card_id, wiegand_encode
 from drivers.sim.osdp_reader import OsdpReaderSim
@@ -28,24 +26,6 @@ CARD = wiegand_encode("H10301", 12, 3456)
 SIDE_COIL = 2
 
 
-class LineServer:
-    """The Wiegand converter's serial line, as a TCP "serial port" the gateway opens (``socket://``)."""
-
-    def __init__(self) -> None:
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(1)
-        self.port = self.srv.getsockname()[1]
-        self.conn: socket.socket | None = None
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self.conn, _ = self.srv.accept()
-
-    def close(self) -> None:
-        for s in (self.conn, self.srv):
-            if s is not None:
-                s.close()
 
 
 def site_toml(osdp: OsdpReaderSim, line: LineServer, relays: RelayBoardSim) -> str:

@@ -4,12 +4,10 @@ channel with SCBK files, several PDs on one bus, and install mode (in process)."
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import make_config, until, wait_until
+from conftest import LineServer, make_config, until
 
 from drivers.ascii_reader import em4100_frame
 from drivers.cards import card_id, parse_card_id, wiegand_encode
@@ -20,29 +18,6 @@ from gateway.daemon import build_context, stop_context
 pytestmark = pytest.mark.timeout(120)
 
 
-class LineServer:
-    """A TCP 'serial port' the test writes reader output into."""
-
-    def __init__(self) -> None:
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(1)
-        self.port = self.srv.getsockname()[1]
-        self.conn: socket.socket | None = None
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self.conn, _ = self.srv.accept()
-
-    def send(self, data: bytes) -> None:
-        wait_until(lambda: self.conn is not None, 10, what="reader connected")
-        assert self.conn is not None
-        self.conn.sendall(data)
-
-    def close(self) -> None:
-        for s in (self.conn, self.srv):
-            if s is not None:
-                s.close()
 
 
 def issue_body(card: str) -> CardIn:

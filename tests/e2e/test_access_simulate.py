@@ -9,30 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, free_port, wait_until
+from conftest import BIN, free_port_pair, wait_until
 
 from drivers.cards import wiegand_encode
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _port_pair() -> int:
-    """A free port whose +1000 neighbour (the simulator's control port) is free too."""
-    for _ in range(50):
-        port = free_port()
-        if port + 1000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def test_simulate_command_serves_readers_with_a_control_port(gateway_factory: Any, tmp_path: Path) -> None:
-    port = _port_pair()
+    port = free_port_pair()
     gw = gateway_factory(f"""
 [[readers]]
 id = "r-sim"

@@ -11,24 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, free_port, wait_until
+from conftest import BIN, free_port, free_port_pair, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _port_pair() -> int:
-    """A free port whose +1000 neighbour (the OSDP simulator's own control port) is free too."""
-    for _ in range(50):
-        port = free_port()
-        if port + 1000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def site(reader_port: int, panel_port: int) -> str:
@@ -65,7 +52,7 @@ def demo(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cards_and_a_fire_through_the_demo_control(gateway_factory: Any, mosquitto: Any, mqtt_sub: Any,
                                                    tmp_path: Path) -> None:
-    gw = gateway_factory(site(_port_pair(), free_port()), start=False)
+    gw = gateway_factory(site(free_port_pair(), free_port()), start=False)
     sim = subprocess.Popen([str(BIN), "simulate", "-c", str(gw.config_path)], stdout=subprocess.DEVNULL,
                            stderr=open(tmp_path / "sim.log", "wb"))
     try:
