@@ -12,7 +12,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from drivers import gb26875 as gb
 from drivers.contact_id import format_line
@@ -148,15 +147,8 @@ class GbSender:
         self._reader = self._writer = None
 
 
-async def serve_for_config(cfg: Any, hub: Any = None) -> None:
-    """For ``estate-gateway simulate``: the demo's panels (:mod:`drivers.sim.panel_demo`)."""
-    from drivers.sim.panel_demo import serve_for_config as serve
-
-    await serve(cfg, hub)
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["Dc09Panel", "GbSender", "format_line", "send_contact_id_lines", "serve_for_config"]
+__all__ = ["Dc09Panel", "GbSender", "format_line", "send_contact_id_lines"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port, make_config, until
 
-from drivers.sim.alarm_panel import serve_for_config
+from drivers.sim.panel_demo import serve_for_config
 from drivers.sim.control import SimHub
 from gateway.alarms import AlarmsComponent
 from gateway.daemon import build_context, stop_context
