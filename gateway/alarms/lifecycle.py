@@ -45,8 +45,7 @@ class Lifecycle:
     # ------------------------------------------------------------------ signals
     async def record(self, signals: list[Signal], dedupe: tuple[str, str, str] | None = None) -> Outcome:
         """Commit signals (and the dedupe row) in one transaction."""
-        now = format_ts(self.ctx.clock.now())
-        return await self.ctx.events.transact(lambda conn, emit: self.commit(conn, emit, now, signals, dedupe))
+        return (await self.record_batch([(signals, dedupe)]))[0]
 
     async def record_batch(self, items: list[tuple[list[Signal], tuple[str, str, str] | None]]) -> list[Outcome]:
         """Several blocks' signals (each with its dedupe row) in one transaction -- group commit
