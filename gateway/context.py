@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from gateway.errors import Unavailable
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from gateway.audit import AuditLog
     from gateway.clock import Clock
@@ -110,6 +112,4 @@ class GatewayContext:
         for comp in self.components.values():
             if isinstance(comp, kind):
                 return comp
-        from gateway.errors import Unavailable
-
         raise Unavailable("area_not_running", f"this gateway does not run {kind.__name__}")
