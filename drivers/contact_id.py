@@ -27,12 +27,6 @@ from drivers.sia_dc09.sia_dcs import SiaDcsError
 from drivers.sia_dc09.sia_dcs import parse as parse_sia_dcs
 
 
-def cid_kind(code: int) -> tuple[Kind, str]:
-    """What a Contact ID event code means: (kind, short text) -- see :mod:`drivers.cid_codes`."""
-    m = cid_codes.describe(code)
-    return m.kind, m.text
-
-
 @dataclass(frozen=True)
 class ContactIdEvent:
     """One Contact ID event, decoded."""

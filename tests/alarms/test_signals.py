@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drivers import cid_codes
 from drivers import contact_id as cid
 from drivers import gb26875 as gb
 from drivers.sia_dc09 import Dc09Message
@@ -34,7 +35,7 @@ def block(id_token: str, payload: str = "", account: str = "1234", seq: str = "0
     (143, "fault"), (301, "fault"), (200, "supervisory"), (602, "test"), (999, "other"),
 ])
 def test_contact_id_code_kinds(code: int, kind: str) -> None:
-    assert cid.cid_kind(code)[0] == kind
+    assert cid_codes.describe(code).kind == kind
 
 
 def test_null_block_has_no_signals() -> None:

@@ -47,7 +47,7 @@ def test_dtmf_lines_with_checksum() -> None:
                                        (119, "other"), (999, "other")])
 def test_kind_table(code: int, kind: str) -> None:
     """The full table is checked in tests/conformance/contact_id; 119 is no code at all (unknown)."""
-    assert cid.cid_kind(code)[0] == kind
+    assert cid_codes.describe(code).kind == kind
 
 
 def test_unknown_code_is_an_event_that_says_so() -> None:
