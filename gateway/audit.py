@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.events import EventLog, format_ts
+from gateway.events import Event, EventLog, format_ts
 from gateway.store import Store
 
 #: never exported, whatever a caller puts in ``detail`` (personal data stays in the register)
@@ -25,15 +25,17 @@ class AuditLog:
         self.clock = clock
         self.events = events
 
-    def insert(self, conn: sqlite3.Connection, actor: str, role: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-        """Write the row inside a caller's transaction (so action and audit commit together)."""
+    def insert(self, conn: sqlite3.Connection, actor: str, role: str, action: str, target: str,
+               detail: dict[str, Any] | None = None) -> Event:
+        """Write the row inside a caller's transaction (so action and audit commit together); return its
+        ``audit.recorded`` event (for :meth:`EventLog.dispatch` after the commit)."""
         detail = {k: v for k, v in (detail or {}).items() if k not in PRIVATE_KEYS}
         ts = format_ts(self.clock.now())
         cur = conn.execute(
             "INSERT INTO audit(ts, actor, role, action, target, detail) VALUES(?,?,?,?,?,?)",
             (ts, actor, role, action, target, json.dumps(detail, ensure_ascii=False, default=str)),
         )
-        self.events.insert(conn, "audit.recorded", {"audit_id": cur.lastrowid, "at": ts, "actor": actor,
+        return self.events.insert(conn, "audit.recorded", {"audit_id": cur.lastrowid, "at": ts, "actor": actor,
                                                     "role": role, "action": action, "target": target,
                                                     "detail": detail})
 

@@ -218,6 +218,11 @@ class EventLog:
         elif self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
             self._near_full_raised = False
 
+    def dispatch(self, events: list[Event]) -> None:
+        """After a commit made outside :meth:`transact` (an HTTP request's audit row): wake the uplink and
+        tell subscribers, as :meth:`transact` does for its own events."""
+        self._dispatch(events)
+
     def _dispatch(self, events: list[Event]) -> None:
         for wake in self._wakeups:
             wake()

@@ -1,10 +1,16 @@
-"""SQLite store: WAL mode, one writer thread with group commit, per-area migrations.
+"""SQLite store: WAL mode, one writer thread with group commit that never dies, per-area migrations.
 
 Why one writer thread: SQLite allows one writer at a time anyway, and a single
 thread that batches whatever is queued into one transaction turns N fsyncs into
 one. ``await store.write(fn)`` returns only after the transaction holding ``fn``
 has committed, so "recorded" always means "on disk" -- at thousands of writes a
 second on a small box.
+
+Why the writer never dies and retries a failed transaction (lock, I/O, full disk)
+with backoff, and how ``/health`` learns of it: :mod:`gateway.storewriter`.
+Why an HTTP request's audit row rides along with its first write: :data:`ride_along`.
+
+Files and their modes: :mod:`gateway.storefiles`.
 
 Reads use a separate connection per thread (WAL lets readers run beside the
 writer and never see a half-written transaction).
@@ -13,6 +19,7 @@ writer and never see a half-written transaction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -20,8 +27,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from drivers.quietlog import QuietLog
+from gateway.schema import (  # noqa: F401 - re-exported: the store's public names
+    CORE_MIGRATIONS,
+    SchemaTooNew,
+    apply_migrations,
+    pending_migrations,
+    schema_versions,
+)
+from gateway.storefiles import (  # noqa: F401 - re-exported
+    StoreCorrupt,
+    backup_database,
+    create_private,
+    newest_backup,
+    secure_dir,
+    secure_file,
+    sweep_partial_backups,
+)
+from gateway.storewriter import StoreClosed, StoreUnavailable, Writer, _Item, is_storage_error  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +58,31 @@ T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
 
 
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer gateway; refuse rather than corrupt it."""
+class RideAlong:
+    """Work to commit with the current task's next successful write (an HTTP request's audit row)."""
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        self.fn = fn
+        self.committed = False
+        self.failed = False
 
 
-class StoreClosed(RuntimeError):
-    pass
+#: Set by the HTTP audit middleware for the length of one request. Why a context variable: the audit
+#: row must commit in the same transaction as the request's action (or not at all), and the action is
+#: written deep inside an area's code that knows nothing of HTTP. The request's task (and the tasks it
+#: starts) see the variable; :meth:`Store.write` adds the row to the first write it carries.
+ride_along: ContextVar[RideAlong | None] = ContextVar("egw_ride_along", default=None)
 
 
-def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
+def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL",
+            busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     """Open a connection with the settings every connection of the gateway uses."""
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=busy_timeout_s)
     else:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout_s, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL (default): a commit survives power loss, not only a process crash.
@@ -55,17 +92,20 @@ def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FUL
     return conn
 
 
-class Store:
+class Store(Writer):
     """The gateway's database. Create, then :meth:`open` (runs migrations), then use."""
 
     #: the core schema, owned by the store itself (events, outbox, commands, audit, meta)
     CORE = "core"
 
-    def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full") -> None:
+    def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full",
+                 busy_timeout_s: float = 30.0, fail_after_s: float = 5.0) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
-        self._queue: queue.Queue[tuple[WriteFn[Any], Future[Any]] | None] = queue.Queue()
+        self.busy_timeout_s = busy_timeout_s
+        self.fail_after_s = fail_after_s
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -74,8 +114,19 @@ class Store:
         self._closed = False
         self.commits = 0
         self.writes = 0
+        self.failed_attempts = 0
+        #: (reason, since as RFC 3339) while commits fail; None when the last one succeeded
+        self.trouble: tuple[str, str] | None = None
+        self._trouble_t0 = 0.0
+        self._quiet = QuietLog(log, level=logging.ERROR)
+        #: the WAL file was there when the store opened (the seq mark asks after a crash)
+        self.wal_at_open = False
         #: hooks run in the writer thread right after each commit (e.g. wake the uplink)
         self._after_commit: list[Callable[[], None]] = []
+        #: hooks given the writer's connection right after each commit, before any caller hears of it
+        self._after_commit_conn: list[Callable[[sqlite3.Connection], None]] = []
+        #: hooks run in the writer thread after a batch was rolled back (its writes will run again)
+        self._after_rollback: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self, migrations: dict[str, list[tuple[int, str]]] | None = None,
@@ -83,13 +134,29 @@ class Store:
         """Create the file, apply migrations, start the writer thread.
 
         An existing database that needs migrating is first copied to ``backup_dir``
-        (an upgrade must never be a one-way door).
+        (an upgrade must never be a one-way door). A file that is not a readable
+        gateway database raises :class:`StoreCorrupt` naming the newest backup.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        secure_dir(self.path.parent)
         existed = self.path.exists() and self.path.stat().st_size > 0
-        self._writer = connect(self.path, synchronous=self.synchronous)
+        self.wal_at_open = Path(f"{self.path}-wal").exists()
+        if not self.path.exists():
+            create_private(self.path)
+        for suffix in ("", "-wal", "-shm"):
+            secure_file(f"{self.path}{suffix}")
         all_migrations = {self.CORE: CORE_MIGRATIONS, **(migrations or {})}
-        behind = pending_migrations(self._writer, all_migrations)
+        try:
+            self._writer = connect(self.path, synchronous=self.synchronous, busy_timeout_s=self.busy_timeout_s)
+            behind = pending_migrations(self._writer, all_migrations)
+        except sqlite3.DatabaseError as exc:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if is_storage_error(exc):
+                raise
+            raise StoreCorrupt(self.path, str(exc), newest_backup(backup_dir)) from None
+        for suffix in ("-wal", "-shm"):
+            secure_file(f"{self.path}{suffix}")
         if existed and behind and backup_dir is not None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
@@ -111,99 +178,58 @@ class Store:
             self._thread.join(timeout=30)
         with self._readers_lock:
             for conn in self._readers:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._readers.clear()
         if self._writer:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
             self._writer.close()
             self._writer = None
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         self._after_commit.append(hook)
 
+    def on_commit_conn(self, hook: Callable[[sqlite3.Connection], None]) -> None:
+        self._after_commit_conn.append(hook)
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        self._after_rollback.append(hook)
+
     # ------------------------------------------------------------------ writes
     def submit(self, fn: WriteFn[T]) -> Future[T]:
         if self._closed:
             raise StoreClosed("store is closed")
         fut: Future[T] = Future()
-        self._queue.put((fn, fut))
+        self._queue.put(_Item(fn, fut))
         return fut
 
     async def write(self, fn: WriteFn[T]) -> T:
-        """Run ``fn(conn)`` in the writer's transaction; return once committed."""
-        return await asyncio.wrap_future(self.submit(fn))
+        """Run ``fn(conn)`` in the writer's transaction; return once committed.
+
+        An HTTP request's pending audit row (:data:`ride_along`) commits in the
+        same transaction as the request's first write, or not at all.
+        """
+        ride = ride_along.get()
+        if ride is None or ride.committed or ride.failed:
+            return await asyncio.wrap_future(self.submit(fn))
+
+        def both(conn: sqlite3.Connection) -> T:
+            value = fn(conn)
+            ride.fn(conn)
+            return value
+
+        try:
+            value = await asyncio.wrap_future(self.submit(both))
+        except BaseException:
+            ride.failed = True
+            raise
+        ride.committed = True
+        return value
 
     def write_sync(self, fn: WriteFn[T], timeout: float | None = 60) -> T:
         """Blocking variant for threads and the CLI (never call it on the event loop)."""
         return self.submit(fn).result(timeout)
-
-    def _run_writer(self) -> None:
-        conn = self._writer
-        assert conn is not None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit_batch(conn, batch)
-            if stop:
-                return
-
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[tuple[WriteFn[Any], Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        for fn, fut in batch:
-            if not fut.set_running_or_notify_cancel():
-                continue
-            conn.execute("SAVEPOINT w")
-            try:
-                value = fn(conn)
-            except BaseException as exc:  # one bad write must not sink the batch
-                conn.execute("ROLLBACK TO w")
-                conn.execute("RELEASE w")
-                results.append((fut, None, exc))
-            else:
-                conn.execute("RELEASE w")
-                results.append((fut, value, None))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("store: commit failed: %s", exc)
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for fut, _value, _err in results:
-                fut.set_exception(exc)
-            return
-        self.commits += 1
-        self.writes += len(results)
-        for hook in self._after_commit:
-            try:
-                hook()
-            except Exception:  # pragma: no cover - hooks are ours and tiny
-                log.exception("store: after-commit hook failed")
-        for fut, value, err in results:
-            if err is not None:
-                fut.set_exception(err)
-            else:
-                fut.set_result(value)
 
     # ------------------------------------------------------------------ reads
     @property
@@ -211,7 +237,7 @@ class Store:
         """This thread's read connection (autocommit: each query sees the latest commit)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            conn = connect(self.path, busy_timeout_s=self.busy_timeout_s)
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
             with self._readers_lock:
@@ -226,156 +252,12 @@ class Store:
 
     # ------------------------------------------------------------------ backup
     def backup_to(self, dest: Path | str) -> Path:
-        """Online backup with SQLite's backup API (consistent while writes go on)."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        src = connect(self.path)
-        try:
-            out = sqlite3.connect(str(tmp))
-            try:
-                src.backup(out, pages=4096)
-            finally:
-                out.close()
-        finally:
-            src.close()
-        tmp.replace(dest)
-        return dest
+        """Online backup with SQLite's backup API (consistent while writes go on); 0600; no .part left."""
+        return backup_database(self.path, Path(dest), self.busy_timeout_s)
 
 
-# ---------------------------------------------------------------------- migrations
-def apply_migrations(
-    conn: sqlite3.Connection, areas: dict[str, list[tuple[int, str]]], *, in_txn: bool = False
-) -> None:
-    """Bring every area's schema to its newest version; refuse a newer one on disk."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (area TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-    for area, steps in areas.items():
-        known = max((v for v, _ in steps), default=0)
-        row = conn.execute("SELECT version FROM schema_version WHERE area=?", (area,)).fetchone()
-        current = row[0] if row else 0
-        if current > known:
-            raise SchemaTooNew(
-                f"database schema for '{area}' is version {current}, this gateway knows up to {known}: "
-                "run a newer estate-gateway, or restore a backup taken before the upgrade"
-            )
-        for version, sql in sorted(steps):
-            if version <= current:
-                continue
-            if not in_txn:
-                conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in _split_sql(sql):
-                    conn.execute(stmt)
-                conn.execute(
-                    "INSERT INTO schema_version(area, version) VALUES(?, ?) "
-                    "ON CONFLICT(area) DO UPDATE SET version=excluded.version",
-                    (area, version),
-                )
-                if not in_txn:
-                    conn.execute("COMMIT")
-            except Exception:
-                if not in_txn:
-                    conn.execute("ROLLBACK")
-                raise
-            log.info("store: migrated %s to schema version %d", area, version)
-
-
-def pending_migrations(conn: sqlite3.Connection, areas: dict[str, list[tuple[int, str]]]) -> list[str]:
-    """Areas whose schema on disk is older than the code's (``area vN->vM``)."""
-    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE name='schema_version'").fetchone()
-    out = []
-    for area, steps in areas.items():
-        known = max((v for v, _ in steps), default=0)
-        current = 0
-        if has_table:
-            row = conn.execute("SELECT version FROM schema_version WHERE area=?", (area,)).fetchone()
-            current = row[0] if row else 0
-        if current < known:
-            out.append(f"{area} v{current}->v{known}")
-    return out
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration script into statements (sqlite3.complete_statement aware)."""
-    out: list[str] = []
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        out.append(buf.strip())
-    return out
-
-
-def schema_versions(path: Path | str) -> dict[str, int]:
-    conn = connect(path, readonly=True)
-    try:
-        return {r[0]: r[1] for r in conn.execute("SELECT area, version FROM schema_version")}
-    finally:
-        conn.close()
-
-
-CORE_MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        -- the local event log: every event ever recorded (pruned by age only)
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL,          -- uuid4; not indexed: a random-key index costs more than it serves
-            ts TEXT NOT NULL,
-            type TEXT NOT NULL,
-            historical INTEGER NOT NULL DEFAULT 0,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX events_type ON events(type, seq);
-        CREATE INDEX events_ts ON events(ts);
-        -- what still has to reach the central system (deleted on PUBACK)
-        CREATE TABLE outbox (
-            seq INTEGER PRIMARY KEY,
-            type TEXT NOT NULL,
-            historical INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX outbox_type ON outbox(type, seq);
-        CREATE TABLE commands (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            received_at TEXT NOT NULL,
-            result TEXT NOT NULL
-        );
-        CREATE TABLE audit (
-            id INTEGER PRIMARY KEY,
-            ts TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            role TEXT NOT NULL,
-            action TEXT NOT NULL,
-            target TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}'
-        );
-        CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit
-            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-        CREATE TABLE devices (
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            online INTEGER NOT NULL,
-            reason TEXT NOT NULL DEFAULT '',
-            since TEXT NOT NULL
-        );
-        """,
-    ),
-    (
-        2,
-        """
-        -- the audit trail is append-only: no delete either
-        CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit
-            BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-        """,
-    ),
-]
+def _iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_ms() -> float:

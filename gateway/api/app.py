@@ -23,6 +23,7 @@ from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses, status_o
 from gateway.api.routes import area_routers, core, pages
 from gateway.context import GatewayContext
 from gateway.errors import DomainError
+from gateway.store import RideAlong, ride_along
 
 log = logging.getLogger(__name__)
 
@@ -132,26 +133,64 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
+    """Every state-changing request by a known token leaves one audit row, committed with its action.
+
+    Why a ride-along row (:data:`gateway.store.ride_along`) and not a row written after the response:
+    written afterwards, an action could commit and its row fail (a full disk) -- a change nobody
+    answers for -- and the answer could only be a 503 saying so. Instead the middleware hands the
+    store a pending row before the route runs; the store commits it in the same transaction as the
+    request's first write. Either both are on disk or neither is. A request that wrote nothing (a
+    refusal, a 4xx) gets its row written alone afterwards, with the status, as before (a row committed
+    with the action carries the status the route answers on success); a request whose
+    carrying transaction failed changed nothing, so no row claims it did (the failure is logged)."""
     book: TokenBook = app.state.tokens
 
     @app.middleware("http")
     async def audit_writes(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
+        who = _writer_of(request, book)
+        emitted: list[Any] = []
+        path, action = request.url.path, f"{request.method} {request.url.path}"
+        ride = None
+        if who is not None:
+            def row(conn: sqlite3.Connection) -> None:
+                # in the action's transaction the answer is not known yet: the route's success status
+                status = getattr(request.scope.get("route"), "status_code", None) or 200
+                emitted.append(ctx.audit.insert(conn, who.name, who.role, action, path, {"status": status}))
+
+            ride = RideAlong(row)
+        reset = ride_along.set(ride)
+        try:
+            response = await call_next(request)
+        finally:
+            ride_along.reset(reset)
         ctx.metrics.inc("http_requests_total", {"status": f"{response.status_code // 100}xx"})
-        if request.method in WRITE_METHODS and response.status_code not in (401, 403):
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get("egw_session", "")
-            who = book.lookup(token) if token else None
-            if who is not None:
-                try:
-                    await ctx.audit.record(who.name, who.role, f"{request.method} {request.url.path}",
-                                           request.url.path, {"status": response.status_code})
-                except sqlite3.OperationalError as exc:  # disk full: say so (503), not a crash (500)
-                    log.error("HTTP %s %s: answered %d but its audit row was not stored: %s", request.method,
-                              request.url.path, response.status_code, exc)
-                    return _storage_unavailable(f"answered {response.status_code}, but the audit row could not be "
-                                                f"stored ({exc}); check the disk before retrying")
+        if ride is None or who is None or response.status_code in (401, 403):
+            return response
+        if ride.committed:
+            ctx.events.dispatch(emitted)
+            return response
+        if ride.failed:
+            log.error("HTTP %s: its transaction failed (answered %d): neither the action nor its audit row "
+                      "was stored", action, response.status_code)
+            return response
+        ride.failed = True  # no later write may carry it now
+        try:
+            await ctx.audit.record(who.name, who.role, action, path, {"status": response.status_code})
+        except sqlite3.OperationalError as exc:  # a refusal that changed nothing, unrecorded: say so (503)
+            log.error("HTTP %s: answered %d, changed nothing, but its audit row was not stored: %s", action,
+                      response.status_code, exc)
+            return _storage_unavailable(f"refused ({response.status_code}), and the audit row of the refusal "
+                                        f"could not be stored ({exc}); nothing was changed")
         return response
+
+
+def _writer_of(request: Request, book: TokenBook) -> Any:
+    """Who makes this state-changing request (None: not a write, or no known token)."""
+    if request.method not in WRITE_METHODS:
+        return None
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get("egw_session", "")
+    return book.lookup(token) if token else None
 
 
 def _placeholder_console() -> APIRouter:

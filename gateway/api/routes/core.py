@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import __version__
@@ -16,12 +15,12 @@ from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
 from gateway.events import Emit
+from gateway.store import StoreUnavailable
 
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
 MAX_CURSOR = 2 ** 63 - 1
 
 router = APIRouter()
-_background: set[asyncio.Task[Any]] = set()
 
 
 class TestEventsBody(BaseModel):
@@ -39,11 +38,15 @@ class TestEventsAccepted(BaseModel):
     first_seq_at_least: int
 
 
-@router.get("/health")
-async def health(ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
+@router.get("/health", responses={503: {"description": "degraded: the store cannot commit (the reason says why)"}})
+async def health(ctx: GatewayContext = Depends(context)) -> JSONResponse:
+    """``ok`` (200), or ``degraded`` (503, for a load balancer or a monitor) with the reason while the store
+    cannot commit (a lock held by another process, an I/O error, a full disk); ``ok`` again by itself once
+    writes commit."""
     uplink = ctx.uplink.state.as_dict() if ctx.uplink is not None else {"connected": False}
-    return {
-        "status": "ok",
+    trouble = ctx.store.trouble
+    body: dict[str, Any] = {
+        "status": "ok" if trouble is None else "degraded",
         "version": __version__,
         "gateway": ctx.config.gateway.id,
         "site": ctx.config.gateway.site,
@@ -52,7 +55,13 @@ async def health(ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
                    "shed": ctx.events.shed_total},
         "devices": ctx.devices.snapshot(),
         "tasks": ctx.supervisor.running(),
+        "store": {"ok": trouble is None, "error": trouble[0] if trouble else None,
+                  "since": trouble[1] if trouble else None},
     }
+    if trouble is not None:
+        body["reason"] = f"store: {trouble[0]} since {trouble[1]}"
+    return JSONResponse(body, status_code=200 if trouble is None else 503,
+                        headers={"Retry-After": "10"} if trouble is not None else None)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
@@ -72,11 +81,13 @@ async def events(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(
 @router.post("/test-events", status_code=202, response_model=TestEventsAccepted)
 async def test_events(body: TestEventsBody, who: Principal = Depends(require_role("admin")),
                       ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    """Send ``count`` gateway.test events through the whole path (store, outbox, MQTT) to central."""
+    """Send ``count`` gateway.test events through the whole path (store, outbox, MQTT) to central.
+
+    202 only once every one of them is committed (then delivery to central is the uplink's promise); a
+    store that cannot commit answers 503 ``storage_unavailable`` and the events committed before it are
+    counted in the error's message."""
     first = ctx.events.last_seq() + 1
-    task = asyncio.get_running_loop().create_task(_record_test_events(ctx, body.count, who.name))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    await _record_test_events(ctx, body.count, who.name)
     return {"accepted": body.count, "first_seq_at_least": first}
 
 
@@ -93,7 +104,10 @@ async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
     done = 0
     while done < count:
         n = min(100, count - done)
-        await ctx.events.transact(_test_batch(done, n, count, by))
+        try:
+            await ctx.events.transact(_test_batch(done, n, count, by))
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"{done} of {count} test events committed, then: {exc}") from exc
         done += n
 
 

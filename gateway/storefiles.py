@@ -1,0 +1,88 @@
+"""The store's files: private modes, backups written whole or not at all, and what a corrupt file says.
+
+Why: the database and its backups hold holder names. Outside systemd (umask 022) SQLite would create
+them 0644 in a 0755 folder, readable by every account on the box. ``data_dir`` is therefore made 0700
+and the database, its WAL and SHM and every backup 0600 whatever the umask: files are created with
+``os.open(..., 0o600)`` before SQLite opens them (SQLite gives -wal/-shm the mode of the database
+file) and chmod-ed in case they predate this. A backup goes to ``*.part`` and is renamed when
+complete; a failed one (full disk) removes its part, and the daemon sweeps stale parts at start.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import suppress
+from pathlib import Path
+
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+class StoreCorrupt(RuntimeError):
+    """The database file cannot be read as a gateway database."""
+
+    def __init__(self, path: Path, reason: str, newest_backup: Path | None) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason, self.newest_backup = path, reason, newest_backup
+
+
+def secure_file(path: Path | str) -> None:
+    """0600, whatever the umask (missing files are fine)."""
+    with suppress(FileNotFoundError):
+        os.chmod(path, FILE_MODE)
+
+
+def secure_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    os.chmod(path, DIR_MODE)
+
+
+def create_private(path: Path | str) -> None:
+    """Create the file 0600 before SQLite does (SQLite would use 0644 & ~umask)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    secure_file(path)
+
+
+def backup_database(path: Path, dest: Path, busy_timeout_s: float = 30.0) -> Path:
+    """Online backup with SQLite's backup API (consistent while writes go on).
+
+    Written to ``dest.part`` created 0600, renamed into place when complete; on any failure (a full
+    disk) the partial file is removed."""
+    secure_dir(dest.parent)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    try:
+        tmp.unlink(missing_ok=True)
+        create_private(tmp)
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_s)
+        try:
+            out = sqlite3.connect(str(tmp))
+            try:
+                src.backup(out, pages=4096)
+            finally:
+                out.close()
+        finally:
+            src.close()
+        secure_file(tmp)
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def newest_backup(backup_dir: Path | None) -> Path | None:
+    """The most recent complete backup (any kind), or None."""
+    if backup_dir is None or not Path(backup_dir).is_dir():
+        return None
+    files = [p for p in Path(backup_dir).glob("*.db") if p.is_file()]
+    return max(files, key=lambda p: p.stat().st_mtime) if files else None
+
+
+def sweep_partial_backups(backup_dir: Path) -> int:
+    """Remove ``*.part`` files a crash or a full disk left in the backup folder."""
+    n = 0
+    if backup_dir.is_dir():
+        for part in backup_dir.glob("*.part"):
+            part.unlink(missing_ok=True)
+            n += 1
+    return n

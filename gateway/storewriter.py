@@ -1,0 +1,218 @@
+"""The store's writer thread: group commit, and retries that outlive any failure of the disk or a lock.
+
+Why it retries instead of failing: a lock held by another process past the busy timeout, an I/O error
+or a full disk is the *store's* trouble, not the write's. The writer rolls the batch back and tries it
+again with backoff (50 ms doubling to 2 s) for as long as it takes; a caller waits at most
+``fail_after_s`` and then gets :class:`StoreUnavailable` (an ``sqlite3.OperationalError``: HTTP turns
+it into ``503 storage_unavailable``, a DC-09 receiver into a NAK the panel retries). While writes fail,
+``trouble`` says why and since when (``/health`` answers 503 ``degraded``); with nothing to write, the
+writer probes with a one-row write, so health turns ``ok`` by itself once the disk or lock is back.
+No exception ends the writer thread: one that escapes is logged and the loop carries on. A write that
+raises on its own (not a storage error) is rolled back to its savepoint and fails alone, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers.quietlog import QuietLog
+
+log = logging.getLogger("gateway.store")
+
+#: SQLite result codes that mean the store (disk, lock, file) failed, not the write itself
+STORAGE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                  "SQLITE_PROTOCOL", "SQLITE_NOMEM", "SQLITE_READONLY")
+
+
+class StoreClosed(RuntimeError):
+    pass
+
+
+class StoreUnavailable(sqlite3.OperationalError):
+    """The store could not commit within the caller's bound (locked, I/O error, disk full); it keeps trying."""
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, sqlite3.Error) and name.startswith(STORAGE_ERRORS)
+
+
+class _Item:
+    __slots__ = ("fn", "fut", "t0")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any]) -> None:
+        self.fn, self.fut, self.t0 = fn, fut, time.monotonic()
+
+
+class _BatchFailed(Exception):
+    def __init__(self, cause: sqlite3.Error) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class Writer:
+    """The writer half of :class:`gateway.store.Store` (which sets these attributes up)."""
+
+    max_batch: int
+    fail_after_s: float
+    _queue: queue.Queue[_Item | None]
+    _writer: sqlite3.Connection | None
+    _thread: threading.Thread | None
+    commits: int
+    writes: int
+    failed_attempts: int
+    trouble: tuple[str, str] | None
+    _trouble_t0: float
+    _quiet: QuietLog
+    _after_commit: list[Callable[[], None]]
+    _after_commit_conn: list[Callable[[sqlite3.Connection], None]]
+    _after_rollback: list[Callable[[], None]]
+
+    def _run_writer(self) -> None:
+        pending: list[_Item] = []
+        delay = 0.0
+        while True:
+            try:
+                stop = self._take(pending, None if not pending and self.trouble is None else delay)
+                if stop:
+                    if pending and self.trouble is None:
+                        self._attempt(pending)
+                    for item in pending:
+                        if not item.fut.done():
+                            item.fut.set_exception(StoreClosed("store closed before the write could commit"))
+                    return
+                if pending or self.trouble is not None:
+                    ok = self._attempt(pending)
+                    delay = 0.0 if ok else min(max(delay * 2, 0.05), 2.0)
+            except Exception:  # never end the writer: log, wait a little, carry on
+                log.exception("store: writer loop error (carrying on)")
+                delay = 1.0
+
+    def _take(self, pending: list[_Item], wait: float | None) -> bool:
+        """Add queued writes to ``pending``: block for the first if ``wait`` is None. True on close."""
+        try:
+            first = self._queue.get() if wait is None else self._queue.get(timeout=wait) if wait > 0 \
+                else self._queue.get_nowait()
+        except queue.Empty:
+            return False
+        nxt: _Item | None = first
+        while True:
+            if nxt is None:
+                return True
+            if nxt.fut.set_running_or_notify_cancel():
+                pending.append(nxt)
+            if len(pending) >= self.max_batch:
+                return False
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _attempt(self, pending: list[_Item]) -> bool:
+        """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed."""
+        conn = self._writer
+        assert conn is not None
+        try:
+            results = self._commit_batch(conn, pending or [_Item(self._probe, Future())])
+        except (_BatchFailed, sqlite3.Error) as exc:
+            cause = exc.cause if isinstance(exc, _BatchFailed) else exc
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._failed(cause, pending)
+            return False
+        self._recovered()
+        for hook in self._after_commit:
+            try:
+                hook()
+            except Exception:  # pragma: no cover - hooks are ours and tiny
+                log.exception("store: after-commit hook failed")
+        for item, value, err in results:
+            if item.fut.done():
+                continue
+            if err is not None:
+                item.fut.set_exception(err)
+            else:
+                item.fut.set_result(value)
+        pending.clear()
+        return True
+
+    def _commit_batch(self, conn: sqlite3.Connection,
+                      batch: list[_Item]) -> list[tuple[_Item, Any, BaseException | None]]:
+        results: list[tuple[_Item, Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for item in batch:
+            if item.fut.done():
+                continue
+            conn.execute("SAVEPOINT w")
+            try:
+                value = item.fn(conn)
+            except Exception as exc:  # one bad write must not sink the batch; a failing store does
+                if is_storage_error(exc):
+                    raise _BatchFailed(exc) from exc  # type: ignore[arg-type]
+                try:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                except sqlite3.Error as inner:  # SQLite rolled the whole transaction back itself
+                    raise _BatchFailed(inner) from exc
+                results.append((item, None, exc))
+            else:
+                conn.execute("RELEASE w")
+                results.append((item, value, None))
+        conn.execute("COMMIT")
+        self.commits += 1
+        self.writes += len(results)
+        for hook in self._after_commit_conn:
+            try:
+                hook(conn)
+            except Exception:  # committed is committed: a hook's trouble must not make it run again
+                log.exception("store: after-commit hook failed")
+        return results
+
+    @staticmethod
+    def _probe(conn: sqlite3.Connection) -> None:
+        """Nothing queued while in trouble: a one-row write tells whether the store works again."""
+        conn.execute("INSERT INTO meta(key, value) VALUES('store.probe', ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (_iso_now(),))
+
+    def _failed(self, exc: sqlite3.Error, pending: list[_Item]) -> None:
+        self.failed_attempts += 1
+        reason = str(exc) or type(exc).__name__
+        if self.trouble is None:
+            self._trouble_t0 = time.monotonic()
+            self.trouble = (reason, _iso_now())
+            log.error("store: a transaction failed (%s): retrying with backoff until it commits", reason)
+        else:
+            self.trouble = (reason, self.trouble[1])
+            self._quiet.log(reason, "store: writes still failing: %s", reason)
+        for hook in self._after_rollback:
+            hook()
+        now = time.monotonic()
+        keep = []
+        for item in pending:
+            if item.fut.done():
+                continue
+            if now - item.t0 >= self.fail_after_s:
+                item.fut.set_exception(StoreUnavailable(
+                    f"the store cannot commit: {reason} (since {self.trouble[1]}); it keeps retrying"))
+            else:
+                keep.append(item)
+        pending[:] = keep
+
+    def _recovered(self) -> None:
+        if self.trouble is not None:
+            log.warning("store: writes commit again after %.1f s (%s)", time.monotonic() - self._trouble_t0,
+                        self.trouble[0])
+            self.trouble = None
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
