@@ -48,7 +48,7 @@ def _load(path: str) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.daemon import Daemon
-    from gateway.store import SchemaTooNew
+    from gateway.store import SchemaTooNew, StoreCorrupt
 
     cfg = _load(args.config)
     why = _console_port_busy(cfg)
@@ -58,6 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _import_components()
     try:
         asyncio.run(Daemon(cfg).run())
+    except StoreCorrupt as exc:
+        print(_corrupt_paragraph(exc, args.config), file=sys.stderr)
+        return EXIT_RUNTIME
+    except sqlite3.Error as exc:
+        print(f"estate-gateway cannot start: the database {cfg.db_path} cannot be opened or written ({exc}). "
+              f"Nothing was changed. Check that {cfg.data_path} exists, belongs to the user the gateway runs as "
+              "and has free space, then start it again.", file=sys.stderr)
+        return EXIT_RUNTIME
     except SchemaTooNew as exc:
         logging.getLogger("gateway").error("%s", exc)
         return EXIT_RUNTIME
@@ -65,6 +73,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("gateway").error("%s", exc)
         return EXIT_RUNTIME
     return EXIT_OK
+
+
+def _corrupt_paragraph(exc: Any, config: str) -> str:
+    """One paragraph, no traceback: what is wrong, which file, and the restore command with the newest backup."""
+    head = (f"estate-gateway cannot start: the database {exc.path} is damaged or is not a gateway database "
+            f"(SQLite says: {exc.reason}). Nothing was changed. ")
+    if exc.newest_backup is not None:
+        return head + (f"Restore the newest backup with `estate-gateway restore -c {config} --from "
+                       f"{exc.newest_backup}` (the damaged file is kept beside it as {exc.path.name}.before-restore), "
+                       "then start the gateway again: events recorded after that backup are lost here, and seq "
+                       "continues above the last one central received (a store.rewound event says which).")
+    return head + (f"There is no backup to restore in the backup folder: move {exc.path} aside (keep it for a "
+                   "repair with `sqlite3 FILE .recover`) and start again with an empty database; seq continues "
+                   "above the last one central received (a store.rewound event says which).")
 
 
 def _console_port_busy(cfg: GatewayConfig) -> str | None:
@@ -208,13 +230,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not cfg.db_path.exists():
         print(f"no database at {cfg.db_path}", file=sys.stderr)
         return EXIT_RUNTIME
-    path = Backups(cfg).take(Path(args.to) if args.to else None)
+    try:
+        path = Backups(cfg).take(Path(args.to) if args.to else None)
+    except (OSError, sqlite3.Error) as exc:  # a full disk: no partial file is left behind
+        print(f"backup failed: {exc} (no partial backup was left)", file=sys.stderr)
+        return EXIT_RUNTIME
     print(path)
     return EXIT_OK
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from gateway.daemon import InstanceLock
+    from gateway.store import secure_file
 
     cfg = _load(args.config)
     src = Path(args.source)
@@ -237,10 +264,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if db.exists():
         keep = db.with_name(db.name + ".before-restore")
         shutil.copy2(db, keep)
+        secure_file(keep)
         print(f"current database kept as {keep}", file=sys.stderr)
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     shutil.copy2(src, db)
+    secure_file(db)
+    # the next start sees the database went back and says so (store.rewound, cause "restore")
+    restored = db.with_name(db.name + ".restored")
+    restored.write_text(str(src), encoding="utf-8")
+    secure_file(restored)
     print(f"restored {src} -> {db}")
     return EXIT_OK
 

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ from gateway.context import GatewayContext
 from gateway.devices import DeviceRegistry
 from gateway.events import EventLog
 from gateway.metrics import Metrics
-from gateway.store import Store
+from gateway.store import Store, sweep_partial_backups
 from gateway.supervisor import Supervisor
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; both load lazily (start-up time, memory)
@@ -283,23 +284,29 @@ class Daemon:
             await asyncio.sleep(interval)
 
     async def _housekeeping(self) -> None:
-        """Prune the delivered event log, take periodic backups."""
+        """Prune the delivered event log, take periodic backups (a failed one leaves no ``.part`` and is
+        tried again at the next round; parts a crash left are swept at start)."""
         ctx = self.ctx
         assert ctx is not None
         backups = Backups(self.cfg, ctx.store)
+        if swept := sweep_partial_backups(backups.dir):
+            log.warning("removed %d partial backup file(s) left in %s", swept, backups.dir)
         last_backup = backups.newest_age_s()
         interval = self.cfg.store.backup_interval_h * 3600
         while True:
             await asyncio.sleep(60)
-            pruned = await ctx.events.prune(self.cfg.outbox.retention_days)
-            if pruned:
-                log.info("pruned %d delivered events older than %g days", pruned, self.cfg.outbox.retention_days)
-            if interval > 0 and (last_backup is None or last_backup >= interval):
-                path = await asyncio.get_running_loop().run_in_executor(None, backups.take)
-                log.info("backup written: %s", path)
-                last_backup = 0.0
-            elif last_backup is not None:
-                last_backup += 60
+            try:
+                pruned = await ctx.events.prune(self.cfg.outbox.retention_days)
+                if pruned:
+                    log.info("pruned %d delivered events older than %g days", pruned, self.cfg.outbox.retention_days)
+                if interval > 0 and (last_backup is None or last_backup >= interval):
+                    path = await asyncio.get_running_loop().run_in_executor(None, backups.take)
+                    log.info("backup written: %s", path)
+                    last_backup = 0.0
+                elif last_backup is not None:
+                    last_backup += 60
+            except (OSError, sqlite3.Error) as exc:  # a full disk: /health says so; try again next round
+                log.error("housekeeping: %s (retrying in a minute)", exc)
 
 
 class Backups:

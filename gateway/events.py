@@ -5,7 +5,16 @@ transaction; ``record`` returns after that commit, so whatever acts on an event
 (a relay, an ACK to an alarm panel) acts on something that is already on disk.
 
 ``seq`` is ``MAX(seq)+1`` inside the single writer's transaction: rising by one,
-never reused after a crash (the newest row is never pruned).
+never reused after a crash (the newest row is never pruned). Never reused either
+when the database itself goes back in time (a lost or truncated WAL, a restored
+backup): the high-water mark kept beside it (:mod:`gateway.seqmark`) is compared
+at start, and if the database is behind, seq continues above the mark and a
+``store.rewound {from_seq, to_seq, cause}`` event tells central and the console
+that events ``from_seq+1 .. to_seq`` were lost here (central may hold them).
+
+Why the outbox depth is recounted after a rolled-back batch: the store retries a
+failed batch (:mod:`gateway.storewriter`), so inserts counted in a rolled-back
+attempt run again.
 
 The outbox is bounded (``[outbox] max_events``). At 80 % it raises
 ``gateway.outbox_near_full``; when full it sheds ``meter.reading`` rows oldest
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from gateway.seqmark import SeqMark
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -111,6 +121,50 @@ class EventLog:
         self._near_full_raised = self._depth >= self.max_outbox * NEAR_FULL_RATIO
         self.shed_total = 0
         self.recorded_total = 0
+        self._depth_stale = False
+        self._mark = SeqMark(store.path, synchronous=store.synchronous)
+        #: seq continues above this (the high-water mark, after the database went back in time)
+        self._floor = 0
+        store.on_commit_conn(self._committed)
+        store.on_rollback(self._rolled_back)
+        store.on_close(self._closing)
+        self.rewound = self._check_rewound()
+
+    # ------------------------------------------------------------------ seq high-water mark
+    def _check_rewound(self) -> Event | None:
+        """At start: is the database behind the seq that already left? Then continue above it, and say so."""
+        restored = self._mark.take_restored()
+        last, high = self.last_seq(), self._mark.highest_used()
+        if high <= last:
+            self._mark.used = max(self._mark.used, last)
+            return None
+        if restored is not None:
+            cause = "restore"
+        elif not self.store.existed_at_open:
+            cause = "database_new"
+        elif not self.store.wal_at_open:
+            cause = "wal_missing"
+        else:
+            cause = "database_behind"
+        self._floor = high
+        data = {"from_seq": last, "to_seq": high, "cause": cause, "lost_at_most": high - last}
+        log.error("store rewound (%s): the database ends at seq %d but seq %d had been used; events %d..%d "
+                  "are lost here (central may hold them); seq continues at %d", cause, last, high, last + 1,
+                  high, high + 1)
+        return self.store.write_sync(lambda conn: self.insert(conn, "store.rewound", data))
+
+    def _committed(self, conn: sqlite3.Connection) -> None:
+        """Writer thread, right after a commit: remember the highest seq before anyone hears of it."""
+        row = conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        if row[0] is not None and row[0] > self._mark.used:
+            self._mark.note_used(row[0])
+
+    def _rolled_back(self) -> None:
+        self._depth_stale = True
+
+    def _closing(self) -> None:
+        self._mark.note_used(self._mark.used, clean=True)
+        self._mark.close()
 
     # ------------------------------------------------------------------ state
     @property
@@ -181,13 +235,17 @@ class EventLog:
         ev_id = new_event_id()
         historical = not self.online
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        if self._depth_stale:  # a rolled-back attempt counted rows that are not there
+            self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            self._depth_stale = False
         cur = conn.execute(
             "INSERT INTO events(seq, id, ts, type, historical, data) "
-            "VALUES((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?)",
-            (ev_id, ts, type_, int(historical), body),
+            "VALUES((SELECT MAX(COALESCE(MAX(seq), 0), ?) + 1 FROM events), ?, ?, ?, ?, ?)",
+            (self._floor, ev_id, ts, type_, int(historical), body),
         )
         seq = cur.lastrowid
         assert seq is not None
+        self._mark.reserve(seq)  # fsynced ahead in blocks before a seq above the ceiling is used
         conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
         self._depth += 1
         self.recorded_total += 1

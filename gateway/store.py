@@ -121,12 +121,15 @@ class Store(Writer):
         self._quiet = QuietLog(log, level=logging.ERROR)
         #: the WAL file was there when the store opened (the seq mark asks after a crash)
         self.wal_at_open = False
+        self.existed_at_open = False
         #: hooks run in the writer thread right after each commit (e.g. wake the uplink)
         self._after_commit: list[Callable[[], None]] = []
         #: hooks given the writer's connection right after each commit, before any caller hears of it
         self._after_commit_conn: list[Callable[[sqlite3.Connection], None]] = []
         #: hooks run in the writer thread after a batch was rolled back (its writes will run again)
         self._after_rollback: list[Callable[[], None]] = []
+        #: hooks run by :meth:`close` once the writer has stopped (the seq mark notes a clean stop)
+        self._before_close: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def open(self, migrations: dict[str, list[tuple[int, str]]] | None = None,
@@ -140,6 +143,7 @@ class Store(Writer):
         secure_dir(self.path.parent)
         existed = self.path.exists() and self.path.stat().st_size > 0
         self.wal_at_open = Path(f"{self.path}-wal").exists()
+        self.existed_at_open = existed
         if not self.path.exists():
             create_private(self.path)
         for suffix in ("", "-wal", "-shm"):
@@ -176,6 +180,11 @@ class Store(Writer):
         if self._thread:
             self._queue.put(None)
             self._thread.join(timeout=30)
+        for hook in self._before_close:
+            try:
+                hook()
+            except Exception:
+                log.exception("store: close hook failed")
         with self._readers_lock:
             for conn in self._readers:
                 with contextlib.suppress(sqlite3.Error):
@@ -195,6 +204,9 @@ class Store(Writer):
 
     def on_rollback(self, hook: Callable[[], None]) -> None:
         self._after_rollback.append(hook)
+
+    def on_close(self, hook: Callable[[], None]) -> None:
+        self._before_close.append(hook)
 
     # ------------------------------------------------------------------ writes
     def submit(self, fn: WriteFn[T]) -> Future[T]:

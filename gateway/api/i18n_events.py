@@ -46,6 +46,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "event.gateway.started": ("网关已启动", "Gateway started"),
     "event.gateway.outbox_near_full": ("待发送事件即将存满", "Outbox nearly full"),
     "event.gateway.test": ("测试事件", "Test event"),
+    "event.store.rewound": ("本地数据库回退：部分事件在本机丢失", "Local database went back: events lost here"),
     "event.shift.handover": ("交接班", "Shift handover"),
     "event.shift.handover_missed": ("交接班未记录", "Handover missed"),
     "event.shift.handover_missed_cleared": ("已补记交接班", "Missed handover recorded"),
