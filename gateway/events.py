@@ -122,6 +122,8 @@ class EventLog:
         self.shed_total = 0
         self.recorded_total = 0
         self._depth_stale = False
+        #: PUBACKed seqs whose removal from the outbox could not commit yet
+        self._unmarked: list[int] = []
         self._mark = SeqMark(store.path, synchronous=store.synchronous)
         #: seq continues above this (the high-water mark, after the database went back in time)
         self._floor = 0
@@ -319,6 +321,10 @@ class EventLog:
         ]
 
     async def mark_delivered(self, seqs: list[int]) -> None:
+        """Drop PUBACKed events from the outbox. While the store cannot commit, the seqs are kept and go
+        with the next call (the uplink never sees the store's trouble; nothing is sent twice for it)."""
+        if self._unmarked:
+            seqs, self._unmarked = [*self._unmarked, *seqs], []
         if not seqs:
             return
 
@@ -333,7 +339,11 @@ class EventLog:
                 self._near_full_raised = False
             return n
 
-        await self.store.write(run)
+        try:
+            await self.store.write(run)
+        except sqlite3.OperationalError as exc:
+            self._unmarked = seqs
+            log.warning("outbox: %d delivered events stay marked for later (%s)", len(seqs), exc)
 
     async def mark_backlog_historical(self) -> int:
         """On (re)connect: whatever is still queued was recorded before this link; send it as history."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,107 @@ def test_a_full_disk_answers_503_not_500(tmp_path: Path) -> None:
                 r = await client.post("/api/v1/test-events", json={"count": 0}, headers=headers)
                 assert r.status_code == 503 and "audit row of the refusal" in r.json()["error"]["message"]
                 assert (await client.get("/api/v1/health")).status_code == 200  # and it carries on
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
+
+
+def test_a_lock_past_the_busy_timeout_refuses_callers_then_heals_by_itself(tmp_path: Path) -> None:
+    """The writer outlives a failed BEGIN IMMEDIATE: callers are refused after fail_after_s with an
+    OperationalError, ``trouble`` says why, and the next write after the lock goes commits (no restart)."""
+    from gateway.store import StoreUnavailable
+
+    db = tmp_path / "g.db"
+    store = Store(db, busy_timeout_s=0.2, fail_after_s=0.5)
+    store.open()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.write_sync(lambda c: c.execute("INSERT INTO meta VALUES('a', '1')"), timeout=30)
+        assert store.trouble is not None and "locked" in store.trouble[0]
+        assert store._thread is not None and store._thread.is_alive()
+        waiting = store.submit(lambda c: c.execute("INSERT INTO meta VALUES('b', '2')"))
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    # a write still within its bound when the lock goes is committed, not lost
+    try:
+        waiting.result(30)
+    except StoreUnavailable:
+        pass  # a loaded machine may take longer than 0.5 s to retry: then it was refused, not half-done
+    wait = 0
+    while store.trouble is not None and wait < 300:  # the probe heals it with nothing queued
+        time.sleep(0.1)
+        wait += 1
+    assert store.trouble is None
+    store.write_sync(lambda c: c.execute("INSERT INTO meta VALUES('c', '3')"))
+    keys = {r[0] for r in store.query("SELECT key FROM meta")}
+    assert "a" not in keys and "c" in keys  # the refused write was not done behind the caller's back
+    store.close()
+
+
+def test_no_exception_ends_the_writer(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "g.db")
+    boom = {"n": 0}
+
+    def bad_hook(conn: sqlite3.Connection) -> None:
+        boom["n"] += 1
+        raise RuntimeError("a hook that fails")
+
+    store.on_commit_conn(bad_hook)
+    for i in range(3):
+        store.write_sync(lambda c, i=i: c.execute("INSERT INTO meta VALUES(?, 'x')", (f"k{i}",)))
+    assert boom["n"] == 3 and store.query_one("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'")[0] == 3
+    store.close()
+
+
+def test_an_action_and_its_audit_row_commit_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's audit row rides in its action's transaction: a transaction that raises after the action
+    stores neither; a normal one stores both (and its audit.recorded event) at once."""
+    import httpx
+
+    from conftest import token_for, tokens_toml
+    from gateway.api.app import create_app
+    from gateway.api.routes import core
+    from gateway.daemon import build_context, stop_context
+
+    real_batch = core._test_batch
+
+    def failing_batch(*args: object) -> object:
+        inner = real_batch(*args)  # type: ignore[arg-type]
+
+        def batch(conn: sqlite3.Connection, emit):  # type: ignore[no-untyped-def]
+            inner(conn, emit)  # the action is done inside the transaction ...
+            raise RuntimeError("... and then the transaction fails")
+
+        return batch
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, tokens_toml()), components=[])
+        app = create_app(ctx)
+        headers = {"Authorization": f"Bearer {token_for('admin')}"}
+
+        def count(type_: str) -> int:
+            return ctx.store.query_one("SELECT COUNT(*) FROM events WHERE type=?", (type_,))[0]
+
+        try:
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                monkeypatch.setattr(core, "_test_batch", failing_batch)
+                r = await client.post("/api/v1/test-events", json={"count": 3}, headers=headers)
+                assert r.status_code == 500
+                assert count("gateway.test") == 0 and ctx.audit.query() == []
+                monkeypatch.setattr(core, "_test_batch", real_batch)
+                r = await client.post("/api/v1/test-events", json={"count": 3}, headers=headers)
+                assert r.status_code == 202
+                assert count("gateway.test") == 3
+                rows = ctx.audit.query()
+                assert [(a["action"], a["detail"]) for a in rows] == [("POST /api/v1/test-events", {"status": 202})]
+                # one transaction: the audit.recorded event directly follows the action's events
+                types = [r[0] for r in ctx.store.query("SELECT type FROM events ORDER BY seq")][-4:]
+                assert types == ["gateway.test"] * 3 + ["audit.recorded"]
         finally:
             await stop_context(ctx)
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import BIN, GatewayProc, Subscriber, wait_until
 
 STORE_FAST = "[store]\nbusy_timeout_s = 0.5\nfail_after_s = {fail}\nbackup_interval_h = 0\n"
