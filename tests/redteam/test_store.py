@@ -261,3 +261,17 @@ def test_files_are_private_under_umask_022(gateway_factory: Any) -> None:
         assert modes == {**dict.fromkeys(modes, 0o600), gw.data_dir.name: 0o700}, {k: oct(v) for k, v in modes.items()}
     finally:
         os.umask(old)
+
+
+def test_kill_9_that_loses_nothing_keeps_seq_gap_free(gateway_factory: Any, mosquitto: Any, mqtt_sub: Any) -> None:
+    sub = mqtt_sub(mosquitto.port, EVENTS)
+    gw = gateway_factory("[store]\nbackup_interval_h = 0\n")
+    assert post_tests(gw, 30).status_code == 202
+    delivered(sub, 30)
+    gw.kill()
+    gw.start()
+    assert post_tests(gw, 5).status_code == 202
+    delivered(sub, 35)
+    seqs = sorted(seqs_by_id(sub))
+    assert seqs == list(range(seqs[0], seqs[-1] + 1))  # no gap, no jump
+    assert not of_type(sub, "store.rewound") and not gw.events_of_type("store.rewound")
