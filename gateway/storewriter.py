@@ -2,9 +2,11 @@
 
 Why it retries instead of failing: a lock held by another process past the busy timeout, an I/O error
 or a full disk is the *store's* trouble, not the write's. The writer rolls the batch back and tries it
-again with backoff (50 ms doubling to 2 s) for as long as it takes; a caller waits at most
-``fail_after_s`` and then gets :class:`StoreUnavailable` (an ``sqlite3.OperationalError``: HTTP turns
-it into ``503 storage_unavailable``, a DC-09 receiver into a NAK the panel retries). While writes fail,
+again with backoff (50 ms doubling to 2 s) for as long as it takes. A caller whose write has waited
+``fail_after_s`` is refused at the next failed attempt (an attempt against a lock lasts the busy
+timeout) with :class:`StoreUnavailable` (an ``sqlite3.OperationalError``: HTTP turns it into
+``503 storage_unavailable``, a DC-09 receiver into a NAK the panel retries); its write is dropped from
+the retry, so nothing is done behind the back of a caller who was told no. While writes fail,
 ``trouble`` says why and since when (``/health`` answers 503 ``degraded``); with nothing to write, the
 writer probes with a one-row write, so health turns ``ok`` by itself once the disk or lock is back.
 No exception ends the writer thread: one that escapes is logged and the loop carries on. A write that
@@ -82,7 +84,11 @@ class Writer:
         delay = 0.0
         while True:
             try:
-                stop = self._take(pending, None if not pending and self.trouble is None else delay)
+                if pending or self.trouble is not None:
+                    time.sleep(delay)  # the backoff holds however fast new writes arrive
+                    stop = self._take(pending, 0)
+                else:
+                    stop = self._take(pending, None)
                 if stop:
                     if pending and self.trouble is None:
                         self._attempt(pending)
