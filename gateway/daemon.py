@@ -63,7 +63,7 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
     comps = list(default_components() if components is None else components)
     clock = clock or Clock(cfg.gateway.timezone)
     store = Store(cfg.db_path, synchronous=cfg.store.synchronous, busy_timeout_s=cfg.store.busy_timeout_s,
-                  fail_after_s=cfg.store.fail_after_s)
+                  fail_after_s=cfg.store.fail_after_s, min_free_mb=cfg.store.min_free_mb)
     await asyncio.get_running_loop().run_in_executor(
         None, lambda: store.open({c.name: list(getattr(c, "migrations", [])) for c in comps},
                                  backup_dir=cfg.data_path / cfg.store.backup_dir))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -99,12 +100,14 @@ class Store(Writer):
     CORE = "core"
 
     def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full",
-                 busy_timeout_s: float = 30.0, fail_after_s: float = 5.0) -> None:
+                 busy_timeout_s: float = 30.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
         self.busy_timeout_s = busy_timeout_s
         self.fail_after_s = fail_after_s
+        self.min_free_mb = min_free_mb
+        self._low_since: str | None = None
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
@@ -195,6 +198,22 @@ class Store(Writer):
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer.close()
             self._writer = None
+
+    def condition(self) -> tuple[str, str] | None:
+        """Why the store is not fine, and since when (None: fine): a failing commit, or a disk with less
+        than ``min_free_mb`` left (small writes may still fit in the WAL while the next big one will not)."""
+        if self.trouble is not None:
+            return self.trouble
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return None
+        free = st.f_bavail * st.f_frsize
+        if free >= self.min_free_mb * 1024 * 1024:
+            self._low_since = None
+            return None
+        self._low_since = self._low_since or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (f"disk full: {free // 1024} KB free in {self.path.parent}", self._low_since)
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         self._after_commit.append(hook)

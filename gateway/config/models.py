@@ -127,6 +127,8 @@ class StoreSection(Strict):
     #: how long a caller (a DC-09 block, an HTTP request) waits for a failing store before it is refused
     #: (NAK / 503 storage_unavailable); the writer keeps retrying the write itself
     fail_after_s: float = Field(default=5, gt=0, le=600)
+    #: /health says degraded ("disk full") when the data_dir's file system has less free than this
+    min_free_mb: float = Field(default=16, ge=0)
 
 
 class ReaderConfig(Strict):

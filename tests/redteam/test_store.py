@@ -19,7 +19,7 @@ import httpx
 import pytest
 from conftest import BIN, GatewayProc, Subscriber, wait_until
 
-STORE_FAST = "[store]\nbusy_timeout_s = 0.5\nfail_after_s = {fail}\nbackup_interval_h = 0\n"
+STORE_FAST = "[store]\nbusy_timeout_s = 0.5\nfail_after_s = {fail}\nbackup_interval_h = 0\nmin_free_mb = 1\n"
 EVENTS = "estate/test-site/gw-test/event/#"
 
 LOCKER = """
