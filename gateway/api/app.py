@@ -155,7 +155,8 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
             def row(conn: sqlite3.Connection) -> None:
                 # in the action's transaction the answer is not known yet: the route's success status
                 status = getattr(request.scope.get("route"), "status_code", None) or 200
-                emitted.append(ctx.audit.insert(conn, who.name, who.role, action, path, {"status": status}))
+                # [:] = : a batch the store retries runs this again; only the committed attempt counts
+                emitted[:] = [ctx.audit.insert(conn, who.name, who.role, action, path, {"status": status})]
 
             ride = RideAlong(row)
         reset = ride_along.set(ride)
