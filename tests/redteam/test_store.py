@@ -6,6 +6,7 @@ The full disk is a real 6 MB tmpfs (root only: skipped with the reason otherwise
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -17,7 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BIN, GatewayProc, Subscriber, wait_until
+from conftest import BIN, GatewayProc, Subscriber, free_port, wait_until
+
+from drivers.sim.alarm_panel import Dc09Panel
 
 STORE_FAST = "[store]\nbusy_timeout_s = 0.5\nfail_after_s = {fail}\nbackup_interval_h = 0\nmin_free_mb = 1\n"
 EVENTS = "estate/test-site/gw-test/event/#"
@@ -275,3 +278,36 @@ def test_kill_9_that_loses_nothing_keeps_seq_gap_free(gateway_factory: Any, mosq
     seqs = sorted(seqs_by_id(sub))
     assert seqs == list(range(seqs[0], seqs[-1] + 1))  # no gap, no jump
     assert not of_type(sub, "store.rewound") and not gw.events_of_type("store.rewound")
+
+
+def test_dc09_block_during_a_lock_is_naked_then_stored_once(gateway_factory: Any, mosquitto: Any,
+                                                             mqtt_sub: Any) -> None:
+    """A panel's block arriving while another process holds the write lock is NAKed (never ACKed unstored);
+    the panel resends it and, once the lock goes, it is ACKed, stored and reaches central once."""
+    port = free_port()
+    receiver = (f'[[alarm_receivers]]\nid = "duty-panel"\nprotocol = "sia-dc09"\nlisten = "127.0.0.1:{port}"\n'
+                'accounts = ["1234"]\n')
+    sub = mqtt_sub(mosquitto.port, EVENTS)
+    gw = gateway_factory(STORE_FAST.format(fail=1) + receiver)
+    panel = Dc09Panel("127.0.0.1", port, retry_s=0.3, timeout_s=30)
+    answer: list[str] = []
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(gw.data_dir / "gateway.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        async def alarm() -> None:
+            try:
+                answer.append(await panel.send("ADM-CID", "1130 01 007", max_tries=200))
+            finally:
+                await panel.close()
+
+        sender = threading.Thread(target=lambda: asyncio.run(alarm()))
+        sender.start()
+        wait_until(lambda: "NAK" in panel.answers, 60, what="the block NAKed while the store is locked")
+    finally:
+        locker.communicate("go\n", timeout=30)
+    sender.join(90)
+    assert answer == ["ACK"] and panel.answers.count("ACK") == 1
+    wait_until(lambda: of_type(sub, "alarm.raised"), 30, what="alarm.raised at central")
+    wait_until(lambda: health(gw).status_code == 200, 30, what="/health ok again")
+    assert len(of_type(sub, "alarm.raised")) == 1 and len(gw.events_of_type("alarm.raised")) == 1
