@@ -199,6 +199,9 @@ class Store(Writer):
             self._writer.close()
             self._writer = None
 
+    def writer_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def condition(self) -> tuple[str, str] | None:
         """Why the store is not fine, and since when (None: fine): a failing commit, or a disk with less
         than ``min_free_mb`` left (small writes may still fit in the WAL while the next big one will not)."""

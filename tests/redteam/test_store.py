@@ -311,3 +311,38 @@ def test_dc09_block_during_a_lock_is_naked_then_stored_once(gateway_factory: Any
     wait_until(lambda: of_type(sub, "alarm.raised"), 30, what="alarm.raised at central")
     wait_until(lambda: health(gw).status_code == 200, 30, what="/health ok again")
     assert len(of_type(sub, "alarm.raised")) == 1 and len(gw.events_of_type("alarm.raised")) == 1
+
+
+def test_watchdog_keeps_pinging_while_a_lock_degrades_the_store(gateway_factory: Callable[..., GatewayProc],
+                                                                tmp_path: Path) -> None:
+    """A lock held by someone else degrades the store; a systemd restart would not free it, so the daemon
+    keeps pinging the watchdog while its writer thread is alive and retrying."""
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    got: list[str] = []
+
+    def pings() -> int:
+        try:
+            while True:
+                got.append(sock.recv(4096).decode())
+        except OSError:
+            pass
+        return sum("WATCHDOG=1" in m for m in got)
+
+    gw = gateway_factory(STORE_FAST.format(fail=60), env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"})
+    wait_until(lambda: pings() >= 1, 15, what="a first watchdog ping")
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(gw.data_dir / "gateway.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        wait_until(lambda: health(gw).status_code == 503, 30, what="/health 503 while locked")
+        before = pings()
+        wait_until(lambda: pings() >= before + 3, 20, what="watchdog pings while the store is degraded")
+    finally:
+        locker.communicate("go\n", timeout=30)
+        sock.close()
+    wait_until(lambda: health(gw).status_code == 200, 30, what="/health ok again by itself")
