@@ -1,0 +1,195 @@
+"""One guarded TCP listener for every alarm receiver: who may connect, how many, for how long.
+
+Why: a receiver port is reachable by anything on the site network. Without limits, a laptop
+opening a thousand idle connections uses up the process's file descriptors and the real panel
+is cut off (issue 18); a source that should never talk to the receiver gets to feed the parser.
+So every TCP receiver (DC-09, GB/T 26875.3, Contact ID) listens through :class:`GuardedListener`:
+
+* ``allow_from`` (CIDR networks): a connection from elsewhere is aborted in ``connection_made``,
+  before the socket is ever registered for reading -- not one byte of it is read;
+* ``max_connections`` per listener and ``max_per_source`` per source address (an IPv6 source
+  counts by its /64, which one host can fill): a connection over a cap is aborted the same way,
+  so an attacker's flood costs one fd for an instant, and a panel from another address still
+  gets in;
+* ``idle_timeout_s``: :meth:`GuardedListener.read` ends a connection that stays silent that long.
+
+Each refusal is counted (``stats``), reported to ``on_refuse(reason, source)`` and logged with
+:class:`~drivers.quietlog.QuietLog` (one line a minute per source and reason). No gateway imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from drivers.quietlog import QuietLog
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ConnHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+#: production defaults (docs/hardening.md): a site has a few panels, each with one or two connections
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_PER_SOURCE = 32
+DEFAULT_IDLE_TIMEOUT_S = 120.0
+
+#: refusal reasons (bounded: they become metric labels)
+NOT_ALLOWED = "source_not_allowed"
+TOO_MANY = "too_many_connections"
+TOO_MANY_FROM_SOURCE = "too_many_from_source"
+IDLE = "idle_closed"
+REASONS = (NOT_ALLOWED, TOO_MANY, TOO_MANY_FROM_SOURCE, IDLE)
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """``["10.0.5.0/24", "192.0.2.7"]`` -> networks; raises ValueError naming the bad one."""
+    out = []
+    for text in cidrs:
+        try:
+            out.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an address or CIDR network") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Limits:
+    allow_from: tuple[Network, ...] = ()          # empty: any source
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_per_source: int = DEFAULT_MAX_PER_SOURCE
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+
+
+@dataclass
+class ListenerStats:
+    accepted: int = 0
+    open: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+def _address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(peer[0].split("%")[0])
+    except (TypeError, IndexError, ValueError, AttributeError):
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def source_key(addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
+    """The per-source bucket: the IPv4 address, or the IPv6 /64 (one host may hold a whole /64)."""
+    if addr is None:
+        return "unknown"
+    if isinstance(addr, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(addr) >> 64 << 64, 64)))
+    return str(addr)
+
+
+class GuardedListener:
+    """``asyncio.start_server`` with ``allow_from``, connection caps and refusal accounting."""
+
+    def __init__(self, name: str, host: str, port: int, handler: ConnHandler, limits: Limits | None = None, *,
+                 on_refuse: Callable[[str, str], None] | None = None, stream_limit: int = 64 * 1024) -> None:
+        self.name, self.host, self.port = name, host, port
+        self.handler = handler
+        self.limits = limits or Limits()
+        self.on_refuse = on_refuse or (lambda reason, source: None)
+        self.stream_limit = stream_limit
+        self.stats = ListenerStats()
+        self.quiet = QuietLog(log)
+        self._per_source: dict[str, int] = {}
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        """Listen; returns the bound port (0 asks for a free one)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _GuardedProtocol(self, loop), self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    @property
+    def server(self) -> asyncio.base_events.Server | None:
+        return self._server
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    # ------------------------------------------------------------------ admission
+    def admit(self, peer: Any) -> tuple[str | None, str]:
+        """(refusal reason or None, source key); an admitted connection holds a slot until :meth:`release`."""
+        addr = _address(peer)
+        source = source_key(addr)
+        lim = self.limits
+        if lim.allow_from and (addr is None or not any(addr in net for net in lim.allow_from
+                                                       if net.version == addr.version)):
+            return NOT_ALLOWED, source
+        if self.stats.open >= lim.max_connections:
+            return TOO_MANY, source
+        if self._per_source.get(source, 0) >= lim.max_per_source:
+            return TOO_MANY_FROM_SOURCE, source
+        self._per_source[source] = self._per_source.get(source, 0) + 1
+        self.stats.open += 1
+        self.stats.accepted += 1
+        return None, source
+
+    def release(self, source: str) -> None:
+        self.stats.open -= 1
+        left = self._per_source.get(source, 1) - 1
+        if left > 0:
+            self._per_source[source] = left
+        else:
+            self._per_source.pop(source, None)
+
+    async def read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int = 4096) -> bytes:
+        """Up to ``n`` bytes; b"" at end of stream, and after ``idle_timeout_s`` of silence (counted as idle)."""
+        try:
+            # asyncio.timeout, not wait_for: no extra task per read on the hot path
+            async with asyncio.timeout(self.limits.idle_timeout_s):
+                return await reader.read(n)
+        except TimeoutError:
+            self.refused(IDLE, source_key(_address(writer.get_extra_info("peername"))), log_it=False)
+            return b""
+
+    def refused(self, reason: str, source: str, *, log_it: bool = True) -> None:
+        self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
+        if log_it:
+            self.quiet.log((reason, source), "%s: closed a connection from %s: %s", self.name, source,
+                           reason.replace("_", " "))
+        try:
+            self.on_refuse(reason, source)
+        except Exception:
+            log.exception("%s: on_refuse hook failed", self.name)
+
+
+class _GuardedProtocol(asyncio.StreamReaderProtocol):
+    """Checks the peer in ``connection_made``: a refused connection is aborted before it is read."""
+
+    def __init__(self, owner: GuardedListener, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(asyncio.StreamReader(limit=owner.stream_limit, loop=loop), owner.handler, loop=loop)
+        self._owner = owner
+        self._source: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        why, source = self._owner.admit(transport.get_extra_info("peername"))
+        if why is not None:
+            cast(asyncio.Transport, transport).abort()   # also keeps the transport from ever registering for reads
+            self._owner.refused(why, source)
+            return
+        self._source = source
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._source is not None:
+            self._owner.release(self._source)
+            self._source = None
+            super().connection_lost(exc)
+
+
