@@ -193,3 +193,41 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
             super().connection_lost(exc)
 
 
+
+
+# ---------------------------------------------------------------------- the process: fds and accept errors
+#: what asyncio says (with a traceback, every time) when accept() fails for want of fds or memory;
+#: it then pauses that listener for a second and resumes it by itself
+ACCEPT_OUT_OF_RESOURCE = "socket.accept() out of system resource"
+
+
+def raise_fd_limit() -> tuple[int, int] | None:
+    """Raise the soft RLIMIT_NOFILE to the hard one; (old soft, new soft), or None when there is nothing to do."""
+    try:
+        import resource
+    except ImportError:   # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return None
+    return soft, hard
+
+
+def quiet_accept_errors(logger: logging.Logger) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """A loop exception handler: accept() running out of fds goes to a QuietLog (one line a minute with
+    a count, no traceback); everything else to the loop's default handler."""
+    quiet = QuietLog(logger, level=logging.ERROR)
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == ACCEPT_OUT_OF_RESOURCE:
+            exc = context.get("exception")
+            quiet.log(("accept", getattr(exc, "errno", None)), "%s: %s (the listener pauses 1 s and resumes; "
+                      "raise LimitNOFILE or lower max_connections)", ACCEPT_OUT_OF_RESOURCE, exc)
+            return
+        loop.default_exception_handler(context)
+
+    return handler
