@@ -5,7 +5,8 @@ receiver's refusal) and every new value is a new series: 30,000 DC-09 blocks wit
 tokens once made 30,000 series and a 3.2 MB ``/metrics`` (issue 18). So a label with a
 vocabulary from the config (:meth:`Metrics.known`: receiver ids, configured accounts) takes only
 those values, anything else counts as ``other``; any other label takes at most
-:data:`MAX_LABEL_VALUES` distinct values per metric, later ones count as ``other`` too.
+:data:`MAX_LABEL_VALUES` distinct values per metric (config ids such as ``device``: :data:`LABEL_CAPS`),
+later ones count as ``other`` too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 OTHER = "other"
 #: distinct values of a label without a configured vocabulary, per metric, before new ones are ``other``
 MAX_LABEL_VALUES = 64
+#: labels whose values the code only ever takes from config ids (a site may have hundreds of readers):
+#: a larger cap, as a backstop only
+LABEL_CAPS = {"device": 4096, "bus": 4096}
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -63,27 +67,24 @@ class Metrics:
         """The labels with every value bounded (caller holds the lock)."""
         if not labels:
             return ()
-        out: list[tuple[str, str]] = []
-        for label, raw in sorted(labels.items()):
-            value = str(raw)
-            vocab = self._known.get(label)
-            if vocab is not None:
-                value = value if value in vocab else OTHER
-            else:
-                seen = self._seen.setdefault((name, label), set())
-                if value not in seen:
-                    if len(seen) < MAX_LABEL_VALUES and not remember:
-                        pass
-                    elif len(seen) < MAX_LABEL_VALUES:
-                        seen.add(value)
-                    else:
-                        value = OTHER
-                        if (name, label) not in self._overflowed:
-                            self._overflowed.add((name, label))
-                            log.warning("metrics: %s has %d values of label %s: later ones count as %r",
-                                        name, MAX_LABEL_VALUES, label, OTHER)
-            out.append((label, value))
-        return tuple(out)
+        return tuple((label, self._value(name, label, str(raw), remember)) for label, raw in sorted(labels.items()))
+
+    def _value(self, name: str, label: str, value: str, remember: bool) -> str:
+        vocab = self._known.get(label)
+        if vocab is not None:
+            return value if value in vocab else OTHER
+        seen = self._seen.setdefault((name, label), set())
+        cap = LABEL_CAPS.get(label, MAX_LABEL_VALUES)
+        if value in seen:
+            return value
+        if len(seen) < cap:
+            if remember:
+                seen.add(value)
+            return value
+        if (name, label) not in self._overflowed:
+            self._overflowed.add((name, label))
+            log.warning("metrics: %s has %d values of label %s: later ones count as %r", name, cap, label, OTHER)
+        return OTHER
 
     def inc(self, name: str, labels: dict[str, str] | None = None, n: float = 1) -> None:
         with self._lock:

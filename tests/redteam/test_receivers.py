@@ -270,3 +270,18 @@ def test_admission_never_raises_and_frees_what_it_takes(peer: Any, nets: list[An
         guard.release(source)
     assert guard.stats.open == 0
     assert parse_networks([str(n) for n in nets]) == tuple(nets)
+
+
+def test_metric_labels_from_the_config_and_capped() -> None:
+    from gateway.metrics import MAX_LABEL_VALUES, Metrics
+
+    m = Metrics()
+    m.known("receiver", ["duty-panel"])
+    for i in range(5000):
+        m.inc("alarm_plain_refused_total", {"receiver": f"r{i}", "account": f"{i}"})
+        m.inc("device_errors_total", {"device": "duty-panel", "kind": "receiver", "error": f"e{i}"})
+    text = m.render()
+    assert m.get("alarm_plain_refused_total", {"receiver": "other", "account": "other"}) == 5000 - MAX_LABEL_VALUES
+    assert text.count("device_errors_total{") == MAX_LABEL_VALUES + 1 and len(text) < 20_000
+    m.inc("alarm_plain_refused_total", {"receiver": "duty-panel", "account": "0"})
+    assert m.get("alarm_plain_refused_total", {"receiver": "duty-panel", "account": "0"}) == 1
