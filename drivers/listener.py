@@ -8,9 +8,10 @@ So every TCP receiver (DC-09, GB/T 26875.3, Contact ID) listens through :class:`
 * ``allow_from`` (CIDR networks): a connection from elsewhere is aborted in ``connection_made``,
   before the socket is ever registered for reading -- not one byte of it is read;
 * ``max_connections`` per listener and ``max_per_source`` per source address (an IPv6 source
-  counts by its /64, which one host can fill): a connection over a cap is aborted the same way,
-  so an attacker's flood costs one fd for an instant, and a panel from another address still
-  gets in;
+  counts by its /64, which one host can fill): a connection over the per-source cap is aborted
+  the same way, so an attacker's flood costs one fd for an instant and a panel from another
+  address still gets in; a full listener closes the oldest connection that never delivered a
+  valid message (:func:`mark_proven`) to make room, so many addresses cannot lock a panel out;
 * ``idle_timeout_s``: :meth:`GuardedListener.read` ends a connection that stays silent that long.
 
 Each refusal is counted (``stats``), reported to ``on_refuse(reason, source)`` and logged with
@@ -20,8 +21,10 @@ Each refusal is counted (``stats``), reported to ``on_refuse(reason, source)`` a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -43,7 +46,8 @@ NOT_ALLOWED = "source_not_allowed"
 TOO_MANY = "too_many_connections"
 TOO_MANY_FROM_SOURCE = "too_many_from_source"
 IDLE = "idle_closed"
-REASONS = (NOT_ALLOWED, TOO_MANY, TOO_MANY_FROM_SOURCE, IDLE)
+EVICTED = "evicted_for_room"
+REASONS = (NOT_ALLOWED, TOO_MANY, TOO_MANY_FROM_SOURCE, IDLE, EVICTED)
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -104,6 +108,7 @@ class GuardedListener:
         self.stats = ListenerStats()
         self.quiet = QuietLog(log)
         self._per_source: dict[str, int] = {}
+        self._live: set[_GuardedProtocol] = set()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
@@ -123,24 +128,43 @@ class GuardedListener:
             self._server = None
 
     # ------------------------------------------------------------------ admission
-    def admit(self, peer: Any) -> tuple[str | None, str]:
-        """(refusal reason or None, source key); an admitted connection holds a slot until :meth:`release`."""
+    def admit(self, peer: Any, conn: _GuardedProtocol | None = None) -> tuple[str | None, str]:
+        """(refusal reason or None, source key); an admitted connection holds a slot until :meth:`release`.
+
+        A full listener makes room by closing the connection open longest that never delivered a
+        valid message (:func:`mark_proven`), so idle or garbage connections from many addresses
+        cannot lock a real panel out; only when every connection is proven is a new one refused.
+        """
         addr = _address(peer)
         source = source_key(addr)
         lim = self.limits
         if lim.allow_from and (addr is None or not any(addr in net for net in lim.allow_from
                                                        if net.version == addr.version)):
             return NOT_ALLOWED, source
-        if self.stats.open >= lim.max_connections:
-            return TOO_MANY, source
         if self._per_source.get(source, 0) >= lim.max_per_source:
             return TOO_MANY_FROM_SOURCE, source
+        if self.stats.open >= lim.max_connections and not self._evict_one():
+            return TOO_MANY, source
         self._per_source[source] = self._per_source.get(source, 0) + 1
         self.stats.open += 1
         self.stats.accepted += 1
+        if conn is not None:
+            self._live.add(conn)
         return None, source
 
-    def release(self, source: str) -> None:
+    def _evict_one(self) -> bool:
+        victims = [c for c in self._live if not c.proven and c.source is not None]
+        if not victims:
+            return False
+        victim = min(victims, key=lambda c: c.since)
+        source = victim.source or ""
+        victim.evict()
+        self.refused(EVICTED, source)
+        return True
+
+    def release(self, source: str, conn: _GuardedProtocol | None = None) -> None:
+        if conn is not None:
+            self._live.discard(conn)
         self.stats.open -= 1
         left = self._per_source.get(source, 1) - 1
         if left > 0:
@@ -173,26 +197,55 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
     """Checks the peer in ``connection_made``: a refused connection is aborted before it is read."""
 
     def __init__(self, owner: GuardedListener, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(asyncio.StreamReader(limit=owner.stream_limit, loop=loop), owner.handler, loop=loop)
+        super().__init__(asyncio.StreamReader(limit=owner.stream_limit, loop=loop), self._run, loop=loop)
         self._owner = owner
-        self._source: str | None = None
+        self._transport: asyncio.Transport | None = None
+        #: the source key while this connection holds a slot
+        self.source: str | None = None
+        self.since = time.monotonic()
+        #: it delivered a valid message (see :func:`mark_proven`): never evicted to make room
+        self.proven = False
+
+    async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _CURRENT.set(self)   # this connection's task: mark_proven() finds it
+        await self._owner.handler(reader, writer)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        why, source = self._owner.admit(transport.get_extra_info("peername"))
+        why, source = self._owner.admit(transport.get_extra_info("peername"), self)
         if why is not None:
             cast(asyncio.Transport, transport).abort()   # also keeps the transport from ever registering for reads
             self._owner.refused(why, source)
             return
-        self._source = source
+        self.source, self._transport = source, cast(asyncio.Transport, transport)
         super().connection_made(transport)
 
+    def _free(self) -> None:
+        if self.source is not None:
+            self._owner.release(self.source, self)
+            self.source = None
+
+    def evict(self) -> None:
+        """Give up the slot now and close the connection unread."""
+        self._free()
+        if self._transport is not None:
+            self._transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._source is not None:
-            self._owner.release(self._source)
-            self._source = None
+        if self._transport is not None:
+            self._free()
+            self._transport = None
             super().connection_lost(exc)
 
 
+_CURRENT: contextvars.ContextVar[_GuardedProtocol | None] = contextvars.ContextVar("guarded_conn", default=None)
+
+
+def mark_proven() -> None:
+    """Called from a connection's task when it delivered a valid message: that connection is a real
+    peer's and is never closed to make room for a new one (see :meth:`GuardedListener.admit`)."""
+    conn = _CURRENT.get()
+    if conn is not None:
+        conn.proven = True
 
 
 # ---------------------------------------------------------------------- the process: fds and accept errors

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from drivers.listener import GuardedListener
+from drivers.listener import GuardedListener, mark_proven
 from drivers.quietlog import QuietLog
 from drivers.sia_dc09.answers import build_response
 from drivers.sia_dc09.blocks import BlockError, Dc09Message, Verdict, parse_block
@@ -167,6 +167,7 @@ class Dc09Receiver:
             verdict = Verdict.NAK
         if verdict is Verdict.ACK:
             self.stats.acks += 1
+            mark_proven()   # a real panel's connection: never closed to make room
         else:
             self._count(BlockError(verdict, "refused by handler", msg.seq, msg.receiver, msg.line, msg.account))
         key = self.key_for(msg.account if msg.header_account else "") if msg.encrypted else None

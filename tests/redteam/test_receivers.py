@@ -285,3 +285,46 @@ def test_metric_labels_from_the_config_and_capped() -> None:
     assert text.count("device_errors_total{") == MAX_LABEL_VALUES + 1 and len(text) < 20_000
     m.inc("alarm_plain_refused_total", {"receiver": "duty-panel", "account": "0"})
     assert m.get("alarm_plain_refused_total", {"receiver": "duty-panel", "account": "0"}) == 1
+
+
+def test_a_full_listener_closes_unproven_connections_for_a_panel_never_a_proven_one() -> None:
+    """Idle connections from many addresses fill max_connections: a panel connecting afresh still gets in
+    (the oldest connection that never sent a valid block makes room); proven panels are never pushed out."""
+    from drivers.sia_dc09 import Dc09Message, Dc09Receiver
+
+    async def ok(msg: Dc09Message) -> None:
+        return None
+
+    async def main() -> None:
+        server = Dc09Receiver("127.0.0.1", 0, ok, accounts=["1234"])
+        server.listener.limits = Limits(max_connections=4, max_per_source=2)
+        port = await server.start()
+        task = asyncio.create_task(server.serve_forever())
+        flood = []
+        try:
+            for i in range(8):   # 4 addresses x 2: the listener fills with silent connections
+                flood.append(await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.1.{i // 2}", 0)))
+            await asyncio.sleep(0)
+            panels = []
+            for i in range(4):   # each panel connects afresh into a full listener and is ACKed
+                r, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.2.{i}", 0))
+                w.write(build_block("SIA-DCS", i + 1, "1234", "Nri1/BA001"))
+                answer = await asyncio.wait_for(r.readuntil(b"\r"), 20)
+                assert verdict(answer) == "ACK"
+                panels.append((r, w))
+            assert server.listener.stats.refused.get("evicted_for_room", 0) == 8   # 4 among the flood, 4 for panels
+            # all four slots hold proven panels now: a fifth connection is refused, no panel is closed
+            r5, _w5 = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.3.1", 0))
+            assert await asyncio.wait_for(r5.read(10), 20) == b""
+            for i, (r, w) in enumerate(panels):
+                w.write(build_block("SIA-DCS", 10 + i, "1234", "Nri1/BR001"))
+                assert verdict(await asyncio.wait_for(r.readuntil(b"\r"), 20)) == "ACK"
+            assert server.listener.stats.refused.get("too_many_connections", 0) >= 1
+        finally:
+            for _r, w in flood:
+                w.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await server.close()
+
+    asyncio.run(main())
