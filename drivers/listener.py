@@ -240,6 +240,12 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
 _CURRENT: contextvars.ContextVar[_GuardedProtocol | None] = contextvars.ContextVar("guarded_conn", default=None)
 
 
+def current_source() -> str:
+    """The source key of the connection whose task this is ("" outside one: a serial port, a test)."""
+    conn = _CURRENT.get()
+    return (conn.source or "") if conn is not None else ""
+
+
 def mark_proven() -> None:
     """Called from a connection's task when it delivered a valid message: that connection is a real
     peer's and is never closed to make room for a new one (see :meth:`GuardedListener.admit`)."""

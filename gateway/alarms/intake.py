@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from drivers.listener import current_source
 from drivers.quietlog import QuietLog
 from gateway.alarms.lifecycle import Lifecycle, Outcome
 from gateway.alarms.linkage import FireLinkage
@@ -31,7 +32,7 @@ class Intake:
         self.supervision = supervision
         self.linkage = linkage
         self.stats = {"signals": 0, "duplicates": 0, "errors": 0}
-        #: refusals: one log line a minute per (receiver, reason[, account]), never one per block
+        #: refusals: one log line a minute per (receiver, reason, source or account), never one per block
         self.quiet = QuietLog(log)
         receivers = ctx.config.alarm_receivers
         #: accounts as metric labels and log keys: configured ones only (the wire's are "other")
@@ -84,7 +85,9 @@ class Intake:
         self.stats["errors"] += 1
         reason = what.split(":")[0][:40]
         self.ctx.devices.error(receiver, "receiver", reason)
-        self.quiet.log((receiver, reason), "alarm receiver %s: refused input (%s)", receiver, what[:200])
+        source = current_source()
+        self.quiet.log((receiver, reason, source), "alarm receiver %s: refused input%s (%s)", receiver,
+                       f" from {source}" if source else "", what[:200])
 
     def refused_plain(self, receiver: str, account: str) -> None:
         """A plain block from a keyed account: counted, logged once per account, a warning on the receiver."""
