@@ -73,13 +73,12 @@ def own_fd_room(need: int) -> str | None:
     return None
 
 
-def fd_limited() -> None:
-    """preexec_fn for the daemon: the fd limit of a unit without LimitNOFILE."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+def start_limited(gw: GatewayProc, soft: int = FD_LIMIT) -> GatewayProc:
+    """Start the daemon as GatewayProc.start does, with its fd limit at 1,024 (the soft one at ``soft``)."""
 
+    def fd_limited() -> None:   # preexec_fn: the fd limit of a unit without LimitNOFILE
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, FD_LIMIT))
 
-def start_limited(gw: GatewayProc) -> GatewayProc:
-    """Start the daemon as GatewayProc.start does, with its fd limit at 1,024 soft and hard."""
     logf = open(gw.log, "ab")  # noqa: SIM115 -- the daemon's stdout for its lifetime
     gw.proc = subprocess.Popen([str(BIN), "run", "-c", str(gw.config_path)], stdout=logf, stderr=subprocess.STDOUT,
                                env=gw.env, cwd=gw.workdir, preexec_fn=fd_limited)

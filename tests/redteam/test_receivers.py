@@ -328,3 +328,28 @@ def test_a_full_listener_closes_unproven_connections_for_a_panel_never_a_proven_
             await server.close()
 
     asyncio.run(main())
+
+
+def test_the_daemon_raises_its_soft_fd_limit_to_the_hard_one(mosquitto: Any, tmp_path: Path) -> None:
+    gw = bench_hostile.start_limited(GatewayProc(tmp_path, mosquitto.port), soft=256)
+    try:
+        assert gw.proc is not None
+        limits = Path(f"/proc/{gw.proc.pid}/limits").read_text()
+        [line] = [x for x in limits.splitlines() if x.startswith("Max open files")]
+        assert line.split()[3:5] == ["1024", "1024"], line
+    finally:
+        gw.stop()
+    assert gw.log.read_text().count("open file limit raised from 256 to 1024") == 1
+
+
+@settings(max_examples=80)
+@given(account=st.text(alphabet="0123456789ABCDEF", min_size=1, max_size=8),
+       payload=st.sampled_from(["Nri1/FA012", "Nri1/BA001", "", "Nri0/RP"]),
+       token=st.sampled_from(["SIA-DCS", "ADM-CID", "NULL"]))
+def test_a_plain_block_from_a_keyed_account_is_never_a_message(account: str, payload: str, token: str) -> None:
+    from drivers.sia_dc09 import PLAIN_REFUSED, BlockError, Dc09Message, Verdict, parse_block
+
+    body = build_block(token, 1, account, payload if token != "NULL" else "")[1:-1]
+    res = parse_block(body, keys=lambda a: bytes(16), allow_plain=False)
+    assert isinstance(res, BlockError) and res.verdict is Verdict.DUH and res.what == PLAIN_REFUSED
+    assert isinstance(parse_block(body, keys=lambda a: bytes(16), allow_plain=True), Dc09Message)
