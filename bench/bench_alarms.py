@@ -151,6 +151,7 @@ id = "duty-panel"
 protocol = "sia-dc09"
 listen = "127.0.0.1:{port}"
 accounts = [{accounts}]
+max_per_source = 1000   # every bench panel comes from 127.0.0.1
 """).start()
         proc = psutil.Process(gw.proc.pid)  # type: ignore[union-attr]
         if os.environ.get("NO_BROKER"):

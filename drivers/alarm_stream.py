@@ -14,6 +14,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from drivers.listener import GuardedListener, Limits
+
 log = logging.getLogger(__name__)
 
 ItemHandler = Callable[[Any], Awaitable["bytes | None"]]
@@ -48,18 +50,16 @@ class LineDecoder:
 
 
 async def serve_tcp(host: str, port: int, decoder_factory: Callable[[], Decoder], handler: ItemHandler,
-                    *, idle_timeout_s: float = 300.0) -> asyncio.base_events.Server:
-    """Start a server; each connection has its own decoder and task (one slow peer blocks nobody)."""
+                    *, limits: Limits | None = None, on_refuse: Callable[[str, str], None] | None = None,
+                    name: str = "alarm stream") -> GuardedListener:
+    """Start a guarded listener (allow_from, caps, idle close: :mod:`drivers.listener`); each
+    connection has its own decoder and task (one slow peer blocks nobody)."""
 
     async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         dec = decoder_factory()
         try:
             while True:
-                try:
-                    async with asyncio.timeout(idle_timeout_s):
-                        data = await reader.read(4096)
-                except TimeoutError:
-                    break
+                data = await listener.read(reader, writer)
                 if not data:
                     break
                 for item in dec.feed(data):
@@ -76,7 +76,9 @@ async def serve_tcp(host: str, port: int, decoder_factory: Callable[[], Decoder]
         finally:
             writer.close()
 
-    return await asyncio.start_server(conn, host, port)
+    listener = GuardedListener(name, host, port, conn, limits, on_refuse=on_refuse)
+    await listener.start()
+    return listener
 
 
 class SerialSource:

@@ -114,7 +114,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     problems = check_config(args.config)
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems:
+    if any(p.severity != "warning" for p in problems):
         return EXIT_CONFIG
     print(f"{args.config}: ok")
     return EXIT_OK

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drivers.listener import quiet_accept_errors, raise_fd_limit
 from gateway import __version__
 from gateway.audit import AuditLog
 from gateway.clock import Clock
@@ -203,6 +204,10 @@ class Daemon:
 
         self._lock.acquire()
         loop = asyncio.get_running_loop()
+        # out of fds, accept() must cost one line a minute, not a traceback per try (issue 18)
+        loop.set_exception_handler(quiet_accept_errors(log))
+        if (raised := raise_fd_limit()) is not None:
+            log.info("open file limit raised from %d to %d", *raised)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         try:

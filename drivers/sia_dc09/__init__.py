@@ -31,6 +31,7 @@ from __future__ import annotations
 from drivers.sia_dc09.answers import build_block, build_response, parse_response, to_binary_crc
 from drivers.sia_dc09.blocks import (
     KNOWN_IDS,
+    PLAIN_REFUSED,
     TS_FORMAT,
     WINDOW_FUTURE_S,
     WINDOW_PAST_S,
@@ -60,7 +61,7 @@ from drivers.sia_dc09.sia_dcs import SiaDcsData, SiaDcsError, SiaDcsEvent
 from drivers.sia_dc09.sia_dcs import parse as parse_sia_dcs
 
 __all__ = [
-    "CR", "KNOWN_IDS", "LF", "MAX_BLOCK", "PAD_ALPHABET", "TS_FORMAT", "WINDOW_FUTURE_S", "WINDOW_PAST_S",
+    "CR", "KNOWN_IDS", "LF", "MAX_BLOCK", "PAD_ALPHABET", "PLAIN_REFUSED", "TS_FORMAT", "WINDOW_FUTURE_S", "WINDOW_PAST_S",
     "BlockError", "Dc09Message", "Dc09Receiver", "Framer", "Handler", "KeyFormat", "KeyRing", "ReceiverStats",
     "SiaDcsData", "SiaDcsError", "SiaDcsEvent", "Verdict",
     "aes_decrypt", "aes_encrypt", "build_block", "build_response", "crc16_arc", "decrypt", "encrypt_tail",

@@ -53,6 +53,12 @@ EXTENDED_FIELDS = {
     "V": "verification", "X": "longitude", "Y": "latitude", "Z": "altitude",
 }
 
+#: why a plain block from an account with a key is refused: anyone on the network can write one (issue 18).
+#: DUH, not NAK: NAK means "damaged, send it again" (CRC, length, clock) and the panel would resend the
+#: same plain block for ever; DUH is DC-09's "received, will not take this content", as for an encrypted
+#: block without a key -- the panel reports it, and a panel that should encrypt needs its settings fixed.
+PLAIN_REFUSED = "plain block from an account with a key"
+
 _TAIL = re.compile(r"(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?P<ts>_[0-9:,-]*)?\Z", re.S)
 #: the data's own account part: ``#acct|`` (any letters), ``1234|`` (digits) or a bare ``|``
 _DATA_ACCOUNT = re.compile(r"(?:#(?P<acct>[0-9A-Za-z]{1,16})|(?P<num>[0-9]{0,16}))\|")
@@ -141,7 +147,7 @@ def _refuse(h: Header, verdict: Verdict, what: str, account: str = "") -> BlockE
 def _admit(h: Header, accounts: Collection[str] | None) -> BlockError | None:
     """DUH for an unknown ID token or an account not accepted (when the header names one)."""
     if h.id_token not in KNOWN_IDS:
-        return _refuse(h, Verdict.DUH, f"unknown id {h.id_token[:20]}")
+        return _refuse(h, Verdict.DUH, "unknown id token")
     if h.account and accounts is not None and h.account.upper() not in accounts:
         return _refuse(h, Verdict.DUH, "account not accepted")
     return None
@@ -180,7 +186,7 @@ def _timestamp(h: Header, text: str | None, now: datetime | None, lenient: list[
     if ts is not None and now is not None and checked:
         delta = (ts - now).total_seconds()
         if delta < -WINDOW_PAST_S or delta > WINDOW_FUTURE_S:
-            return _refuse(h, Verdict.NAK, f"timestamp outside window ({delta:+.0f} s)")
+            return _refuse(h, Verdict.NAK, "timestamp outside window")
     return ts
 
 
@@ -191,12 +197,14 @@ def parse_block(
     now: datetime | None = None,
     accounts: Collection[str] | None = None,
     plain_window: bool = False,
+    allow_plain: bool = True,
 ) -> Dc09Message | BlockError:
     """Check and parse what was between LF and CR. Never raises on input.
 
     ``keys(account)`` gives the AES key for an account's encrypted blocks; ``accounts`` (if
     given) are the accepted account numbers, upper case; ``now`` enables the timestamp window
-    (always for encrypted blocks, for plain ones only with ``plain_window``).
+    (always for encrypted blocks, for plain ones only with ``plain_window``). Without
+    ``allow_plain``, a plain block from an account that has a key is DUHed (:data:`PLAIN_REFUSED`).
     """
     content, binary, why = unframe(body)
     if content is None:
@@ -218,6 +226,8 @@ def parse_block(
         account = (m["acct"] or m["num"] or "") if m else ""
         if accounts is not None and account.upper() not in accounts:
             return _refuse(h, Verdict.DUH, "account not accepted", account)
+    if not h.encrypted and not allow_plain and keys(account) is not None:
+        return _refuse(h, Verdict.DUH, PLAIN_REFUSED, account)
     ts = _timestamp(h, t["ts"], now, lenient, plain_window)
     if isinstance(ts, BlockError):
         return ts

@@ -8,11 +8,14 @@ each is its own task, reads are bounded, idle connections are closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from drivers.listener import GuardedListener, mark_proven
+from drivers.quietlog import QuietLog
 from drivers.sia_dc09.answers import build_response
 from drivers.sia_dc09.blocks import BlockError, Dc09Message, Verdict, parse_block
 from drivers.sia_dc09.crypto import KeyRing
@@ -52,8 +55,8 @@ class Dc09Receiver:
 
     #: the receiver number put in answers to blocks that carry none (set it after construction)
     receiver_no: str = ""
-    #: seconds a connection may stay silent before it is closed (set it after construction)
-    idle_timeout_s: float = 300.0
+    #: take plain blocks from accounts that have a key too (a mixed site; set it after construction)
+    allow_plain: bool = False
 
     def __init__(
         self,
@@ -73,31 +76,39 @@ class Dc09Receiver:
         self.keys = keys if isinstance(keys, KeyRing) else KeyRing(keys)
         self.plain_window = plain_window
         self._logged: set[tuple[str, str]] = set()
+        self.quiet = QuietLog(log, level=logging.ERROR)
         self.clock = clock
         self.on_error = on_error or (lambda e: None)
         self.stats = ReceiverStats()
-        self._server: asyncio.base_events.Server | None = None
+        #: allow_from, connection caps, idle timeout: set ``listener.limits`` (and ``on_refuse``) before start
+        self.listener = GuardedListener("dc09", host, port, self._serve)
         self._conns: set[asyncio.Task[None]] = set()
+
+    @property
+    def idle_timeout_s(self) -> float:
+        """Seconds a connection may stay silent before it is closed (part of the listener's limits)."""
+        return self.listener.limits.idle_timeout_s
+
+    @idle_timeout_s.setter
+    def idle_timeout_s(self, value: float) -> None:
+        self.listener.limits = dataclasses.replace(self.listener.limits, idle_timeout_s=value)
 
     async def start(self) -> int:
         """Listen; returns the bound port (pass port 0 for a free one)."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=64 * 1024)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self.listener.start()
         return self.port
 
     async def serve_forever(self) -> None:
-        if self._server is None:
+        if self.listener.server is None:
             await self.start()
-        assert self._server is not None
+        assert self.listener.server is not None
         try:
-            await self._server.serve_forever()
+            await self.listener.server.serve_forever()
         finally:
             await self.close()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self.listener.close()
         for t in list(self._conns):
             t.cancel()
         if self._conns:
@@ -111,14 +122,9 @@ class Dc09Receiver:
         framer = Framer()
         try:
             while True:
-                try:
-                    # asyncio.timeout, not wait_for: no extra task per read on the hot path
-                    async with asyncio.timeout(self.idle_timeout_s):
-                        data = await reader.read(4096)
-                except TimeoutError:
-                    break  # half-open or silent: free the slot; a live panel reconnects
+                data = await self.listener.read(reader, writer)
                 if not data:
-                    break
+                    break  # closed, or half-open/silent: free the slot; a live panel reconnects
                 before = framer.garbage
                 for body in framer.feed(data):
                     writer.write(await self.answer(body))
@@ -142,7 +148,8 @@ class Dc09Receiver:
         """The response to one block (after the handler committed it, for a valid one)."""
         self.stats.blocks += 1
         now = self.clock()
-        msg = parse_block(body, keys=self.key_for, now=now, accounts=self.accounts, plain_window=self.plain_window)
+        msg = parse_block(body, keys=self.key_for, now=now, accounts=self.accounts, plain_window=self.plain_window,
+                          allow_plain=self.allow_plain)
         if isinstance(msg, BlockError):
             self._count(msg)
             rcv = self.receiver_no if msg.verdict is Verdict.NAK else self._rcv(msg.receiver)   # NAK: R0 (or ours)
@@ -155,10 +162,12 @@ class Dc09Receiver:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("dc09: handler failed on seq %s account %s: %s", msg.seq, msg.account, exc)
+            self.quiet.log(("handler", type(exc).__name__), "dc09: handler failed (block NAKed, the panel resends):"
+                           " %s", exc)
             verdict = Verdict.NAK
         if verdict is Verdict.ACK:
             self.stats.acks += 1
+            mark_proven()   # a real panel's connection: never closed to make room
         else:
             self._count(BlockError(verdict, "refused by handler", msg.seq, msg.receiver, msg.line, msg.account))
         key = self.key_for(msg.account if msg.header_account else "") if msg.encrypted else None
@@ -171,7 +180,8 @@ class Dc09Receiver:
     def _lenient(self, msg: Dc09Message) -> None:
         for what in msg.lenient:
             self.stats.lenient[what] = self.stats.lenient.get(what, 0) + 1
-            seen = (msg.account, what)
+            # an account we were not told to accept is the wire's: one key for all of them (bounded)
+            seen = (msg.account if self.accounts else "*", what)
             if seen not in self._logged and len(self._logged) < 1000:
                 self._logged.add(seen)
                 log.info("dc09: account %s: accepted a block with %s (logged once)", msg.account, what)

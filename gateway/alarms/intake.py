@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from drivers.listener import current_source
+from drivers.quietlog import QuietLog
 from gateway.alarms.lifecycle import Lifecycle, Outcome
 from gateway.alarms.linkage import FireLinkage
 from gateway.alarms.signals import Signal
@@ -30,6 +32,13 @@ class Intake:
         self.supervision = supervision
         self.linkage = linkage
         self.stats = {"signals": 0, "duplicates": 0, "errors": 0}
+        #: refusals: one log line a minute per (receiver, reason, source or account), never one per block
+        self.quiet = QuietLog(log)
+        receivers = ctx.config.alarm_receivers
+        #: accounts as metric labels and log keys: configured ones only (the wire's are "other")
+        self.accounts = {a.upper() for rc in receivers for a in (*rc.accounts, *rc.account_keys)}
+        ctx.metrics.known("receiver", [rc.id for rc in receivers])
+        ctx.metrics.known("account", self.accounts)
         #: hook for tests/benchmarks: called (and awaited if it returns a coroutine) after each committed outcome
         self.on_outcome: Callable[[Outcome], Any] | None = None
 
@@ -74,8 +83,26 @@ class Intake:
 
     def count_error(self, receiver: str, what: str) -> None:
         self.stats["errors"] += 1
-        self.ctx.devices.error(receiver, "receiver", what.split(":")[0][:40])
-        log.warning("alarm receiver %s: refused input (%s)", receiver, what)
+        reason = what.split(":")[0][:40]
+        self.ctx.devices.error(receiver, "receiver", reason)
+        source = current_source()
+        self.quiet.log((receiver, reason, source), "alarm receiver %s: refused input%s (%s)", receiver,
+                       f" from {source}" if source else "", what[:200])
+
+    def refused_plain(self, receiver: str, account: str) -> None:
+        """A plain block from a keyed account: counted, logged once per account, a warning on the receiver."""
+        acct = account.upper() if account.upper() in self.accounts else "other"
+        self.ctx.metrics.inc("alarm_plain_refused_total", {"receiver": receiver, "account": acct})
+        warning = f"plain DC-09 blocks refused (account {acct}): the panel must encrypt, or set allow_plain"
+        if self.quiet.log((receiver, "plain", acct), "alarm receiver %s: %s", receiver, warning):
+            state = self.ctx.devices.declare(receiver, "receiver")
+            state.extra["warning"] = warning
+            if state.online is not False:
+                state.reason = warning
+
+    def refused_connection(self, receiver: str, reason: str, source: str) -> None:
+        """Logged by the listener (once a minute per source and reason); counted here."""
+        self.ctx.metrics.inc("alarm_connections_refused_total", {"receiver": receiver, "reason": reason})
 
     async def listening(self, receiver: str) -> None:
         """A receiver is up: online, unless one of its panels is still silent from before a restart."""

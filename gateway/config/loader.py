@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from gateway.config.advice import explain, unknown_key
 from gateway.config.models import GatewayConfig
-from gateway.config.references import Loc, cross_check
+from gateway.config.references import Loc, cross_check, warnings
 from gateway.config.salvage import salvage
 
 
@@ -27,9 +27,12 @@ class Problem:
     line: int
     key: str
     message: str
+    #: "warning": reported by check-config, but the config still loads and check-config still passes
+    severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+        level = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}: {level}{self.key}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -153,7 +156,8 @@ def check_config(path: str | Path) -> list[Problem]:
         cfg = load_config(path)
     except ConfigError as exc:
         return exc.problems
-    problems: list[Problem] = []
+    lines = key_lines(Path(path).read_text(encoding="utf-8"))
+    problems = [Problem(str(path), line_of(lines, loc), _dotted(loc), msg, "warning") for loc, msg in warnings(cfg)]
     for hook in CHECK_HOOKS:
         problems += hook(cfg)
     return problems

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from drivers.listener import parse_networks
 from gateway.config.base import ANY_ID, BUILTIN_PROFILE_DIR, ID, Strict, host_port
 from gateway.config.meters import BusConfig, MeterConfig, MeteringSection
 
@@ -248,6 +249,15 @@ class AlarmReceiverConfig(Strict):
     plain_timestamp_window: bool = False
     #: supervised by default (DEFAULT_SUPERVISION_S for the protocol); 0 = panel liveness not supervised
     supervision_s: float = Field(default=300.0, ge=0)
+    #: sia-dc09: take plain blocks from accounts that have a key too (a mixed site); default: DUH them
+    allow_plain: bool = False
+    #: TCP: sources (CIDR or address) allowed to connect; others are closed unread. Empty = anyone
+    allow_from: list[str] = []
+    #: TCP: open connections at once on this listener, and from one source address (IPv6: one /64)
+    max_connections: int = Field(default=256, ge=1)
+    max_per_source: int = Field(default=32, ge=1)
+    #: TCP: seconds a connection may stay silent before it is closed
+    idle_timeout_s: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -268,7 +278,18 @@ class AlarmReceiverConfig(Strict):
             host_port(self.listen)
         if self.unplaced_fire == "building" and not self.building:
             raise ValueError('unplaced_fire = "building" needs building = "<the panel\'s building>"')
+        parse_networks(self.allow_from)
         return self
+
+    @property
+    def encrypted(self) -> bool:
+        """sia-dc09 with a key for every account (key_file) or for each configured one."""
+        if self.protocol != "sia-dc09" or self.allow_plain:
+            return False
+        if self.key_file:
+            return True
+        keyed = {a.upper() for a in self.account_keys}
+        return bool(self.accounts) and all(a.upper() in keyed for a in self.accounts)
 
 
 ALARM_KINDS = ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")

@@ -158,3 +158,39 @@ def find_profile(cfg: GatewayConfig, profile_id: str) -> Path | None:
         if p.is_file():
             return p
     return None
+
+
+def _open_receivers(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    """A TCP receiver reachable beyond this host that takes any block from anyone (issue 18): anyone on the
+    network can send it a fire, which releases the escape doors."""
+    out: list[tuple[Loc, str]] = []
+    for i, rc in enumerate(cfg.alarm_receivers):
+        if not rc.listen or rc.allow_from or rc.encrypted:
+            continue
+        host = rc.listen.rpartition(":")[0].strip("[]")
+        if host == "localhost" or _loopback(host):
+            continue
+        out.append((("alarm_receivers", i, "listen"),
+                    f"listens on {rc.listen} with neither encryption (key_file/account_keys) nor allow_from: "
+                    "anyone who reaches the port can raise a fire and release the escape doors"))
+    return out
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False   # a name or "" (every address)
+
+
+#: problems that do not stop the gateway: check-config prints them and still passes
+WARNINGS: list[Callable[[GatewayConfig], list[tuple[Loc, str]]]] = [_open_receivers]
+
+
+def warnings(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for check in WARNINGS:
+        out += check(cfg)
+    return out

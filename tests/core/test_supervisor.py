@@ -126,7 +126,8 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze not installed")
     unit = (ROOT / "systemd" / "estate-gateway.service").read_text()
     for key in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "SupplementaryGroups=dialout",
-                "StateDirectory=estate-gateway", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes"):
+                "StateDirectory=estate-gateway", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes",
+                "LimitNOFILE=65536"):
         assert key in unit
     local = tmp_path / "estate-gateway.service"
     local.write_text(unit.replace("/opt/estate-gateway/bin/estate-gateway", str(BIN)))

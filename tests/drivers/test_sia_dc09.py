@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drivers.listener import Limits
 from drivers.sia_dc09 import (
     BlockError,
     Dc09Message,
@@ -219,7 +220,10 @@ def with_receiver(fn: Any, **kw: Any) -> None:
     async def main() -> None:
         rec = Recorder()
         idle = kw.pop("idle_timeout_s", None)
+        limits = kw.pop("limits", None)
         server = Dc09Receiver("127.0.0.1", 0, rec, **kw)
+        if limits is not None:
+            server.listener.limits = limits
         if idle is not None:
             server.idle_timeout_s = idle
         port = await server.start()
@@ -350,7 +354,8 @@ def test_100_concurrent_panels_half_sending_garbage() -> None:
         # still serving
         assert answer(await exchange(port, ref_block("NULL", 1, "1234", None)))[0] == "ACK"
 
-    with_receiver(body)
+    # 110 connections from one address at once: above the production per-source cap (drivers/listener.py)
+    with_receiver(body, limits=Limits(max_per_source=500))
 
 
 def test_idle_connections_are_closed() -> None:

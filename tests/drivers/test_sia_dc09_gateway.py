@@ -125,7 +125,8 @@ def test_ascii_and_per_account_keys_from_the_config(tmp_path: Path) -> None:
         assert await answer_to(port, build_block("SIA-DCS", 5, "1234", "Nri1/BA007", ts=stale)) == "ACK"
         assert {a["zone"] for a in alarms.list_alarms("open")} == {3, 4, 7}
 
-    run(tmp_path, 'key_file = "all.key"\naccount_keys = { "ajax1" = "ajax.key" }', body)
+    # a mixed site (the stale plain block 5 must be ACKed): allow_plain lets plain blocks in beside encrypted ones
+    run(tmp_path, 'key_file = "all.key"\naccount_keys = { "ajax1" = "ajax.key" }\nallow_plain = true', body)
     assert load_ascii_config_ok(tmp_path)
 
 

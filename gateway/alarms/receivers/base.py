@@ -12,6 +12,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import ClassVar, Protocol
 
+from drivers.listener import Limits, parse_networks
 from gateway.alarms.lifecycle import Outcome
 from gateway.alarms.signals import Signal
 from gateway.config import AlarmReceiverConfig
@@ -35,7 +36,13 @@ class ReceiverHost(Protocol):
         """A valid message without signals (a poll): the panel is alive."""
 
     def count_error(self, receiver: str, what: str) -> None:
-        """Input refused (counted, logged, shown on the device)."""
+        """Input refused (counted, logged once a minute per reason, shown on the device)."""
+
+    def refused_plain(self, receiver: str, account: str) -> None:
+        """A plain block from an account that has a key was refused (counted, logged, a device warning)."""
+
+    def refused_connection(self, receiver: str, reason: str, source: str) -> None:
+        """A connection was closed unread (allow_from, caps) or for being idle (counted)."""
 
     async def listening(self, receiver: str) -> None:
         """The receiver is up."""
@@ -66,6 +73,21 @@ class AlarmReceiver(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """Stop listening / reading."""
+
+    def limits(self) -> Limits:
+        """The listener's guard from the config: allow_from, connection caps, idle timeout."""
+        rc = self.rc
+        return Limits(parse_networks(rc.allow_from), rc.max_connections, rc.max_per_source, rc.idle_timeout_s)
+
+    def on_refuse(self, reason: str, source: str) -> None:
+        self.host.refused_connection(self.rc.id, reason, source)
+
+    def warn_if_open(self, host: str) -> None:
+        """Say at start (once) what check-config says: a port beyond loopback that takes blocks from anyone."""
+        if not self.rc.allow_from and not self.rc.encrypted and host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("alarm receiver %s: listens on %s with neither encryption nor allow_from: anyone who "
+                        "reaches the port can raise a fire (set allow_from, see docs/security.md)",
+                        self.rc.id, self.rc.listen)
 
     async def offline(self, why: str) -> None:
         await self.ctx.devices.set_state(self.rc.id, "receiver", False, why)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drivers import contact_id as cid
 from drivers.alarm_stream import Decoder, LineDecoder
+from drivers.listener import mark_proven
 from gateway.alarms.receivers.stream import StreamAlarmReceiver
 from gateway.alarms.signals import cid_signal
 
@@ -24,5 +25,6 @@ class ContactIdAlarmReceiver(StreamAlarmReceiver):
         if not self.accepts(ev.account):
             self.host.count_error(self.rc.id, "account not accepted")
             return None
+        mark_proven()   # a line we take: a real receiver's connection, never closed to make room
         await self.host.process(self.rc.id, [cid_signal(self.rc.id, ev, item.strip())])
         return None

@@ -6,7 +6,9 @@ write and one wake-up for all of them, none waiting longer than the commit befor
 
 Keys come from ``key_file`` (every account) and ``account_keys`` (per account), read as hex or
 as ASCII characters per ``key_format``; a key that cannot be read keeps the receiver offline
-rather than listening to encrypted panels it cannot understand.
+rather than listening to encrypted panels it cannot understand. With a key for an account, its
+plain blocks are refused (DUH) unless ``allow_plain``: anyone on the network can write a plain
+block, so only an encrypted one may raise a fire and release doors (issue 18).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import os
 
 from drivers import contact_id as cid
-from drivers.sia_dc09 import BlockError, Dc09Message, Dc09Receiver, KeyRing, Verdict, load_key
+from drivers.sia_dc09 import PLAIN_REFUSED, BlockError, Dc09Message, Dc09Receiver, KeyRing, Verdict, load_key
 from gateway.alarms.lifecycle import Outcome
 from gateway.alarms.receivers.base import AlarmReceiver, ReceiverHost, split_listen
 from gateway.alarms.signals import Signal, dc09_dedupe, signals_from_dc09
@@ -101,6 +103,10 @@ class Dc09AlarmReceiver(AlarmReceiver):
         self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, keys=keys,
                                    plain_window=rc.plain_timestamp_window, clock=ctx.clock.now,
                                    on_error=self.on_block_error)
+        self.server.allow_plain = rc.allow_plain
+        guard = self.server.listener
+        guard.name, guard.limits, guard.on_refuse = f"alarm receiver {rc.id}", self.limits(), self.on_refuse
+        self.warn_if_open(host)
         try:
             self.port = await self.server.start()
         except OSError as exc:
@@ -143,4 +149,6 @@ class Dc09AlarmReceiver(AlarmReceiver):
         return Verdict.ACK
 
     def on_block_error(self, err: BlockError) -> None:
+        if err.what == PLAIN_REFUSED:
+            self.host.refused_plain(self.rc.id, err.account)
         self.host.count_error(self.rc.id, err.what)

@@ -19,6 +19,7 @@ from datetime import datetime
 from drivers import gb26875 as gb
 from drivers.alarm_stream import Decoder
 from drivers.gb26875.tables import COMMANDS, DOWNSTREAM_TYPES
+from drivers.listener import mark_proven
 from gateway.alarms.receivers.stream import StreamAlarmReceiver
 from gateway.alarms.signals import signals_from_gb
 
@@ -53,6 +54,7 @@ class Gb26875AlarmReceiver(StreamAlarmReceiver):
         if why is not None:
             self.host.count_error(self.rc.id, f"gb26875: {why}")
             return gb.build_deny(item, time=self._now())
+        mark_proven()   # a frame we take: a real transmitter's connection, never closed to make room
         if item.command in (gb.CMD_CONFIRM, gb.CMD_DENY):
             self.host.heard(self.rc.id, source)
             return None

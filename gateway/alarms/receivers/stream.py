@@ -6,19 +6,19 @@ item means differ, so a protocol here is a decoder plus :meth:`StreamAlarmReceiv
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import abstractmethod
 from typing import Any
 
 from drivers.alarm_stream import Decoder, SerialSource, serve_tcp
+from drivers.listener import GuardedListener
 from gateway.alarms.receivers.base import AlarmReceiver, split_listen
 
 log = logging.getLogger(__name__)
 
 
 class StreamAlarmReceiver(AlarmReceiver):
-    _server: asyncio.base_events.Server | None = None
+    _server: GuardedListener | None = None
     _source: SerialSource | None = None
 
     @abstractmethod
@@ -37,12 +37,14 @@ class StreamAlarmReceiver(AlarmReceiver):
         if rc.listen:
             host, port = split_listen(rc.listen)
             try:
-                self._server = await serve_tcp(host, port, self.new_decoder, self.handle)
+                self._server = await serve_tcp(host, port, self.new_decoder, self.handle, limits=self.limits(),
+                                               on_refuse=self.on_refuse, name=f"alarm receiver {rc.id}")
             except OSError as exc:
                 log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
                 await self.offline(f"cannot listen: {exc}")
                 return
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = self._server.port
+            self.warn_if_open(host)
             await self.host.listening(rc.id)
         else:
             self._source = SerialSource(rc.port, rc.baud, self.new_decoder(), self.handle, on_link=self._link)

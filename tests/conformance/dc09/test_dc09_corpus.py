@@ -120,7 +120,8 @@ RECEIVERS = sorted({receiver_for(c) for c in CORPUS})
 
 def site(ports: dict[str, int], tmp: Path) -> str:
     """One receiver per name the corpus uses: its key format, its accounts' key files; "window" checks
-    plain blocks' timestamps too."""
+    plain blocks' timestamps too. The field corpus has plain and encrypted blocks of the same accounts, so
+    every receiver is a mixed site (allow_plain; the refusal of plain blocks is tests/redteam's)."""
     out = []
     for rid in RECEIVERS:
         cases = [c for c in CORPUS if receiver_for(c) == rid]
@@ -139,6 +140,7 @@ listen = "127.0.0.1:{ports[rid]}"
 key_format = "{fmt}"
 account_keys = {{ {table} }}
 plain_timestamp_window = {"true" if rid == "window" else "false"}
+allow_plain = true
 """)
     return "".join(out)
 
