@@ -40,6 +40,9 @@ ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: defaults of ``[mqtt] max_command_bytes`` / ``max_command_depth`` (a 100k-card snapshot is 12-15 MB, 6 deep)
 MAX_COMMAND_BYTES = 32 * 1024 * 1024
 MAX_COMMAND_DEPTH = 32
+#: codes of commands refused before they ran: the router logs them (once a minute), callers need not
+REFUSED = frozenset({"bad_json", "too_large", "too_deep", "bad_request", "missing_id", "unsigned", "bad_signature",
+                     "stale", "id_reused"})
 
 
 class CommandError(DomainError):
