@@ -43,7 +43,8 @@ listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $VAR/
-autosave_interval 30
+autosave_on_changes true
+autosave_interval 1
 max_queued_messages 100000
 user $(id -un)
 EOF
