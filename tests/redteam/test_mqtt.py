@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.command_screen import depth, guess_id, screen
-from gateway.commands import CommandRouter
+from gateway.commands import REFUSED, CommandRouter
 from gateway.metrics import Metrics
 from gateway.store import Store
 
@@ -128,6 +128,46 @@ def test_router_answers_everything_and_never_runs_a_reused_id(tmp_path: Path) ->
     for code in ("too_deep", "too_large", "bad_json", "id_reused"):
         assert metrics.get("commands_refused_total", {"reason": code}) == 1
     assert router.quiet.total == 4
+
+
+def test_any_payload_on_any_command_gets_exactly_one_answer(tmp_path: Path) -> None:
+    """Fuzzed through CommandRouter.handle: bytes, JSON values, commands with a few shared ids on two names."""
+    store = Store(make_config(tmp_path).db_path)
+    store.open({})
+    router = CommandRouter(store, lambda: datetime.now(UTC), Metrics(), max_bytes=2000, max_depth=6)
+    runs: dict[str, list[str]] = {}
+
+    for name in ("ping", "door.unlock"):
+        async def handler(args: Any, name: str = name) -> dict[str, Any]:
+            runs.setdefault(name, []).append(json.dumps(args))
+            return {}
+        router.register(name, handler)
+    commands = st.fixed_dictionaries({"id": st.sampled_from(["a", "b", "c"]), "args": st.dictionaries(
+        st.sampled_from(["door", "x"]), json_values, max_size=2)}).map(lambda m: json.dumps(m).encode())
+    payloads = st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()) | commands
+    claimed: dict[str, tuple[str, dict[str, Any]]] = {}   # id -> the command that ran under it, its answer
+
+    @settings(max_examples=200)
+    @given(st.sampled_from(["ping", "door.unlock", "nope"]), payloads)
+    def check(name: str, raw: bytes) -> None:
+        result = asyncio.run(router.handle(name, raw))
+        assert result["ok"] is True or set(result["error"]) >= {"code", "message"}, result
+        code = None if result["ok"] else result["error"]["code"]
+        if result["id"] is None or code in REFUSED - {"id_reused"}:
+            return   # refused before it ran: claims nothing
+        first, answer = claimed.setdefault(result["id"], (name, result))
+        if first == name:
+            assert result == answer   # the same command again: its one answer
+        else:
+            assert code == "id_reused", result
+
+    try:
+        check()
+    finally:
+        store.close()
+    # an id ran at most once, under one name
+    ran = [json.loads(r) for rs in runs.values() for r in rs]
+    assert len(ran) <= 3
 
 
 # ---------------------------------------------------------------------- over a real broker, the daemon
