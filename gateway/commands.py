@@ -40,6 +40,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: defaults of ``[mqtt] max_command_bytes`` / ``max_command_depth`` (a 100k-card snapshot is 12-15 MB, 6 deep)
 MAX_COMMAND_BYTES = 32 * 1024 * 1024
 MAX_COMMAND_DEPTH = 32
+OFF_LOOP_BYTES = 1024 * 1024
 #: codes of commands refused before they ran: the router logs them (once a minute), callers need not
 REFUSED = frozenset({"bad_json", "too_large", "too_deep", "bad_request", "missing_id", "unsigned", "bad_signature",
                      "stale", "id_reused"})
@@ -94,8 +95,11 @@ class CommandRouter:
 
     async def handle(self, name: str, payload: bytes | str) -> dict[str, Any]:
         """Turn one incoming message into the result to publish on cmd-result (always one, whatever came)."""
-        msg, refused = self._parse(name, payload.encode("utf-8", "surrogatepass") if isinstance(payload, str)
-                                   else payload)
+        raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+        if len(raw) > OFF_LOOP_BYTES:   # a snapshot's screen and parse take a fraction of a second: not on the loop
+            msg, refused = await asyncio.to_thread(self._parse, name, raw)
+        else:
+            msg, refused = self._parse(name, raw)
         if refused is not None:
             return refused
         cmd_id = msg.get("id")
