@@ -2,11 +2,18 @@
 
 Each command has an ``id``; its result is stored with it, so a repeated id (the
 broker redelivering, central retrying) gets the same answer again and does
-nothing twice. Bad input always gets ``ok:false`` with a code, never a crash.
+nothing twice. Bad input always gets ``ok:false`` with a code, never a crash:
+the raw bytes are screened for size and depth before they are parsed
+(:mod:`gateway.command_screen`), so every payload gets a ``cmd-result`` and
+central never retries an unanswerable command forever. An id reused for a
+*different* command answers ``id_reused`` and does nothing (before, a
+``door.unlock`` reusing a ``ping``'s id answered ``ok:true`` with the ping's
+result, and the door stayed locked while central believed it open).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from drivers.quietlog import QuietLog
+from gateway.command_screen import guess_id, screen
 from gateway.errors import DomainError
 from gateway.events import format_ts
 from gateway.metrics import Metrics
@@ -28,6 +37,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[dict[str, Any]]]
 ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: defaults of ``[mqtt] max_command_bytes`` / ``max_command_depth`` (a 100k-card snapshot is 12-15 MB, 6 deep)
+MAX_COMMAND_BYTES = 32 * 1024 * 1024
+MAX_COMMAND_DEPTH = 32
+OFF_LOOP_BYTES = 1024 * 1024
+#: codes of commands refused before they ran: the router logs them (once a minute), callers need not
+REFUSED = frozenset({"bad_json", "too_large", "too_deep", "bad_request", "missing_id", "unsigned", "bad_signature",
+                     "stale", "id_reused"})
 
 
 class CommandError(DomainError):
@@ -55,13 +71,19 @@ def sign(key: bytes, name: str, msg: dict[str, Any]) -> str:
 
 class CommandRouter:
     def __init__(self, store: Store, clock: Callable[[], datetime], metrics: Metrics | None = None, *,
-                 hmac_key: bytes | None = None, replay_window_s: float = 300) -> None:
+                 hmac_key: bytes | None = None, replay_window_s: float = 300,
+                 max_bytes: int = MAX_COMMAND_BYTES, max_depth: int = MAX_COMMAND_DEPTH) -> None:
         self.store = store
         self.clock = clock
         self.metrics = metrics
         self.hmac_key = hmac_key
         self.replay_window_s = replay_window_s
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
         self._handlers: dict[str, tuple[Handler, type[BaseModel] | None]] = {}
+        #: id -> (command name, its result to come): a repeat that arrives while the first still runs
+        self._running: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self.quiet = QuietLog(log)
 
     def register(self, name: str, handler: Handler, args_model: type[BaseModel] | None = None) -> None:
         """``handler(args)`` gets a validated ``args_model`` instance (or the raw dict) and returns a result dict."""
@@ -72,25 +94,77 @@ class CommandRouter:
         return sorted(self._handlers)
 
     async def handle(self, name: str, payload: bytes | str) -> dict[str, Any]:
-        """Turn one incoming message into the result to publish on cmd-result."""
-        try:
-            msg = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return self._count(_error(None, "bad_json", f"payload is not JSON: {exc}"))
-        if not isinstance(msg, dict):
-            return self._count(_error(None, "bad_request", "payload must be a JSON object"))
+        """Turn one incoming message into the result to publish on cmd-result (always one, whatever came)."""
+        raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+        if len(raw) > OFF_LOOP_BYTES:   # a snapshot's screen and parse take a fraction of a second: not on the loop
+            msg, refused = await asyncio.to_thread(self._parse, name, raw)
+        else:
+            msg, refused = self._parse(name, raw)
+        if refused is not None:
+            return refused
         cmd_id = msg.get("id")
         if not isinstance(cmd_id, str) or not ID_RE.match(cmd_id):
-            return self._count(_error(None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]"))
+            return self._refuse(name, None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]")
         if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
-            log.warning("command %s id=%s refused: %s", name, cmd_id, refused["error"]["code"])
-            return self._count(refused)
-        stored = self.store.query_one("SELECT result FROM commands WHERE id=?", (cmd_id,))
+            code = refused["error"]["code"]
+            return self._refuse(name, cmd_id, code, refused["error"]["message"])
+        stored = self.store.query_one("SELECT name, result FROM commands WHERE id=?", (cmd_id,))
         if stored is not None:
+            if stored[0] != name:
+                return self._reused(name, cmd_id, stored[0])
             log.info("command %s (%s) repeated: answering the stored result", cmd_id, name)
-            return json.loads(stored[0])
-        result = await self._dispatch(cmd_id, name, msg.get("args", {}))
-        await self.store.write(lambda c: self._remember(c, cmd_id, name, result))
+            return json.loads(stored[1])
+        running = self._running.get(cmd_id)
+        if running is not None:
+            if running[0] != name:
+                return self._reused(name, cmd_id, running[0])
+            await asyncio.wait([running[1]])   # the same command again while it runs: its one answer
+            return running[1].result()
+        return await self._run(cmd_id, name, msg.get("args", {}))
+
+    def _parse(self, name: str, raw: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(the command object, None), or ({}, the refusal) when it must not or cannot be read."""
+        screened = screen(raw, self.max_bytes, self.max_depth)
+        if screened is not None:
+            return {}, self._refuse(name, guess_id(raw), *screened)
+        try:
+            msg = json.loads(raw)
+        except RecursionError:   # screen() measured the depth; never trust one check alone
+            return {}, self._refuse(name, guess_id(raw), "too_deep", "command nests too deep to parse")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return {}, self._refuse(name, guess_id(raw), "bad_json", f"payload is not JSON: {exc}")
+        if not isinstance(msg, dict):
+            return {}, self._refuse(name, None, "bad_request", "payload must be a JSON object")
+        return msg, None
+
+    async def _run(self, cmd_id: str, name: str, args: Any) -> dict[str, Any]:
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._running[cmd_id] = (name, done)
+        try:
+            result = await self._dispatch(cmd_id, name, args)
+            await self.store.write(lambda c: self._remember(c, cmd_id, name, result))
+        except BaseException:
+            done.set_result(_error(cmd_id, "internal", "the command could not be completed; send it again"))
+            raise
+        finally:
+            del self._running[cmd_id]
+        done.set_result(result)
+        return self._count(result)
+
+    def _reused(self, name: str, cmd_id: str, first: str) -> dict[str, Any]:
+        return self._refuse(name, cmd_id, "id_reused", f"id '{cmd_id}' was already used for '{first}'; "
+                                                       f"nothing was done: send '{name}' with a new id",
+                            first_command=first)
+
+    def _refuse(self, name: str, cmd_id: str | None, code: str, message: str, **details: Any) -> dict[str, Any]:
+        """A command refused before it ran: answered, counted, logged once a minute per (command, code)."""
+        if self.metrics is not None:
+            self.metrics.inc("commands_refused_total", {"reason": code})
+        shown = name if name in self._handlers else "(other)"   # the topic is the sender's: bounded in the log
+        self.quiet.log((shown, code), "command %s refused: %s (%s)", shown, code, message[:200])
+        result = _error(cmd_id, code, message, **details)
+        if cmd_id is None:
+            result["command"] = name[:128]   # id unreadable: central matches the answer by command name
         return self._count(result)
 
     async def _dispatch(self, cmd_id: str, name: str, args: Any) -> dict[str, Any]:

@@ -5,7 +5,9 @@ A console port already taken used to end ``make demo`` with uvicorn's ``Errno 98
 anything starts, ``estate-gateway run`` checks its ``[api] listen`` and ``scripts/demo.sh``
 checks every port of the demo (``python -m gateway.ports -c FILE broker=127.0.0.1:18830``),
 and each busy one is named with the process listening there when this user may see it
-(``/proc/net/tcp*`` and ``/proc/<pid>/fd``; no root needed for one's own processes).
+(``/proc/net/tcp*`` and ``/proc/<pid>/fd``; no root needed for one's own processes), with its
+command line and ``kill PID`` -- and when it is the broker or simulator of an earlier demo that was
+not stopped, it says so (moving the console and broker ports would not free the simulator's).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 _LISTEN = "0A"
+#: in the command line of the demo's broker and simulator (scripts/demo.sh): a leftover demo, not a stranger
+_DEMO_MARKS = (".demo-run.toml", "var/demo/mosquitto.conf")
 
 
-def holder(port: int) -> str | None:
-    """``"python3 (pid 1234)"`` for the process listening on ``port``, when /proc lets us see it."""
+def holder_process(port: int) -> tuple[int, str, str] | None:
+    """(pid, name, command line) of the process listening on ``port``, when /proc lets us see it."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -41,10 +45,28 @@ def holder(port: int) -> str | None:
             fds = os.listdir(f"/proc/{pid}/fd")
             if any(os.readlink(f"/proc/{pid}/fd/{fd}") in wanted for fd in fds):
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
-                return f"{name} (pid {pid})"
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return int(pid), name, cmd.strip()[:200]
         except OSError:
             continue
     return None
+
+
+def holder(port: int) -> str | None:
+    """``"python3 (pid 1234)"`` for the process listening on ``port``, when /proc lets us see it."""
+    found = holder_process(port)
+    return f"{found[1]} (pid {found[0]})" if found else None
+
+
+def how_to_stop(port: int) -> str | None:
+    """What to do about the holder of ``port``: ``kill PID``, and whether it is a leftover demo."""
+    found = holder_process(port)
+    if found is None:
+        return None
+    pid, _name, cmd = found
+    if any(mark in cmd for mark in _DEMO_MARKS):
+        return f"a leftover of an earlier 'make demo' ({cmd}): stop it with: kill {pid}"
+    return f"held by: {cmd}; stop it with: kill {pid} (if it is yours)"
 
 
 def busy(host: str, port: int) -> str | None:
@@ -106,9 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         what, _, where = item.partition("=")
         h, _, p = where.rpartition(":")
         todo.append((what, h, int(p)))
-    problems = [f"{what}: {why}" for what, h, p in todo if (why := busy(h, p))]
-    for line in problems:
-        print(line, file=sys.stderr)
+    problems = 0
+    for what, h, p in todo:
+        why = busy(h, p)
+        if why:
+            problems += 1
+            print(f"{what}: {why}", file=sys.stderr)
+            if (hint := how_to_stop(p)) is not None:
+                print(f"    {hint}", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.commands import CommandRouter
+from gateway.commands import REFUSED, CommandRouter
 from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
@@ -362,8 +362,8 @@ class Uplink:
                 result = await self.commands.handle(name, payload)
         finally:
             self._commands_running.discard(key)
-        log.info("command %s id=%s -> %s", name, result.get("id"),
-                 "ok" if result.get("ok") else result.get("error", {}).get("code"))
+        if (code := None if result.get("ok") else result.get("error", {}).get("code")) not in REFUSED:
+            log.info("command %s id=%s -> %s", name, result.get("id"), code or "ok")   # refusals: QuietLog'd
         if self._client is not None:
             self._client.publish(f"{self.root}/cmd-result", json.dumps(result, ensure_ascii=False), qos=1)
 

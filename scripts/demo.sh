@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a local mosquitto (127.0.0.1:18830, persistent), simulated hardware with the demo control,
-# the gateway on config/demo.toml, two demo cards enrolled. Ctrl-C stops everything; state stays in var/demo.
+# the gateway on config/demo.toml, two demo cards enrolled. Ctrl-C stops everything, and so do SIGTERM and SIGHUP
+# to its process group (timeout, a CI runner, a closed terminal); state stays in var/demo.
 #   scripts/demo.sh [--port CONSOLE_PORT] [--mqtt-port BROKER_PORT]
 #   environment: EGW_PORT (console, default 8080), EGW_MQTT_PORT (broker, default 18830)
 set -euo pipefail
@@ -31,7 +32,14 @@ $BIN/estate-gateway check-config -c config/.demo-run.toml >/dev/null
 if ! $BIN/python -m gateway.ports -c config/.demo-run.toml "broker=127.0.0.1:$MQTT_PORT" 2>"$VAR/ports.txt"; then
   echo "make demo cannot start, a port it needs is taken:" >&2
   sed 's/^/  /' "$VAR/ports.txt" >&2
-  echo "another 'make demo' still running? Otherwise choose other ports: EGW_PORT=8081 EGW_MQTT_PORT=18831 make demo" >&2
+  if grep -q "leftover of an earlier 'make demo'" "$VAR/ports.txt"; then
+    echo "an earlier 'make demo' was not stopped completely: stop the processes named above (kill PID), then make demo" >&2
+  elif grep -qvE '^(console|broker):|^ ' "$VAR/ports.txt"; then
+    echo "the simulator's ports are fixed in config/demo.toml (EGW_PORT and EGW_MQTT_PORT move only the console" \
+         "and the broker): stop the program named above, or change those ports in config/demo.toml" >&2
+  else
+    echo "stop the program named above, or choose other ports: EGW_PORT=8081 EGW_MQTT_PORT=18831 make demo" >&2
+  fi
   exit 1
 fi
 
@@ -43,20 +51,31 @@ listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $VAR/
-autosave_interval 30
+autosave_on_changes true
+autosave_interval 1
 max_queued_messages 100000
 user $(id -un)
 EOF
 
 pids=()
+stop_pid() {  # stop_pid PID SECONDS: SIGTERM, then SIGKILL if it is still there after SECONDS
+  local pid=$1 n=$(( $2 * 10 ))
+  kill "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && [ $n -gt 0 ]; do n=$((n - 1)); sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {  # the gateway first (it says goodbye to the broker and its readers), then the hardware, the broker
-  trap - EXIT INT TERM
+  # A signal to the whole process group (timeout, a CI runner, a closed terminal, make passing SIGTERM on)
+  # often comes twice: the cleanup must not be cut short by the second one, or the broker and simulator
+  # (sessions of their own, out of the group's reach) would be left running with the demo's ports.
+  trap '' INT TERM HUP
+  trap - EXIT
   for ((i=${#pids[@]}-1; i>=0; i--)); do
-    kill "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
+    stop_pid "${pids[i]}" 15
   done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT INT TERM HUP
 wait_for() {  # wait_for WHAT SECONDS PID LOG CMD...: until CMD succeeds; if PID ends first or time is up, say why
   local what=$1 n=$(( $2 * 10 )) pid=$3 log=$4; shift 4
   until "$@" >/dev/null 2>&1; do

@@ -52,6 +52,9 @@ class MqttSection(Strict):
     keepalive_s: int = Field(default=30, ge=5, le=600)
     inflight: int = Field(default=500, ge=1, le=65000)  # QoS 1 messages awaiting PUBACK
     command_hmac_key_file: str = ""  # set: commands must carry a valid HMAC (see README)
+    # a command larger than this answers too_large before it is parsed (a 100k-card snapshot is 12-15 MB)
+    max_command_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    max_command_depth: int = Field(default=32, ge=4, le=512)   # deeper nesting answers too_deep, never parsed
 
     @property
     def tls(self) -> bool:
