@@ -64,6 +64,7 @@ class AlarmsComponent:
             await receiver.start()
         ctx.supervisor.spawn("alarms.watch", self.supervision.watch)
         ctx.supervisor.spawn("alarms.handover", self.missed_handover.watch)
+        ctx.supervisor.spawn("alarms.gauges", self.lifecycle.watch_gauges)
 
     async def stop(self) -> None:
         for receiver in self.receivers.values():

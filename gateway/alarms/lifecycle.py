@@ -9,6 +9,7 @@ the commit (doors, liveness) is the caller's, from the returned :class:`Outcome`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -18,12 +19,16 @@ from gateway.alarms import rules
 from gateway.alarms import store as db
 from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
 from gateway.alarms.linkage import FireLinkage
-from gateway.alarms.signals import Signal
+from gateway.alarms.signals import KINDS, Signal
 from gateway.config import AlarmZoneConfig
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
+from gateway.gauges import event_age_s
 
 log = logging.getLogger(__name__)
+
+#: how often the unacknowledged-alarm gauges are refreshed (the alert rules wait minutes)
+GAUGES_EVERY_S = 5.0
 
 
 @dataclass
@@ -144,3 +149,19 @@ class Lifecycle:
         if where is None:
             raise UnknownState(state)
         return db.list_alarms(self.ctx.store, *where, max(1, min(limit, 5000)))
+
+    # ------------------------------------------------------------------ gauges for alerting
+    def publish_gauges(self) -> None:
+        """``alarms_unacknowledged{kind}`` and ``alarm_oldest_unacknowledged_age_seconds{kind}`` for every kind
+        (0 when none), so an alert rule and a dashboard always find the series."""
+        now = self.ctx.clock.now()
+        found = {kind: (n, oldest) for kind, n, oldest in db.unacknowledged_by_kind(self.ctx.store)}
+        for kind in KINDS:
+            n, oldest = found.get(kind, (0, None))
+            self.ctx.metrics.set("alarms_unacknowledged", n, {"kind": kind})
+            self.ctx.metrics.set("alarm_oldest_unacknowledged_age_seconds", event_age_s(oldest, now), {"kind": kind})
+
+    async def watch_gauges(self) -> None:
+        while True:
+            self.publish_gauges()
+            await asyncio.sleep(GAUGES_EVERY_S)

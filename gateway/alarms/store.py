@@ -199,6 +199,13 @@ def mark_escalated(conn: sqlite3.Connection, alarm_id: int, count: int, stamp: s
     return cur.rowcount == 1
 
 
+def unacknowledged_by_kind(store: Store) -> list[tuple[str, int, str]]:
+    """(kind, how many, oldest raised_at) of the open alarms nobody acknowledged yet (the partial index)."""
+    return [(r[0], r[1], r[2]) for r in store.query(
+        "SELECT kind, COUNT(*), MIN(raised_at) FROM alarms WHERE acked_at IS NULL AND state != 'closed' "
+        "GROUP BY kind")]
+
+
 def silent_panels(store: Store) -> set[tuple[str, str]]:
     """(receiver, account) whose silence alarm is still open (it survives a restart)."""
     return {(r["receiver"], r["account"]) for r in store.query(
