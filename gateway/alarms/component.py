@@ -58,6 +58,7 @@ class AlarmsComponent:
             ctx.devices.declare(rc.id, "receiver")
         await self.supervision.start()
         await self.linkage.reconcile()
+        await self.lifecycle.close_acknowledged_once()
         for rc in ctx.config.alarm_receivers:
             receiver = RECEIVERS[rc.protocol](rc, ctx, self.intake)
             self.receivers[rc.id] = receiver

@@ -166,6 +166,13 @@ def alarms_to_restore(conn: sqlite3.Connection, s: Signal, *, silence: bool) -> 
     return [(int(r[0]), r[1]) for r in rows]
 
 
+def alarms_a_reset_ends(conn: sqlite3.Connection, s: Signal, zone_below: int) -> list[sqlite3.Row]:
+    """Open GB/T 26875.3 component alarms of the resetting transmitter (zones below ``zone_below``), oldest first."""
+    return conn.execute(f"SELECT id, acked_at, kind, zone, code FROM alarms WHERE receiver=? AND account=? "
+                        f"AND zone < ? AND code LIKE 'GB-%' AND {_ACTIVE} ORDER BY id",
+                        (s.receiver, s.account, zone_below)).fetchall()
+
+
 def mark_restored(conn: sqlite3.Connection, alarm_id: int, now: str, state: str) -> None:
     conn.execute("UPDATE alarms SET restored_at=?, state=?, closed_at=? WHERE id=?",
                  (now, state, now if state == "closed" else None, alarm_id))
@@ -173,9 +180,19 @@ def mark_restored(conn: sqlite3.Connection, alarm_id: int, now: str, state: str)
 
 # ---------------------------------------------------------------------- acknowledgement
 def ack_target(conn: sqlite3.Connection, alarm_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT state, acked_at, kind FROM alarms WHERE id=?",
+    row: sqlite3.Row | None = conn.execute("SELECT state, acked_at, kind, code FROM alarms WHERE id=?",
                                            (alarm_id,)).fetchone()
     return row
+
+
+def acknowledged_unrestored(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Alarms acknowledged and still waiting for a restore, as (id, code)."""
+    return conn.execute("SELECT id, code FROM alarms WHERE state = 'acknowledged' AND restored_at IS NULL "
+                        "ORDER BY id").fetchall()
+
+
+def close_acknowledged(conn: sqlite3.Connection, alarm_id: int, now: str) -> None:
+    conn.execute("UPDATE alarms SET state='closed', closed_at=? WHERE id=? AND state='acknowledged'", (now, alarm_id))
 
 
 def mark_acknowledged(conn: sqlite3.Connection, alarm_id: int, now: str, by: str, note: str, closes: bool) -> None:
