@@ -167,6 +167,13 @@ async function showVerification(card) {
   if (state.verifyCard !== card) return;
   if (!r.ok) { $("verify-list").replaceChildren(el("li", { class: "bad" }, errText(r))); return; }
   const v = r.data;
+  // what the gateway kept: a door's last refusal and the newest swipe survive a page reload
+  for (const d of v.doors || []) {
+    if (d.refused && !d.verified && !state.verifyResults.has(d.door)) {
+      state.verifyResults.set(d.door, { ok: false, reason: d.refused.reason, at: d.refused.at });
+    }
+  }
+  if (!state.verifyLast && v.last) state.verifyLast = { ...v.last };
   $("verify-list").replaceChildren(...(v.doors || []).map(verifyItem));
   showLastSwipe(v.doors || []);
   $("verify-complete").classList.toggle("hidden", !v.complete);
