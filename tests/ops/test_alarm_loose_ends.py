@@ -86,7 +86,14 @@ def test_a_system_reset_restores_the_component_alarms_it_cleared(tmp_path: Path)
             await gbs.send_component(302, RUNNING | FAULT, "B3 手报")
             opened = {a["zone"]: a for a in alarms.list_alarms("open") if a["receiver"] == "fire-panel"}
             assert {(z, a["kind"]) for z, a in opened.items()} == {(301, "fire"), (302, "fault")}
+            # the gauges the alert rules read (refreshed every few seconds; published here at once)
+            alarms.lifecycle.publish_gauges()
+            assert ctx.metrics.get("alarms_unacknowledged", {"kind": "fire"}) == 1
+            assert ctx.metrics.get("alarm_oldest_unacknowledged_age_seconds", {"kind": "fire"}) >= 0
             await alarms.acknowledge(opened[302]["id"], "op", "operator", "seen")
+            alarms.lifecycle.publish_gauges()
+            assert ctx.metrics.get("alarms_unacknowledged", {"kind": "fault"}) == 0
+            assert ctx.metrics.get("alarms_unacknowledged", {"kind": "fire"}) == 1
             # the panel's reset key: a facility operation with the reset flag, for its system (1/1)
             confirm = await gbs.send(encode_unit([SystemOperation(1, 1, 0b1, 0, None)]))
             assert confirm.command == gb.CMD_CONFIRM
@@ -120,5 +127,25 @@ def test_codes_no_panel_restores_close_when_acknowledged(tmp_path: Path) -> None
         assert alarms.get_alarm(by_code["301"]["id"])["state"] == "acknowledged"   # until the AC comes back
         report = alarms.handover.report()
         assert [a["code"] for a in report["open_alarms"]] == ["301"]
+
+    run(tmp_path, body)
+
+
+def test_acknowledged_alarms_of_such_codes_left_open_are_closed_at_start(tmp_path: Path) -> None:
+    """An alarm raised and acknowledged before its code was known as ``once`` waits for a restore that never
+    comes: the start closes it (``alarm.closed``), so the handover stops carrying it."""
+
+    async def body(ctx: Any, alarms: AlarmsComponent, fake: FakeAccess, panel: Dc09Panel) -> None:
+        assert await panel.send("ADM-CID", "1303 01 000") == "ACK"
+        assert await panel.send("ADM-CID", "1301 01 000") == "ACK"
+        by_code = {a["code"]: a for a in alarms.list_alarms("open")}
+        # as an older gateway left them: acknowledged, waiting for a restore
+        await ctx.store.write(lambda c: c.execute(
+            "UPDATE alarms SET state='acknowledged', acked_at='2026-01-01T00:00:00.000Z', acked_by='op'"))
+        assert await alarms.lifecycle.close_acknowledged_once() == [by_code["303"]["id"]]
+        assert alarms.get_alarm(by_code["303"]["id"])["state"] == "closed"
+        assert alarms.get_alarm(by_code["301"]["id"])["state"] == "acknowledged"
+        assert {"alarm": by_code["303"]["id"]} in events(ctx, "alarm.closed")
+        assert await alarms.lifecycle.close_acknowledged_once() == []   # once only
 
     run(tmp_path, body)

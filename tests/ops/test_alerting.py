@@ -180,3 +180,16 @@ def test_promtool_lints_the_scrape_clean_of_format_errors(scrape: str) -> None:
     """``promtool check metrics``: the exposition parses and passes Prometheus's naming lint."""
     run = promtool("check", "metrics", stdin=scrape)
     assert run.returncode == 0 and not (run.stdout + run.stderr).strip(), run.stdout + run.stderr
+
+
+def test_store_degraded_follows_the_stores_health() -> None:
+    """``store_degraded`` is 1 exactly while the store reports trouble (``Store.trouble``: reason and since)."""
+    from gateway.gauges import store_degraded
+
+    class Health:
+        trouble: tuple[str, str] | None = None
+
+    store = Health()
+    assert store_degraded(store) == 0
+    store.trouble = ("disk I/O error", "2026-12-05T01:00:00.000Z")
+    assert store_degraded(store) == 1
