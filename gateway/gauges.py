@@ -35,6 +35,13 @@ def event_age_s(ts: str | None, now: datetime) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
+def oldest_pending(events: Any, now: datetime) -> dict[str, Any]:
+    """For ``/health``: how long the oldest undelivered event has waited (depth alone hides a queue that stopped
+    moving)."""
+    ts = events.oldest_pending_ts()
+    return {"oldest_ts": ts, "oldest_age_s": round(event_age_s(ts, now), 1)}
+
+
 def disk_free(path: str) -> tuple[float, float]:
     """(bytes available to an unprivileged writer, that as a share of the filesystem)."""
     st = os.statvfs(path)

@@ -16,7 +16,7 @@ from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
 from gateway.events import Emit
-from gateway.gauges import event_age_s
+from gateway.gauges import oldest_pending
 
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
 MAX_CURSOR = 2 ** 63 - 1
@@ -50,16 +50,10 @@ async def health(ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
         "site": ctx.config.gateway.site,
         "uplink": uplink,
         "outbox": {"depth": ctx.events.outbox_depth, "max_events": ctx.events.max_outbox,
-                   "shed": ctx.events.shed_total, **oldest_pending(ctx)},
+                   "shed": ctx.events.shed_total, **oldest_pending(ctx.events, ctx.clock.now())},
         "devices": ctx.devices.snapshot(),
         "tasks": ctx.supervisor.running(),
     }
-
-
-def oldest_pending(ctx: GatewayContext) -> dict[str, Any]:
-    """How long the oldest undelivered event has waited: depth alone hides a queue that stopped moving."""
-    ts = ctx.events.oldest_pending_ts()
-    return {"oldest_ts": ts, "oldest_age_s": round(event_age_s(ts, ctx.clock.now()), 1)}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
