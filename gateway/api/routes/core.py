@@ -11,12 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import __version__
+from gateway import __version__, gauges
 from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
 from gateway.events import Emit
-from gateway.gauges import oldest_pending
 
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
 MAX_CURSOR = 2 ** 63 - 1
@@ -50,7 +49,7 @@ async def health(ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
         "site": ctx.config.gateway.site,
         "uplink": uplink,
         "outbox": {"depth": ctx.events.outbox_depth, "max_events": ctx.events.max_outbox,
-                   "shed": ctx.events.shed_total, **oldest_pending(ctx.events, ctx.clock.now())},
+                   "shed": ctx.events.shed_total, **gauges.oldest_pending(ctx.events, ctx.clock.now())},
         "devices": ctx.devices.snapshot(),
         "tasks": ctx.supervisor.running(),
     }
