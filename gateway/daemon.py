@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import __version__, gauges
+from gateway import __version__
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.commands import CommandRouter
@@ -31,6 +31,7 @@ from gateway.config import GatewayConfig
 from gateway.context import GatewayContext
 from gateway.devices import DeviceRegistry
 from gateway.events import EventLog
+from gateway.gauges import register as register_gauges
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.supervisor import Supervisor
@@ -210,7 +211,7 @@ class Daemon:
             await ctx.events.record("gateway.started", {"boot_id": self.boot_id, "version": __version__,
                                                         "outbox_depth": ctx.events.outbox_depth})
             self._register_core_commands(ctx)
-            gauges.register(ctx, Backups(self.cfg).newest_age_s)
+            register_gauges(ctx, Backups(self.cfg).newest_age_s)
             for comp in ctx.components.values():
                 await comp.start(ctx)
             ctx.supervisor.spawn("uplink", self.uplink.run)

@@ -21,7 +21,6 @@ from gateway.metering.billing import Billing
 from gateway.metering.models import Job, MeterRuntime, ReadingsNowArgs, ValveArgs
 from gateway.metering.readings import Readings
 from gateway.metering.register import MIGRATIONS
-from gateway.metering.rules import NO_HOT_WATER
 from gateway.metering.scheduler import BusScheduler
 from gateway.metering.valves import Valves, find_meter
 
@@ -57,8 +56,7 @@ class MeteringComponent:
             ctx.supervisor.spawn(f"metering:{bus.id}", sched.run, device=(bus.id, "bus"))
         ctx.handover_sources.append(self)
         # open no-hot-water faults, for the alert rule of that name (config/prometheus/)
-        ctx.metrics.gauge_fn("meter_no_hot_water_faults",
-                             lambda: sum(1 for m in self.meters.values() if NO_HOT_WATER in m.faults))
+        ctx.metrics.gauge_fn("meter_no_hot_water_faults", self.readings.no_hot_water_faults)
         if ctx.config.meters:
             self._billing_task = asyncio.get_running_loop().create_task(self.billing.run(self.readings.prune))
 
