@@ -2,14 +2,14 @@
 # Installs the system packages the tests and the demo need, only when missing:
 # mosquitto (real MQTT broker), mosquitto-clients (mosquitto_sub/_pub: watch what central sees, as the README
 # shows), netcat-openbsd (nc: the OSDP simulator's control port in docs/access.md),
-# chromium + CJK fonts (browser tests of the console),
-# prometheus (for promtool: the alert rules in config/prometheus/ are checked and unit-tested; its server is not run).
+# chromium + CJK fonts (browser tests of the console).
 set -euo pipefail
 want=()
+# prometheus: its promtool checks and unit-tests the alert rules in config/prometheus/ (the server is not run)
+command -v promtool >/dev/null 2>&1 || want+=(prometheus)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || want+=(mosquitto-clients)
 command -v nc >/dev/null 2>&1 || want+=(netcat-openbsd)
-command -v promtool >/dev/null 2>&1 || want+=(prometheus)
 if [ "${EGW_NO_BROWSER:-0}" != "1" ]; then
   [ -x /usr/bin/chromium ] || want+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || want+=(fonts-noto-cjk)
@@ -21,10 +21,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
-# Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
 if [[ " ${want[*]} " == *" prometheus "* ]]; then   # only promtool is wanted, not a server on 9090
   ($SUDO systemctl disable --now prometheus >/dev/null 2>&1 || $SUDO service prometheus stop >/dev/null 2>&1 || true)
 fi
+# Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
 if [[ " ${want[*]} " == *" mosquitto "* ]]; then
   ($SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true)
 fi
