@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from alarms.harness import FakeAccess, events, run
 from conftest import until
 
 from drivers import gb26875 as gb
 from drivers.contact_id import format_line
-from drivers.gb26875.objects import ComponentStatus, SystemOperation, encode_unit
+from drivers.gb26875.objects import FIXED, ComponentStatus, Gb26875Error, SystemOperation, encode_unit, parse_units, untimed_unit
 from drivers.sim.alarm_panel import Dc09Panel, GbSender, send_contact_id_lines
 from gateway.alarms import AlarmsComponent
 from gateway.alarms.rules import closes_on_ack
@@ -149,3 +152,33 @@ def test_acknowledged_alarms_of_such_codes_left_open_are_closed_at_start(tmp_pat
         assert await alarms.lifecycle.close_acknowledged_once() == []   # once only
 
     run(tmp_path, body)
+
+
+# ---------------------------------------------------------------------- the untimed layout, fuzzed
+components = st.builds(ComponentStatus, st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
+                       st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF), st.text("火警烟感AB 1", max_size=10),
+                       st.none())
+
+
+@settings(max_examples=60)
+@given(st.lists(components, min_size=1, max_size=5))
+def test_untimed_objects_read_as_the_timed_ones_without_their_time(objs: list[ComponentStatus]) -> None:
+    timed = encode_unit(objs)
+    size = FIXED[2].size()
+    untimed = timed[:2] + b"".join(timed[2 + i * size:2 + (i + 1) * size - 6] for i in range(len(objs)))
+    assert untimed_unit(untimed) and not untimed_unit(timed)
+    # the same objects as the timed unit reads (descriptions trimmed alike), with no time
+    assert parse_units(untimed) == tuple(replace(o, time=None) for o in parse_units(timed))
+
+
+@settings(max_examples=200)
+@given(st.sampled_from(sorted(FIXED)), st.integers(0, 6), st.binary(max_size=300))
+def test_any_unit_parses_or_is_refused_with_a_reason(type_flag: int, count: int, body: bytes) -> None:
+    data = bytes([type_flag, count]) + body
+    try:
+        units = parse_units(data)
+    except Gb26875Error as exc:
+        assert str(exc)
+        return
+    assert len(units) == count
+    assert all(getattr(u, "time", None) is None for u in units) or not untimed_unit(data)
