@@ -4,7 +4,8 @@ Contact ID (:mod:`drivers.cid_codes`) and SIA (:mod:`drivers.sia_codes`) say the
 different codes; both tables answer with a :class:`Meaning`, so the gateway decides once what a
 fire, a trouble or an opening *does*:
 
-* ``raise``   -- an alarm of ``kind`` (or a repeat of the open one);
+* ``raise``   -- an alarm of ``kind`` (or a repeat of the open one); ``once`` when no panel ever sends a
+  restore for it (an event, not a condition): acknowledging closes it;
 * ``restore`` -- ends the open alarms of every kind in ``restores`` (same panel and zone);
 * ``log``     -- news, not an alarm (openings/closings, bypasses, access, tests): kept in the
   panel log; ``liveness`` marks the periodic tests that only prove the panel alive.
@@ -38,6 +39,9 @@ class Meaning:
     liveness: bool = False
     #: False for a code no table knows (raised as ``unknown code ...``)
     known: bool = True
+    #: an event, not a condition (RAM checksum bad, data lost): no panel ever restores it, so its alarm
+    #: closes when acknowledged (docs/alarms.md)
+    once: bool = False
 
     @property
     def restore(self) -> bool:

@@ -45,7 +45,8 @@ _GROUP_TEXT = {
     "se": {1: "start", 3: "end", 6: "status"},
 }
 
-# code kind how group source text -- how: alarm (raises on 1/6, restores on 3) | log | live (log, liveness)
+# code kind how group source text -- how: alarm (raises on 1/6, restores on 3) | once (raises; an event no panel
+# restores, so acknowledging closes it: a checksum or self-test failure, a report that could not be sent) | log | live
 _TABLE = """
 100 panic       alarm - D Medical
 101 panic       alarm - D Personal emergency
@@ -112,13 +113,13 @@ _TABLE = """
 300 fault       alarm - D System trouble
 301 fault       alarm - D AC loss
 302 fault       alarm - D Low system battery
-303 fault       alarm - D RAM checksum bad
-304 fault       alarm - D ROM checksum bad
+303 fault       once  - D RAM checksum bad
+304 fault       once  - D ROM checksum bad
 305 other       log   - D System reset
 306 other       log   - D Panel programming changed
-307 fault       alarm - D Self-test failure
+307 fault       once  - D Self-test failure
 308 fault       alarm - D System shutdown
-309 fault       alarm - D Battery test failure
+309 fault       once  - D Battery test failure
 310 fault       alarm - D Ground fault
 311 fault       alarm - D Battery missing/dead
 312 fault       alarm - D Power supply overcurrent
@@ -142,22 +143,22 @@ _TABLE = """
 336 fault       alarm - D Local printer failure
 337 fault       alarm - D Expansion module DC loss
 338 fault       alarm - D Expansion module low battery
-339 fault       alarm - D Expansion module reset
+339 fault       once  - D Expansion module reset
 340 fault       alarm - D System peripheral trouble
 341 fault       alarm - D Expansion module tamper (trouble)
 342 fault       alarm - D Expansion module AC loss
-343 fault       alarm - D Expansion module self-test failure
+343 fault       once  - D Expansion module self-test failure
 344 fault       alarm - D RF receiver jam detected
 345 fault       alarm - A AES encryption trouble
 350 fault       alarm - D Communication trouble
 351 fault       alarm - D Telco 1 fault
 352 fault       alarm - D Telco 2 fault
 353 fault       alarm - D Long range radio transmitter fault
-354 fault       alarm - D Failure to communicate event
+354 fault       once  - D Failure to communicate event
 355 fault       alarm - D Loss of radio supervision
 356 fault       alarm - D Loss of central polling
 357 fault       alarm - D Long range radio VSWR problem
-358 fault       alarm - A Periodic communication test failed
+358 fault       once  - A Periodic communication test failed
 360 fault       alarm - D Communication trouble
 370 fault       alarm - D Protection loop trouble
 371 fault       alarm - D Protection loop open
@@ -177,7 +178,7 @@ _TABLE = """
 386 fault       alarm - D Smoke detector low sensitivity
 387 fault       alarm - D Intrusion detector high sensitivity
 388 fault       alarm - D Intrusion detector low sensitivity
-389 fault       alarm - D Sensor self-test failure
+389 fault       once  - D Sensor self-test failure
 391 fault       alarm - D Sensor watch trouble
 392 fault       alarm - D Drift compensation error
 393 fault       alarm - D Maintenance alert
@@ -378,4 +379,4 @@ def describe(code: int, qualifier: int = 1) -> Meaning:
         return Meaning(row.kind, text, "log")
     if qualifier == 3:
         return Meaning(row.kind, text, "restore", (row.kind,))
-    return Meaning(row.kind, text, "raise")
+    return Meaning(row.kind, text, "raise", once=row.how == "once")

@@ -2,7 +2,8 @@
 
 Columns: ``code kinds how source text``.
 
-* ``how``: ``alarm`` raises ``kinds``; ``restore`` ends the open alarms of every kind in
+* ``how``: ``alarm`` raises ``kinds``; ``once`` raises too, for an event no panel ever restores (data lost,
+  a checksum failure): acknowledging closes it; ``restore`` ends the open alarms of every kind in
   ``kinds`` (``+``-separated); ``log`` is news only; ``live`` is a periodic test (log, liveness).
 * ``source``: ``S`` -- SIA DC-03 as listed in pysiaalarm's ``docs/codes.csv``; ``P`` -- listed only
   in pysiaalarm's ``src/pysiaalarm/data/sia_codes.py`` (later DC-03 codes and panel makers'
@@ -244,7 +245,7 @@ RO other     log     S Relay open
 RP test      live    S Automatic test
 RR other     log     S Power up
 RS other     log     S Remote program success
-RT fault     alarm   S Data lost
+RT fault     once    S Data lost
 RU other     log     S Remote program fail
 RX test      alarm   S Manual test
 RY test      live    S Test off normal
@@ -313,13 +314,13 @@ XR fault     restore S Transmitter battery restoral
 XS burglary  alarm   S RF receiver tamper
 XT fault     alarm   S Transmitter battery trouble
 XW other     log     S Forced point
-XX fault     alarm   S Fail to test
+XX fault     once    S Fail to test
 YA fault     alarm   S Bell fault
 YB other     log     S Busy seconds
 YC fault     alarm   S Communications fail
 YD fault     alarm   S Receiver line card trouble
 YE fault     restore S Receiver line card restored
-YF fault     alarm   S Parameter checksum fail
+YF fault     once    S Parameter checksum fail
 YG other     log     S Parameter changed
 YH fault     restore S Bell restored
 YI fault     alarm   S Overcurrent trouble
@@ -333,7 +334,7 @@ YQ fault     restore S Power supply restored
 YR fault     restore S System battery restoral
 YS fault     alarm   S Communications trouble
 YT fault     alarm   S System battery trouble
-YU fault     alarm   P Diagnostic error
+YU fault     once    P Diagnostic error
 YW other     log     S Watchdog reset
 YX fault     alarm   S Service required
 YY other     log     S Status report

@@ -22,7 +22,7 @@ class SiaCode:
 
     code: str
     kinds: tuple[Kind, ...]
-    how: str        # alarm | restore | log | live
+    how: str        # alarm | once | restore | log | live
     source: str     # S: DC-03 (pysiaalarm docs/codes.csv); P: pysiaalarm's sia_codes.py only
     text: str
 
@@ -32,7 +32,7 @@ def _load(table: str) -> dict[str, SiaCode]:
     for line in table.strip().splitlines():
         code, kinds, how, source, text = line.split(None, 4)
         parsed = tuple(kinds.split("+"))
-        if not set(parsed) <= set(KINDS) or how not in ("alarm", "restore", "log", "live"):
+        if not set(parsed) <= set(KINDS) or how not in ("alarm", "once", "restore", "log", "live"):
             raise ValueError(f"bad SIA table row: {line!r}")
         out[code] = SiaCode(code, cast(tuple[Kind, ...], parsed), how, source, text)
     return out
@@ -50,6 +50,6 @@ def describe(code: str) -> Meaning:
     kind = row.kinds[0]
     if row.how == "restore":
         return Meaning(kind, row.text, "restore", row.kinds)
-    if row.how == "alarm":
-        return Meaning(kind, row.text, "raise")
+    if row.how in ("alarm", "once"):
+        return Meaning(kind, row.text, "raise", once=row.how == "once")
     return Meaning(kind, row.text, "log", liveness=row.how == "live")

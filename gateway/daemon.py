@@ -33,6 +33,7 @@ from gateway.config import GatewayConfig
 from gateway.context import GatewayContext
 from gateway.devices import DeviceRegistry
 from gateway.events import EventLog
+from gateway.gauges import register as register_gauges
 from gateway.metrics import Metrics
 from gateway.store import Store, sweep_partial_backups
 from gateway.supervisor import Supervisor
@@ -218,6 +219,7 @@ class Daemon:
             await ctx.events.record("gateway.started", {"boot_id": self.boot_id, "version": __version__,
                                                         "outbox_depth": ctx.events.outbox_depth})
             self._register_core_commands(ctx)
+            register_gauges(ctx, Backups(self.cfg).newest_age_s)
             for comp in ctx.components.values():
                 await comp.start(ctx)
             ctx.supervisor.spawn("uplink", self.uplink.run)

@@ -366,6 +366,11 @@ class EventLog:
             )
         return [Event.from_row(r) for r in rows]
 
+    def oldest_pending_ts(self) -> str | None:
+        """When the oldest undelivered event was recorded (None: the outbox is empty); the outbox's first row."""
+        row = self.store.query_one("SELECT e.ts FROM outbox o JOIN events e ON e.seq = o.seq ORDER BY o.seq LIMIT 1")
+        return str(row[0]) if row else None
+
     def last_seq(self) -> int:
         row = self.store.query_one("SELECT COALESCE(MAX(seq), 0) FROM events")
         return int(row[0]) if row else 0

@@ -5,6 +5,8 @@
 # chromium + CJK fonts (browser tests of the console).
 set -euo pipefail
 want=()
+# prometheus: its promtool checks and unit-tests the alert rules in config/prometheus/ (the server is not run)
+command -v promtool >/dev/null 2>&1 || want+=(prometheus)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || want+=(mosquitto-clients)
 command -v nc >/dev/null 2>&1 || want+=(netcat-openbsd)
@@ -19,6 +21,9 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+if [[ " ${want[*]} " == *" prometheus "* ]]; then   # only promtool is wanted, not a server on 9090
+  ($SUDO systemctl disable --now prometheus >/dev/null 2>&1 || $SUDO service prometheus stop >/dev/null 2>&1 || true)
+fi
 # Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
 if [[ " ${want[*]} " == *" mosquitto "* ]]; then
   ($SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true)

@@ -18,16 +18,20 @@ A frame whose framing is sound (start, length, checksum, end) is a :class:`Frame
 data cannot be read: ``problem`` then says why, so the receiver can deny it with a reason
 instead of dropping it silently. Addresses are shown in the standard's order: the 6 bytes read
 as the little-endian number they are, most significant digit first (wire ``79 03 00 00 00 00``
-is ``000000000379``). The reader never raises on input. No gateway imports.
+is ``000000000379``). The reader never raises on input. A transmitter that leaves the objects' time tags off
+is taken (``untimed``) and logged once. No gateway imports.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from drivers.gb26875.objects import Gb26875Error, Unit, parse_time, parse_units, time_bytes
+from drivers.gb26875.objects import Gb26875Error, Unit, parse_time, parse_units, time_bytes, untimed_unit
+
+log = logging.getLogger(__name__)
 
 START, END = b"@@", b"##"
 HEADER_LEN = 27            # start .. command inclusive
@@ -57,6 +61,8 @@ class Frame:
     units: tuple[Unit, ...] = ()
     #: why the application data could not be read (None: it could)
     problem: str | None = None
+    #: its information objects came without their time tags (:func:`drivers.gb26875.objects.untimed_unit`)
+    untimed: bool = False
 
     @property
     def source_address(self) -> str:
@@ -121,8 +127,27 @@ def parse_frame(raw: bytes) -> Frame:
         units = parse_units(data)
     except Gb26875Error as exc:
         problem = str(exc)
-    return Frame(serial, (major, minor), parse_time(raw[6:12]), bytes(raw[12:18]), bytes(raw[18:24]), raw[26],
-                 data, units, problem)
+    frame = Frame(serial, (major, minor), parse_time(raw[6:12]), bytes(raw[12:18]), bytes(raw[18:24]), raw[26],
+                  data, units, problem, untimed_unit(data) and problem is None)
+    if frame.untimed:
+        _note_untimed(frame)
+    return frame
+
+
+#: transmitters already logged for sending objects without time tags (bounded: one line each, ever)
+_UNTIMED_SEEN: set[str] = set()
+_UNTIMED_MAX = 1024
+
+
+def _note_untimed(frame: Frame) -> None:
+    """Log once per transmitter (per process) that it leaves the time tags off: taken, not refused."""
+    who = frame.source_address
+    if who in _UNTIMED_SEEN or len(_UNTIMED_SEEN) >= _UNTIMED_MAX:
+        return
+    _UNTIMED_SEEN.add(who)
+    log.warning("GB/T 26875.3 transmitter %s sends information objects without their time tags%s: taken and "
+                "confirmed, timed by the gateway (logged once)", who,
+                " and a zero header time" if frame.time is None else "")
 
 
 @dataclass

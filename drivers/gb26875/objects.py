@@ -25,6 +25,10 @@ type  object                                                                    
 61-91 the monitoring centre's queries and commands (:class:`Downstream`)          see below
 ====  ===========================================================================  ========
 
+Objects without their time tag (some transmitters in the field leave it off, and send a zero time in the
+frame's header too) are read with ``time`` None (:func:`untimed_unit`): the alarm is what matters, and the
+gateway stamps what it commits with its own clock anyway.
+
 Types the standard reserves, and the user-defined 128-254, have no known object length: a unit
 of one is refused with the reason (:func:`drivers.gb26875.tables.type_flag_problem`), never
 guessed at. Descriptions are GB 18030, padded with NULs or spaces: both are trimmed.
@@ -83,13 +87,14 @@ class _Fixed:
         return struct.calcsize(cls.FMT) + cls.TEXT + (6 if cls.TIMED else 0)
 
     @classmethod
-    def parse(cls, chunk: bytes) -> Any:
+    def parse(cls, chunk: bytes, *, timed: bool = True) -> Any:
+        """One object; ``timed=False`` for a transmitter that leaves the time tag off (its time is None)."""
         head = struct.calcsize(cls.FMT)
         values: list[Any] = list(struct.unpack_from(cls.FMT, chunk))
         if cls.TEXT:
             values.append(decode_text(chunk[head:head + cls.TEXT]))
         if cls.TIMED:
-            values.append(parse_time(chunk[head + cls.TEXT:head + cls.TEXT + 6]))
+            values.append(parse_time(chunk[head + cls.TEXT:head + cls.TEXT + 6]) if timed else None)
         return cls(*values)
 
     def encode(self) -> bytes:
@@ -295,12 +300,27 @@ def parse_units(data: bytes) -> tuple[InfoObject, ...]:
         return tuple(_variable(type_flag, count, body))
     cls = FIXED.get(type_flag)
     size = cls.size() if cls else Downstream.SIZES[type_flag]
+    timed = not untimed_unit(data)
+    if not timed:
+        size -= 6
     if count == 0 or len(body) != size * count:
         raise Gb26875Error(f"type {type_flag}: {len(body)} bytes for {count} objects of {size} bytes")
     chunks = [body[i * size:(i + 1) * size] for i in range(count)]
     if cls is None:
         return tuple(Downstream(type_flag, c) for c in chunks)
-    return tuple(cls.parse(c) for c in chunks)
+    return tuple(cls.parse(c, timed=timed) for c in chunks)
+
+
+def untimed_unit(data: bytes) -> bool:
+    """A unit of a timed type whose objects all lack their 6-byte time tag (some transmitters in the field
+    send them so). Unambiguous: the count is given, so the body fits either the timed size or this one."""
+    if len(data) < 2 or data[1] == 0:
+        return False
+    cls = FIXED.get(data[0])
+    if cls is None or not cls.TIMED:
+        return False
+    body = len(data) - 2
+    return body != cls.size() * data[1] and body == (cls.size() - 6) * data[1]
 
 
 def encode_unit(objects: list[InfoObject]) -> bytes:

@@ -177,16 +177,27 @@ class Cards:
         if row is None:
             return None
         done = register.verifications(self._ctx.store, card)
-        doors = [{"door": d.id, "name": d.name, "verified": d.id in done, "at": done.get(d.id)}
+        refused = {door: r for door, r in register.verify_refusals(self._ctx.store, card).items() if door not in done}
+        doors = [{"door": d.id, "name": d.name, "verified": d.id in done, "at": done.get(d.id),
+                  "refused": _refusal(refused.get(d.id))}
                  for d in self.doors.doors.values() if rules.in_card_scope(row, d)]
         verified = sum(1 for d in doors if d["verified"])
+        # the newest counted swipe (a first grant or a refusal), so a reloaded page shows what the last one did
+        swipes = [(at, door, True, None) for door, at in done.items()] + \
+                 [(at, door, False, reason) for door, (reason, at) in refused.items()]
+        last = max(swipes, default=None)
         return {"card": card, "unit": row["unit"], "status": row["status"], "doors": doors,
-                "verified": verified, "total": len(doors), "complete": verified == len(doors) and bool(doors)}
+                "verified": verified, "total": len(doors), "complete": verified == len(doors) and bool(doors),
+                "last": None if last is None else {"door": last[1], "ok": last[2], "reason": last[3], "at": last[0]}}
+
+
+def _refusal(r: tuple[str, str] | None) -> dict[str, str] | None:
+    return None if r is None else {"reason": r[0], "at": r[1]}
 
 
 def verify_at_door(conn: sqlite3.Connection, emit: Emit, card: str, door: str, reason: str | None, now: str) -> None:
     """A real decision at a door of the card's scope: verified (``reason`` None), or a failed attempt, reported
-    with the decision's reason (``card.verified`` {card, door, ok[, reason]})."""
-    if register.verify(conn, card, door, reason is None, now):
+    with the decision's reason (``card.verified`` {card, door, ok[, reason]}) and kept as the door's last refusal."""
+    if register.verify(conn, card, door, reason is None, now, reason or ""):
         emit("card.verified", {"card": card, "door": door, "ok": reason is None,
                                **({} if reason is None else {"reason": reason})})

@@ -213,11 +213,25 @@ class CardPage(BaseModel):
     next: str | None
 
 
+class VerificationRefusal(BaseModel):
+    reason: str
+    at: str
+
+
+class VerificationSwipe(BaseModel):
+    door: str
+    ok: bool
+    reason: str | None
+    at: str
+
+
 class DoorVerification(BaseModel):
     door: str
     name: str
     verified: bool
     at: str | None
+    #: the last refusal at this door while it is not verified (kept in the store: survives a page reload)
+    refused: VerificationRefusal | None = None
 
 
 class VerificationOut(BaseModel):
@@ -228,6 +242,8 @@ class VerificationOut(BaseModel):
     verified: int
     total: int
     complete: bool
+    #: the newest counted swipe: a door's first grant, or a refusal
+    last: VerificationSwipe | None = None
 
 
 class EnrolmentOut(BaseModel):

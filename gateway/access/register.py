@@ -98,6 +98,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        -- a verification's last refusal per door (until the door is verified): the technician's page shows it
+        -- after a reload too
+        CREATE TABLE access_verify_refusals (
+            card TEXT NOT NULL, door TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (card, door)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 #: the card table's columns, in table order: every row the register writes is a tuple in this order
@@ -246,13 +257,23 @@ def set_rev(conn: sqlite3.Connection, rev_: int) -> None:
     conn.execute("INSERT OR REPLACE INTO access_state(key, value) VALUES('rev', ?)", (str(rev_),))
 
 
-def verify(conn: sqlite3.Connection, card: str, door: str, ok: bool, now: str) -> bool:
-    """Record a first swipe at a door of the card's scope; False if that door was verified before."""
+def verify(conn: sqlite3.Connection, card: str, door: str, ok: bool, now: str, reason: str = "") -> bool:
+    """Record a swipe at a door of the card's scope (a refusal with its reason); False if that door was verified
+    before."""
     if conn.execute("SELECT 1 FROM access_verifications WHERE card=? AND door=?", (card, door)).fetchone():
         return False
     if ok:
         conn.execute("INSERT INTO access_verifications(card, door, at) VALUES(?,?,?)", (card, door, now))
+    else:
+        conn.execute("INSERT OR REPLACE INTO access_verify_refusals(card, door, reason, at) VALUES(?,?,?,?)",
+                     (card, door, reason, now))
     return True
+
+
+def verify_refusals(store: Store, card: str) -> dict[str, tuple[str, str]]:
+    """Doors this card was last refused at while verifying -> (reason, when)."""
+    rows = store.query("SELECT door, reason, at FROM access_verify_refusals WHERE card=?", (card,))
+    return {r["door"]: (r["reason"], r["at"]) for r in rows}
 
 
 def forget_holders(conn: sqlite3.Connection, cutoff: str) -> int:

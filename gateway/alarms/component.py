@@ -58,12 +58,14 @@ class AlarmsComponent:
             ctx.devices.declare(rc.id, "receiver")
         await self.supervision.start()
         await self.linkage.reconcile()
+        await self.lifecycle.close_acknowledged_once()
         for rc in ctx.config.alarm_receivers:
             receiver = RECEIVERS[rc.protocol](rc, ctx, self.intake)
             self.receivers[rc.id] = receiver
             await receiver.start()
         ctx.supervisor.spawn("alarms.watch", self.supervision.watch)
         ctx.supervisor.spawn("alarms.handover", self.missed_handover.watch)
+        ctx.supervisor.spawn("alarms.gauges", self.lifecycle.watch_gauges)
 
     async def stop(self) -> None:
         for receiver in self.receivers.values():

@@ -9,21 +9,26 @@ the commit (doors, liveness) is the caller's, from the returned :class:`Outcome`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.alarms import rules
 from gateway.alarms import store as db
 from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
 from gateway.alarms.linkage import FireLinkage
-from gateway.alarms.signals import Signal
+from gateway.alarms.signals import KINDS, SYSTEM_ZONE_BASE, Signal
 from gateway.config import AlarmZoneConfig
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
+from gateway.gauges import event_age_s
 
 log = logging.getLogger(__name__)
+
+#: how often the unacknowledged-alarm gauges are refreshed (the alert rules wait minutes)
+GAUGES_EVERY_S = 5.0
 
 
 @dataclass
@@ -67,6 +72,8 @@ class Lifecycle:
                 db.log_signal(conn, now, s, None)
             elif what == "restore":
                 self._restore(conn, emit, now, s, out)
+            elif what == "reset":
+                self._reset(conn, emit, now, s, out)
             else:
                 self._raise(conn, emit, now, s, out)
         return out
@@ -97,14 +104,28 @@ class Lifecycle:
                 db.log_signal(conn, now, s, None)
             return
         for alarm_id, acked_at in rows:
-            db.log_signal(conn, now, s, alarm_id)
-            state = rules.state_after_restore(acked_at is not None)
-            db.mark_restored(conn, alarm_id, now, state)
-            emit("alarm.restored", {"alarm": alarm_id, "receiver": s.receiver, "zone": s.zone, "kind": s.kind,
-                                    "code": s.code})
-            if state == "closed":
-                emit("alarm.closed", {"alarm": alarm_id})
-                out.closed.append(alarm_id)
+            self._end(conn, emit, now, s, out, alarm_id, acked_at is not None)
+
+    def _reset(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
+        """A facility system's reset: its transmitter's component alarms end (each with its own zone, kind)."""
+        rows = db.alarms_a_reset_ends(conn, s, SYSTEM_ZONE_BASE)
+        if not rows:
+            db.log_signal(conn, now, s, None)
+        for r in rows:
+            # logged and announced against each alarm's own zone and kind
+            self._end(conn, emit, now, replace(s, zone=r["zone"], kind=r["kind"]), out, r["id"], r["acked_at"] is not None)
+
+    @staticmethod
+    def _end(conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome, alarm_id: int,
+             acknowledged: bool) -> None:
+        db.log_signal(conn, now, s, alarm_id)
+        state = rules.state_after_restore(acknowledged)
+        db.mark_restored(conn, alarm_id, now, state)
+        emit("alarm.restored", {"alarm": alarm_id, "receiver": s.receiver, "zone": s.zone, "kind": s.kind,
+                                "code": s.code})
+        if state == "closed":
+            emit("alarm.closed", {"alarm": alarm_id})
+            out.closed.append(alarm_id)
 
     # ------------------------------------------------------------------ acknowledgement
     async def acknowledge(self, alarm_id: int, by: str, role: str, note: str) -> dict[str, Any]:
@@ -118,7 +139,7 @@ class Lifecycle:
                 raise AlarmNotFound(alarm_id)
             if row["acked_at"] is not None:
                 raise AlarmAlreadyAcknowledged(alarm_id)
-            closes = rules.closes_on_ack(row["state"], row["kind"])
+            closes = rules.closes_on_ack(row["state"], row["kind"], row["code"])
             db.mark_acknowledged(conn, alarm_id, now, by, note, closes)
             emit("alarm.acknowledged", {"alarm": alarm_id, "by": by, "note": note})
             if closes:
@@ -133,6 +154,27 @@ class Lifecycle:
             raise AlarmNotFound(alarm_id)
         return alarm
 
+    async def close_acknowledged_once(self) -> list[int]:
+        """At start: close acknowledged alarms no panel will ever restore (raised before their code was known
+        as ``once``), so neither the console nor the handover carries them forever."""
+        now = format_ts(self.ctx.clock.now())
+
+        def txn(conn: sqlite3.Connection, emit: Emit) -> list[int]:
+            done = []
+            for r in db.acknowledged_unrestored(conn):
+                if rules.closes_on_ack("acknowledged", "", r["code"]):
+                    db.close_acknowledged(conn, r["id"], now)
+                    emit("alarm.closed", {"alarm": r["id"]})
+                    done.append(r["id"])
+            return done
+
+        closed = await self.ctx.events.transact(txn)
+        for alarm_id in closed:
+            await self.linkage.release(alarm_id)
+        if closed:
+            log.info("closed %d acknowledged alarm(s) no panel will ever restore", len(closed))
+        return closed
+
     # ------------------------------------------------------------------ queries
     def get(self, alarm_id: int) -> dict[str, Any] | None:
         return db.get_alarm(self.ctx.store, alarm_id)
@@ -144,3 +186,19 @@ class Lifecycle:
         if where is None:
             raise UnknownState(state)
         return db.list_alarms(self.ctx.store, *where, max(1, min(limit, 5000)))
+
+    # ------------------------------------------------------------------ gauges for alerting
+    def publish_gauges(self) -> None:
+        """``alarms_unacknowledged{kind}`` and ``alarm_oldest_unacknowledged_age_seconds{kind}`` for every kind
+        (0 when none), so an alert rule and a dashboard always find the series."""
+        now = self.ctx.clock.now()
+        found = {kind: (n, oldest) for kind, n, oldest in db.unacknowledged_by_kind(self.ctx.store)}
+        for kind in KINDS:
+            n, oldest = found.get(kind, (0, None))
+            self.ctx.metrics.set("alarms_unacknowledged", n, {"kind": kind})
+            self.ctx.metrics.set("alarm_oldest_unacknowledged_age_seconds", event_age_s(oldest, now), {"kind": kind})
+
+    async def watch_gauges(self) -> None:
+        while True:
+            self.publish_gauges()
+            await asyncio.sleep(GAUGES_EVERY_S)

@@ -1,8 +1,9 @@
 """The alarm lifecycle's decisions, as pure functions (no store, no I/O): testable on their own.
 
 Lifecycle: ``raised -> acknowledged`` (an operator, with a note) and ``restored`` (from the
-panel) in either order; ``closed`` once both happened -- a test alarm closes on acknowledgement
-alone, since no panel restores it. :mod:`.lifecycle` applies these inside one transaction.
+panel) in either order; ``closed`` once both happened -- a test alarm, and one whose code no panel ever
+restores (an event such as Contact ID 303 or SIA RT, marked ``once`` in the code tables), closes on
+acknowledgement alone. :mod:`.lifecycle` applies these inside one transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from gateway.alarms.signals import SILENT_CODE, Signal
+from gateway.alarms.signals import RESET_CODE, SILENT_CODE, Signal, never_restored
 from gateway.config import DEFAULT_ESCALATE_S
 
 STATES = ("raised", "acknowledged", "restored", "closed")
@@ -20,14 +21,17 @@ NO_RESTORE_KINDS = ("test",)
 #: escalation interval of a kind missing from the table
 FALLBACK_ESCALATE_S = 600.0
 
-Disposition = Literal["log", "restore", "raise"]
+Disposition = Literal["log", "restore", "reset", "raise"]
 
 
 def disposition(s: Signal) -> Disposition:
-    """What a signal does, decided in this order: informational -> only logged; restore -> restores
-    the matching open alarms; anything else -> raises (or repeats) an alarm."""
+    """What a signal does, decided in this order: informational -> only logged; a GB/T 26875.3 system
+    reset -> restores every open component alarm of its transmitter; restore -> restores the matching
+    open alarms; anything else -> raises (or repeats) an alarm."""
     if s.informational:
         return "log"
+    if s.restore and s.code == RESET_CODE:
+        return "reset"
     if s.restore:
         return "restore"
     return "raise"
@@ -47,9 +51,10 @@ def state_after_restore(acknowledged: bool) -> Literal["restored", "closed"]:
     return "closed" if acknowledged else "restored"
 
 
-def closes_on_ack(state: str, kind: str) -> bool:
-    """Acknowledging closes an alarm the panel already restored, and one no panel ever restores."""
-    return state == "restored" or kind in NO_RESTORE_KINDS
+def closes_on_ack(state: str, kind: str, code: str = "") -> bool:
+    """Acknowledging closes an alarm the panel already restored, and one no panel ever restores: a test
+    alarm, or a code the tables mark ``once`` (Contact ID 303 RAM checksum bad, SIA RT data lost...)."""
+    return state == "restored" or kind in NO_RESTORE_KINDS or never_restored(code)
 
 
 def escalation_limits(configured: Mapping[str, float]) -> dict[str, float]:

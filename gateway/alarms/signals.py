@@ -43,6 +43,15 @@ class Signal:
     raw: str = ""
 
 
+def never_restored(code: str) -> bool:
+    """A Contact ID (``303``) or SIA (``RT``) code no panel ever sends a restore for (``once`` in the tables)."""
+    if len(code) == 3 and code.isdigit():
+        return cid.cid_codes.describe(int(code)).once
+    if len(code) == 2 and code.isalpha():
+        return sia_codes.describe(code).once
+    return False
+
+
 def meaning_signals(receiver: str, account: str, code: str, zone: int, m: Meaning, raw: str) -> list[Signal]:
     """The signals one coded event makes: one, or for a restore one per kind it ends."""
     raw = raw[:RAW_MAX]
@@ -98,6 +107,8 @@ def dc09_dedupe(msg: Dc09Message) -> tuple[str, str, str]:
 SYSTEM_ZONE_BASE = 1 << 32
 TRANSMITTER_ZONE = SYSTEM_ZONE_BASE + 0x10000
 _TRANSMITTER_TEXT = "用户信息传输装置"
+#: a facility system's reset: restores every open component alarm of its transmitter (zones below SYSTEM_ZONE_BASE)
+RESET_CODE = "GB-reset"
 
 
 def gb_zone(obj: gb.InfoObject) -> int:
@@ -131,11 +142,15 @@ def _status_signals(sig: Callable[..., Signal], obj: gb.SystemStatus | gb.Compon
     return out
 
 
-def _operation_signals(sig: Callable[..., Signal], ops: list[str], text: str) -> list[Signal]:
-    """Operations are logged; a manual alarm is a fire, an alarm cleared or a reset restores it."""
+def _operation_signals(sig: Callable[..., Signal], ops: list[str], text: str, *, system: bool = False) -> list[Signal]:
+    """Operations are logged; a manual alarm is a fire, an alarm cleared or a reset restores it. A facility
+    system's reset also ends the component alarms it cleared (:data:`RESET_CODE`): a panel re-reports a
+    component still in alarm after its reset, but never says "restored" for the ones the reset ended."""
     out = [sig("GB-operation", "other", f"{text}: {', '.join(ops) or 'no operation'}", informational=True)]
     if "alarm_cleared" in ops or "reset" in ops:
         out.append(sig("GB-fire", "fire", text, restore=True))
+    if system and "reset" in ops:
+        out.append(sig(RESET_CODE, "other", f"{text}: 复位", restore=True))
     if "manual_alarm" in ops:
         out.append(sig("GB-manual_alarm", "fire", f"{text}: 手动报警"))
     return out
@@ -191,7 +206,7 @@ def signals_from_gb(receiver: str, frame: gb.Frame) -> list[Signal]:
         if isinstance(obj, gb.SystemStatus | gb.ComponentStatus | gb.TransmitterStatus):
             out += _status_signals(sig, obj, where)
         elif isinstance(obj, gb.SystemOperation):
-            out += _operation_signals(sig, gb_tables.bits(obj.flags, gb_tables.SYSTEM_OPERATIONS), where)
+            out += _operation_signals(sig, gb_tables.bits(obj.flags, gb_tables.SYSTEM_OPERATIONS), where, system=True)
         elif isinstance(obj, gb.TransmitterOperation):
             out += _operation_signals(sig, gb_tables.bits(obj.flags, gb_tables.TRANSMITTER_OPERATIONS), where)
         else:

@@ -166,6 +166,13 @@ def alarms_to_restore(conn: sqlite3.Connection, s: Signal, *, silence: bool) -> 
     return [(int(r[0]), r[1]) for r in rows]
 
 
+def alarms_a_reset_ends(conn: sqlite3.Connection, s: Signal, zone_below: int) -> list[sqlite3.Row]:
+    """Open GB/T 26875.3 component alarms of the resetting transmitter (zones below ``zone_below``), oldest first."""
+    return conn.execute(f"SELECT id, acked_at, kind, zone, code FROM alarms WHERE receiver=? AND account=? "
+                        f"AND zone < ? AND code LIKE 'GB-%' AND {_ACTIVE} ORDER BY id",
+                        (s.receiver, s.account, zone_below)).fetchall()
+
+
 def mark_restored(conn: sqlite3.Connection, alarm_id: int, now: str, state: str) -> None:
     conn.execute("UPDATE alarms SET restored_at=?, state=?, closed_at=? WHERE id=?",
                  (now, state, now if state == "closed" else None, alarm_id))
@@ -173,9 +180,19 @@ def mark_restored(conn: sqlite3.Connection, alarm_id: int, now: str, state: str)
 
 # ---------------------------------------------------------------------- acknowledgement
 def ack_target(conn: sqlite3.Connection, alarm_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT state, acked_at, kind FROM alarms WHERE id=?",
+    row: sqlite3.Row | None = conn.execute("SELECT state, acked_at, kind, code FROM alarms WHERE id=?",
                                            (alarm_id,)).fetchone()
     return row
+
+
+def acknowledged_unrestored(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Alarms acknowledged and still waiting for a restore, as (id, code)."""
+    return conn.execute("SELECT id, code FROM alarms WHERE state = 'acknowledged' AND restored_at IS NULL "
+                        "ORDER BY id").fetchall()
+
+
+def close_acknowledged(conn: sqlite3.Connection, alarm_id: int, now: str) -> None:
+    conn.execute("UPDATE alarms SET state='closed', closed_at=? WHERE id=? AND state='acknowledged'", (now, alarm_id))
 
 
 def mark_acknowledged(conn: sqlite3.Connection, alarm_id: int, now: str, by: str, note: str, closes: bool) -> None:
@@ -197,6 +214,13 @@ def mark_escalated(conn: sqlite3.Connection, alarm_id: int, count: int, stamp: s
                        "AND state != 'closed' AND COALESCE(escalated_at, raised_at) <= ?",
                        (count, stamp, alarm_id, cutoff))
     return cur.rowcount == 1
+
+
+def unacknowledged_by_kind(store: Store) -> list[tuple[str, int, str]]:
+    """(kind, how many, oldest raised_at) of the open alarms nobody acknowledged yet (the partial index)."""
+    return [(r[0], r[1], r[2]) for r in store.query(
+        "SELECT kind, COUNT(*), MIN(raised_at) FROM alarms WHERE acked_at IS NULL AND state != 'closed' "
+        "GROUP BY kind")]
 
 
 def silent_panels(store: Store) -> set[tuple[str, str]]:

@@ -55,6 +55,8 @@ class MeteringComponent:
             ctx.devices.declare(bus.id, "bus")
             ctx.supervisor.spawn(f"metering:{bus.id}", sched.run, device=(bus.id, "bus"))
         ctx.handover_sources.append(self)
+        # open no-hot-water faults, for the alert rule of that name (config/prometheus/)
+        ctx.metrics.gauge_fn("meter_no_hot_water_faults", self.readings.no_hot_water_faults)
         if ctx.config.meters:
             self._billing_task = asyncio.get_running_loop().create_task(self.billing.run(self.readings.prune))
 

@@ -30,7 +30,7 @@ from gateway.events import Emit, format_ts
 from gateway.metering import register
 from gateway.metering.billing import Billing
 from gateway.metering.models import MeterRuntime
-from gateway.metering.rules import goes_offline, no_hot_water, plausibility, valve_check
+from gateway.metering.rules import NO_HOT_WATER, goes_offline, no_hot_water, plausibility, valve_check
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class Readings:
                 m.valve_mismatch = since
             elif m is not None:
                 m.faults[kind] = since
+
+    def no_hot_water_faults(self) -> int:
+        """Meters with an open no-hot-water fault (the alert rule NoHotWater reads it as a gauge)."""
+        return sum(1 for m in self.meters.values() if NO_HOT_WATER in m.faults)
 
     def on_values(self, m: MeterRuntime, values: dict[str, Any]) -> None:
         """A successful poll: decide anomalies, faults, valve, billing, online; commit it all in one transaction."""

@@ -170,6 +170,9 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
         page.click("#tab-meters")
         page.wait_for_selector("#uplink-banner:not(.hidden)")
         assert "Uplink to the service centre is down" in page.inner_text("#uplink-banner")
+        # what waits, and for how long: the oldest undelivered event's age (issue 21)
+        assert site.gw.post("/api/v1/test-events", json={"count": 1}).status_code == 202
+        page.wait_for_function("document.getElementById('uplink-banner').innerText.includes('the oldest has waited')")
         shot(page, "uplink-down-1366")
     finally:
         site.broker.start()

@@ -155,6 +155,11 @@ def test_worker_card_in_chinese_refused_outside_its_hours(site: Site) -> None:
     site.readers.swipe(WORKER, READER_U1)
     item = page.wait_for_selector('.verify[data-door="b3-u1"][data-result="denied"]')
     assert "不在允许的时段内" in item.inner_text()
+    # a reload keeps it: the tab reopens the card's verification and the gateway kept the refusal (issue 21)
+    page.reload()
+    item = page.wait_for_selector('.verify[data-door="b3-u1"][data-result="denied"]')
+    assert "不在允许的时段内" in item.inner_text()
+    assert page.wait_for_selector('#verify-last[data-result="denied"]')
     shot(page, "tech-zh-1366", doc=True)
     left = english_left(page, SITE_WORDS)
     assert not left, f"English on the Chinese technician page: {left}"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import __version__
+from gateway import __version__, gauges
 from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
@@ -53,7 +53,7 @@ async def health(ctx: GatewayContext = Depends(context)) -> JSONResponse:
         "site": ctx.config.gateway.site,
         "uplink": uplink,
         "outbox": {"depth": ctx.events.outbox_depth, "max_events": ctx.events.max_outbox,
-                   "shed": ctx.events.shed_total},
+                   "shed": ctx.events.shed_total, **gauges.oldest_pending(ctx.events, ctx.clock.now())},
         "devices": ctx.devices.snapshot(),
         "tasks": ctx.supervisor.running(),
         "store": {"ok": trouble is None, "error": trouble[0] if trouble else None,

@@ -282,7 +282,11 @@ async function loadHealth() {
        up.connected ? L("devices.connected") : L("devices.disconnected")),
     el("dt", {}, L("devices.outbox")),
     el("dd", { id: "outbox-depth", class: (h.outbox && h.outbox.depth > 0.8 * h.outbox.max_events) ? "bad" : "" },
-       h.outbox ? `${h.outbox.depth} / ${h.outbox.max_events}` : "?"));
+       h.outbox ? `${h.outbox.depth} / ${h.outbox.max_events}` : "?"),
+    el("dt", {}, L("devices.outbox_oldest")),
+    // an outbox that stopped moving shows in its age long before its depth looks large
+    el("dd", { id: "outbox-oldest", class: outboxAge(h) > 300 ? "bad" : "" },
+       h.outbox && h.outbox.oldest_ts ? fmtAge(h.outbox.oldest_age_s) : L("none")));
   const devices = (h.devices || []).slice().sort((a, b) => String(a.kind).localeCompare(b.kind) || String(a.id).localeCompare(b.id));
   $("device-list").replaceChildren(...devices.map((d) => {
     const st = d.online === true ? "online" : d.online === false ? "offline" : "pending";
@@ -305,7 +309,24 @@ function showUplinkBanner(h) {
   banner.classList.toggle("hidden", !down);
   if (!down) return;
   $("uplink-banner-detail").textContent = [up.since ? `${L("since")} ${fmtTime(up.since)}` : "",
-    Lf("banner.uplink.detail", { n: h.outbox ? h.outbox.depth : "?" })].filter(Boolean).join(" · ");
+    Lf("banner.uplink.detail", { n: h.outbox ? h.outbox.depth : "?" }),
+    h.outbox && h.outbox.oldest_ts ? Lf("banner.uplink.oldest", { age: fmtAge(h.outbox.oldest_age_s) }) : ""]
+    .filter(Boolean).join(" · ");
+}
+
+function outboxAge(h) { return h.outbox && typeof h.outbox.oldest_age_s === "number" ? h.outbox.oldest_age_s : 0; }
+
+/** Seconds as the largest whole unit or two ("3 h 12 min", "45 s"), in the page's language. */
+function fmtAge(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  if (s < 60) return Lf("age.s", { n: s });
+  if (s < 3600) return Lf("age.min", { n: Math.floor(s / 60) });
+  if (s < 86400) {
+    const m = Math.floor(s / 60) % 60;
+    return [Lf("age.h", { n: Math.floor(s / 3600) }), m ? Lf("age.min", { n: m }) : ""].filter(Boolean).join(" ");
+  }
+  const h = Math.floor(s / 3600) % 24;
+  return [Lf("age.d", { n: Math.floor(s / 86400) }), h ? Lf("age.h", { n: h }) : ""].filter(Boolean).join(" ");
 }
 
 /* ---------------------------------------------------------------- handover */

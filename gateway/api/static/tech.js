@@ -158,15 +158,25 @@ async function pollEnrolment() {
 
 /* ---------------------------------------------------------------- verification, with each swipe's result */
 let verifyTimer = null;
+const VERIFY_KEY = "egw.verifyCard";
 async function showVerification(card) {
   if (state.verifyCard !== card) { state.verifyResults = new Map(); state.verifyLast = null; }
   state.verifyCard = card;
+  // this tab remembers the card being verified: a reload reopens it with what the gateway kept
+  try { sessionStorage.setItem(VERIFY_KEY, card); } catch (e) { /* private mode: this page only */ }
   clearTimeout(verifyTimer);
   $("verify-card").textContent = card;
   const r = await api("GET", `/cards/${encodeURIComponent(card)}/verification`);
   if (state.verifyCard !== card) return;
   if (!r.ok) { $("verify-list").replaceChildren(el("li", { class: "bad" }, errText(r))); return; }
   const v = r.data;
+  // what the gateway kept: a door's last refusal and the newest swipe survive a page reload
+  for (const d of v.doors || []) {
+    if (d.refused && !d.verified && !state.verifyResults.has(d.door)) {
+      state.verifyResults.set(d.door, { ok: false, reason: d.refused.reason, at: d.refused.at });
+    }
+  }
+  if (!state.verifyLast && v.last) state.verifyLast = { ...v.last };
   $("verify-list").replaceChildren(...(v.doors || []).map(verifyItem));
   showLastSwipe(v.doors || []);
   $("verify-complete").classList.toggle("hidden", !v.complete);
@@ -224,6 +234,9 @@ function initCards() {
   if (!form) return;
   $("cards-unit").placeholder = L("enrol.unit.hint");
   form.addEventListener("submit", (e) => { e.preventDefault(); showCards($("cards-unit").value.trim()); });
+  let saved = null;
+  try { saved = sessionStorage.getItem(VERIFY_KEY); } catch (e) { /* private mode */ }
+  if (saved && $("verify-panel")) showVerification(saved);
 }
 
 const FEE_KINDS = ["resident", "family", "tenant"];
