@@ -7,7 +7,10 @@ event flow; the tests feed them dictionaries.
 
 What proves what (docs/commissioning.md has the same table for technicians):
 
-* door ``grant``: a card granted there and its relay pulsed (``door.unlocked`` reason ``card``);
+* door ``grant``: a card granted there (``access.granted``) and the lock released on it: the door opened
+  within the unlock window after the grant (``door.opened`` with ``authorized``), or a ``door.unlocked``
+  with reason ``card``. This build records the relay pulse of a grant as no event of its own, and the
+  door opening on the grant is the stronger proof: the relay moved *and* the lock let go;
 * door ``contact``: the contact seen open (``door.opened``) and then closed (``door.closed``);
 * door ``refuse``: a card refused there (``access.denied``);
 * door ``held_open``: its held-open alarm raised (``door.held_open``); only where ``held_open_s`` > 0;
@@ -120,7 +123,10 @@ def observe(index: SiteIndex, type_: str, data: Mapping[str, Any], seq: int = 0,
         reader = index.door_reader.get(str(door))
         return obs + ([Observation(reader, "online", "read", {**ev, "door": door})] if reader else [])
     if type_ in ("door.opened", "door.closed"):
-        return [Observation(str(door), "contact", type_.split(".")[1], ev)]
+        obs = [Observation(str(door), "contact", type_.split(".")[1], ev)]
+        if type_ == "door.opened" and data.get("authorized") is True:
+            obs.append(Observation(str(door), "grant", "opened", ev))
+        return obs
     if type_ == "door.held_open":
         return [Observation(str(door), "held_open", "held_open", {**ev, "seconds": data.get("seconds")})]
     if type_ == "device.online" and data.get("kind") == "reader":
@@ -171,7 +177,7 @@ def device_observations(index: SiteIndex, devices: Iterable[Mapping[str, Any]], 
 
 #: the parts that make each step done (any one of a tuple's alternatives)
 _DONE_WHEN: dict[str, tuple[str, ...]] = {
-    "grant": ("unlocked",), "refuse": ("denied",), "held_open": ("held_open",),
+    "refuse": ("denied",), "held_open": ("held_open",),
     "online": ("online", "online_now", "read"), "secure": ("secure",), "reading": ("reading",),
     "valve": ("confirmed",),
 }
@@ -182,6 +188,9 @@ def complete(step: str, parts: Mapping[str, Mapping[str, Any]]) -> bool:
     if step == "contact":
         opened, closed = parts.get("opened"), parts.get("closed")
         return bool(opened and closed and closed.get("seq", 0) > opened.get("seq", 0))
+    if step == "grant":
+        granted, opened = parts.get("granted"), parts.get("opened")
+        return "unlocked" in parts or bool(granted and opened and opened.get("seq", 0) > granted.get("seq", 0))
     if step == "signal":
         raised, restored = parts.get("raised"), parts.get("restored")
         return bool(raised and restored and restored.get("alarm") == raised.get("alarm"))
@@ -196,7 +205,8 @@ def apply(step: Step, obs: Observation) -> bool:
     if step.status == "done":
         return False
     parts = dict(step.seen.get("parts", {}))
-    if obs.part == "closed" and "opened" not in parts:
+    if obs.part == "closed" and "opened" not in parts or obs.part == "opened" and obs.step == "grant" \
+            and "granted" not in parts:
         return False  # a close before any open proves nothing about the contact
     if obs.part == "online_now" and "online_now" in parts:
         return False

@@ -120,9 +120,15 @@ def step(device: str, name: str, kind: str = "door") -> Step:
 
 def test_door_steps_from_events(index: rules.SiteIndex) -> None:
     granted = walk(index, step("d1", "grant"), [("access.granted", {"door": "d1", "card": "26:01"}),
-                                                ("door.unlocked", {"door": "d1", "reason": "card"})])
+                                                ("door.opened", {"door": "d1", "authorized": True})])
     assert granted.status == "done" and granted.by == "gateway" and granted.at == "t2"
     assert granted.seen["parts"]["granted"]["card"] == "26:01"
+    # opened before the grant, or forced open after it: the lock was not shown to release on the card
+    assert walk(index, step("d1", "grant"), [("door.opened", {"door": "d1", "authorized": True}),
+                                             ("access.granted", {"door": "d1", "card": "26:01"})]).status == "pending"
+    assert walk(index, step("d1", "grant"), [("access.granted", {"door": "d1", "card": "26:01"}),
+                                             ("door.opened", {"door": "d1", "authorized": False})]).status == "pending"
+    assert walk(index, step("d1", "grant"), [("door.unlocked", {"door": "d1", "reason": "card"})]).status == "done"
     # an operator's unlock is not a card's
     assert walk(index, step("d1", "grant"), [("door.unlocked", {"door": "d1", "reason": "operator"})]).status == "pending"
     # contact: open then close; a close first proves nothing
