@@ -45,7 +45,7 @@ class CommissioningComponent:
     async def start(self, ctx: GatewayContext) -> None:
         self.ctx = ctx
         metering = ctx.components.get("metering")
-        meters = metering.meter_states() if isinstance(metering, MeterStates) else []
+        meters: list[dict[str, Any]] = metering.meter_states() if isinstance(metering, MeterStates) else []
         index = site_index(ctx.config, {m["id"]: bool(m.get("has_valve")) for m in meters})
         self.tracker = Tracker(index, ctx.store.write, ctx.devices.snapshot, lambda: format_ts(ctx.clock.now()))
         self.walk = Walk(ctx, index, self.tracker)

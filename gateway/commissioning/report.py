@@ -10,6 +10,7 @@ reasons given.
 from __future__ import annotations
 
 import html
+from datetime import datetime, tzinfo
 from typing import Any
 
 from gateway.api.i18n import t
@@ -42,6 +43,17 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def local(ts: Any, tz: tzinfo | None) -> str:
+    """An event time (RFC 3339 UTC) as the site reads it: local date and time to the second."""
+    if not ts:
+        return ""
+    try:
+        when = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return str(ts)
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if tz is not None else when.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _f(lang: str, key: str, **values: Any) -> str:
     text = t(lang, key)
     for k, v in values.items():
@@ -49,7 +61,7 @@ def _f(lang: str, key: str, **values: Any) -> str:
     return text
 
 
-def seen_text(lang: str, step: dict[str, Any]) -> str:
+def seen_text(lang: str, step: dict[str, Any], tz: tzinfo | None = None) -> str:
     """What the gateway saw of a step, in words: each part with its time (and the card or alarm it was)."""
     parts = step.get("seen", {}).get("parts", {})
     out = []
@@ -66,7 +78,7 @@ def seen_text(lang: str, step: dict[str, Any]) -> str:
             words += " " + ", ".join(f"{k} {v}" for k, v in values.items())
         if ev.get("state"):
             words += f" ({ev['state']})"
-        out.append(f"{words} · {ev.get('at') or ''}")
+        out.append(f"{words} · {local(ev.get('at'), tz)}")
     marked = step.get("seen", {}).get("marked")
     if marked:
         out.append(_f(lang, "comm.was_marked", status=t(lang, f"comm.status.{marked['status']}"),
@@ -78,7 +90,7 @@ def _building_name(lang: str, b: str) -> str:
     return _f(lang, "comm.building", b=b) if b else t(lang, "comm.building.none")
 
 
-def _device_rows(lang: str, building: dict[str, Any]) -> str:
+def _device_rows(lang: str, building: dict[str, Any], tz: tzinfo | None) -> str:
     rows = []
     for d in building["devices"]:
         first = True
@@ -90,15 +102,15 @@ def _device_rows(lang: str, building: dict[str, Any]) -> str:
             first = False
             rows.append(f'<tr>{cell}<td>{_e(t(lang, "comm.step." + s["step"]))}</td>'
                         f'<td class="s-{_e(s["status"])}">{_e(t(lang, "comm.status." + s["status"]))}</td>'
-                        f'<td>{_e(s["at"] or "")}</td><td>{_e(who)}</td>'
-                        f'<td class="seen">{_e(seen_text(lang, s))}{("<br>" + _e(s["reason"])) if s["reason"] else ""}'
+                        f'<td>{_e(local(s["at"], tz))}</td><td>{_e(who)}</td>'
+                        f'<td class="seen">{_e(seen_text(lang, s, tz))}{("<br>" + _e(s["reason"])) if s["reason"] else ""}'
                         f'</td></tr>')
     head = "".join(f"<th>{_e(t(lang, k))}</th>" for k in ("comm.report.device", "comm.report.step",
                    "comm.report.status", "comm.at", "comm.by", "comm.seen"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _marked_table(lang: str, view: dict[str, Any], status: str) -> str:
+def _marked_table(lang: str, view: dict[str, Any], status: str, tz: tzinfo | None) -> str:
     rows = [(d, s) for b in view["buildings"] for d in b["devices"] for s in d["steps"] if s["status"] == status]
     if not rows:
         return ""
@@ -106,7 +118,7 @@ def _marked_table(lang: str, view: dict[str, Any], status: str) -> str:
                                                           "comm.by", "comm.at"))
     body = "".join(f'<tr><td>{_e(d["name"])} <span class="small">{_e(d["device"])}</span></td>'
                    f'<td>{_e(t(lang, "comm.step." + s["step"]))}</td><td>{_e(s["reason"])}</td>'
-                   f'<td>{_e(s["by"])}</td><td>{_e(s["at"])}</td></tr>' for d, s in rows)
+                   f'<td>{_e(s["by"])}</td><td>{_e(local(s["at"], tz))}</td></tr>' for d, s in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -126,16 +138,16 @@ def _scope_text(lang: str, scope: dict[str, Any]) -> str:
     return t(lang, f"comm.scope.{kind}") + (f": {extra}" if extra else "")
 
 
-def render_report(view: dict[str, Any], lang: str) -> str:
-    """The report of a run ``view`` (``Walk.view``) in ``lang``."""
+def render_report(view: dict[str, Any], lang: str, tz: tzinfo | None = None) -> str:
+    """The report of a run ``view`` (``Walk.view``) in ``lang``, times in the site's zone ``tz``."""
     summary = view["summary"]
     result = summary["result"]
     counts = _f(lang, "comm.counts", **summary["steps"])
     draft = "" if view["state"] == "finished" else f'<p class="draft">{_e(t(lang, "comm.report.draft"))}</p>'
     meta = [("comm.report.site", f'{view["site"]} / {view["gateway"]}'),
             ("comm.report.scope", _scope_text(lang, view["scope"])),
-            ("comm.report.started", f'{view["started_at"]} · {view["started_by"]}'),
-            ("comm.report.finished", f'{view.get("finished_at") or "—"} · {view.get("finished_by") or ""}'),
+            ("comm.report.started", f'{local(view["started_at"], tz)} · {view["started_by"]}'),
+            ("comm.report.finished", f'{local(view.get("finished_at"), tz) or "—"} · {view.get("finished_by") or ""}'),
             ("comm.report.people", ", ".join(_people(view)))]
     if view.get("note") or view.get("finish_note"):
         meta.append(("comm.report.note", " / ".join(n for n in (view.get("note"), view.get("finish_note")) if n)))
@@ -143,9 +155,9 @@ def render_report(view: dict[str, Any], lang: str) -> str:
     per_building = "".join(
         f'<tr><td>{_e(_building_name(lang, b))}</td><td>{_e(_f(lang, "comm.counts", **c))}</td></tr>'
         for b, c in summary["buildings"].items())
-    failures = _marked_table(lang, view, "failed") or f'<p>{_e(t(lang, "comm.report.failures.none"))}</p>'
-    na = _marked_table(lang, view, "na")
-    devices = "".join(f'<h3>{_e(_building_name(lang, b["building"]))}</h3>{_device_rows(lang, b)}'
+    failures = _marked_table(lang, view, "failed", tz) or f'<p>{_e(t(lang, "comm.report.failures.none"))}</p>'
+    na = _marked_table(lang, view, "na", tz)
+    devices = "".join(f'<h3>{_e(_building_name(lang, b["building"]))}</h3>{_device_rows(lang, b, tz)}'
                       for b in view["buildings"])
     title = f'{t(lang, "comm.report.title")} · {view["site"]} · {_f(lang, "comm.run", id=view["id"])}'
     return f"""<!doctype html>

@@ -60,7 +60,7 @@ def site_index(cfg: GatewayConfig, has_valve: Mapping[str, bool]) -> SiteIndex:
     """Every device of the site with the steps it needs. ``has_valve``: meter id -> it has a valve
     (the metering area knows from the meter's profile)."""
     devices: dict[str, Planned] = {}
-    reader_door = {}
+    reader_door: dict[str, Any] = {}
     for d in cfg.doors:
         steps = ("grant", "contact", "refuse") + (("held_open",) if d.held_open_s > 0 else ())
         devices[d.id] = Planned(d.id, "door", d.building, d.name or d.id, steps)
@@ -137,7 +137,8 @@ def observe(index: SiteIndex, type_: str, data: Mapping[str, Any], seq: int = 0,
 def _observe_meters_zones(index: SiteIndex, type_: str, data: Mapping[str, Any], ev: dict[str, Any]) -> list[Observation]:
     meter = str(data.get("meter"))
     if type_ == "meter.reading":
-        values = data.get("values") if isinstance(data.get("values"), dict) else {}
+        raw = data.get("values")
+        values: dict[str, Any] = raw if isinstance(raw, dict) else {}
         kept = {k: values[k] for k in READING_KEYS if k in values}
         return [Observation(meter, "reading", "reading", {**ev, "values": kept})]
     if type_ == "meter.anomaly":

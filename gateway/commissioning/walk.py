@@ -92,7 +92,7 @@ class Walk:
         return {**found, "summary": summary, "site": self.ctx.config.gateway.site,
                 "gateway": self.ctx.config.gateway.id, "buildings": group(steps)}
 
-    def list(self, limit: int = MAX_LIST) -> list[dict[str, Any]]:
+    def runs(self, limit: int = MAX_LIST) -> list[dict[str, Any]]:
         out = []
         for found in register.list_runs(self.ctx.store, max(1, min(limit, MAX_LIST))):
             if found["summary"] is None:
@@ -107,7 +107,7 @@ class Walk:
             stored = register.report(self.ctx.store, run, lang)
             if stored:
                 return stored
-        return render_report(self.view(run), lang)
+        return render_report(self.view(run), lang, self.ctx.clock.tz)
 
     # ------------------------------------------------------------------ mark
     def _open_steps(self, run: int) -> dict[tuple[str, str], Step]:
@@ -144,7 +144,7 @@ class Walk:
         summary = rules.summarize(steps)
         view = {**self.view(run), "state": "finished", "finished_at": at, "finished_by": who,
                 "finish_note": body.note, "summary": summary}
-        reports = {lang: render_report(view, lang) for lang in LANGS}
+        reports = {lang: render_report(view, lang, self.ctx.clock.tz) for lang in LANGS}
         data = self.event_data(view, steps)
 
         def txn(conn: sqlite3.Connection, emit: Emit) -> bool:

@@ -120,7 +120,7 @@ async def start_run(body: StartBody, who: Principal = Depends(walkers),
 async def list_runs(limit: int = Query(default=50, ge=1, le=MAX_LIST), who: Principal = Depends(readers),
                     comp: CommissioningComponent = Depends(commissioning)) -> dict[str, Any]:
     """Walks, newest first, with their summaries (live for open ones)."""
-    return {"items": comp.walk.list(limit)}
+    return {"items": comp.walk.runs(limit)}
 
 
 @router.get("/commissioning/{run_id}", response_model=RunView, responses=error_responses(404))
