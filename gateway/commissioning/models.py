@@ -34,8 +34,6 @@ MAX_LIST = 200
 #: failures listed in the ``site.commissioned`` event (the report has them all)
 EVENT_FAILURES_MAX = 50
 
-ID_TEXT = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
-
 
 @dataclass
 class Step:
