@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 #: what a run checks on each kind of device, in the order a technician walks them
-DOOR_STEPS = ("grant", "contact", "refuse", "held_open")
+DOOR_STEPS = ("grant", "granted", "contact", "refuse", "held_open")
 READER_STEPS = ("online", "secure")
 METER_STEPS = ("reading", "valve")
 ZONE_STEPS = ("signal",)

@@ -12,6 +12,8 @@ What proves what (docs/commissioning.md has the same table for technicians):
   with reason ``card``. This build records the relay pulse of a grant as no event of its own, and the
   door opening on the grant is the stronger proof: the relay moved *and* the lock let go;
 * door ``contact``: the contact seen open (``door.opened``) and then closed (``door.closed``);
+* door ``granted`` instead of ``grant`` and no ``contact`` / ``held_open``, where the reader reports no door
+  contact (serial and Wiegand readers: only OSDP readers report their inputs): a card granted there;
 * door ``refuse``: a card refused there (``access.denied``);
 * door ``held_open``: its held-open alarm raised (``door.held_open``); only where ``held_open_s`` > 0;
 * reader ``online``: online now, back online (``device.online``), or a card read at its door;
@@ -61,8 +63,12 @@ def site_index(cfg: GatewayConfig, has_valve: Mapping[str, bool]) -> SiteIndex:
     (the metering area knows from the meter's profile)."""
     devices: dict[str, Planned] = {}
     reader_door: dict[str, Any] = {}
+    drivers = {r.id: r.driver for r in cfg.readers}
     for d in cfg.doors:
-        steps = ("grant", "contact", "refuse") + (("held_open",) if d.held_open_s > 0 else ())
+        if drivers.get(d.reader) == "osdp":   # the reader reports the door contact
+            steps: tuple[str, ...] = ("grant", "contact", "refuse") + (("held_open",) if d.held_open_s > 0 else ())
+        else:                                 # no contact to see: the grant is what the gateway can prove
+            steps = ("granted", "refuse")
         devices[d.id] = Planned(d.id, "door", d.building, d.name or d.id, steps)
         reader_door.setdefault(d.reader, d)
     for r in cfg.readers:
@@ -117,9 +123,9 @@ def observe(index: SiteIndex, type_: str, data: Mapping[str, Any], seq: int = 0,
         return [Observation(str(door), "grant", "unlocked", ev)]
     if type_ in ("access.granted", "access.denied"):
         card = data.get("card")
-        obs = [Observation(str(door), "grant" if type_ == "access.granted" else "refuse",
-                           "granted" if type_ == "access.granted" else "denied",
-                           {**ev, "card": card, "reason": data.get("reason")})]
+        evidence = {**ev, "card": card, "reason": data.get("reason")}
+        obs = ([Observation(str(door), "grant", "granted", evidence), Observation(str(door), "granted", "granted", evidence)]
+               if type_ == "access.granted" else [Observation(str(door), "refuse", "denied", evidence)])
         reader = index.door_reader.get(str(door))
         return obs + ([Observation(reader, "online", "read", {**ev, "door": door})] if reader else [])
     if type_ in ("door.opened", "door.closed"):
@@ -178,7 +184,7 @@ def device_observations(index: SiteIndex, devices: Iterable[Mapping[str, Any]], 
 
 #: the parts that make each step done (any one of a tuple's alternatives)
 _DONE_WHEN: dict[str, tuple[str, ...]] = {
-    "refuse": ("denied",), "held_open": ("held_open",),
+    "granted": ("granted",), "refuse": ("denied",), "held_open": ("held_open",),
     "online": ("online", "online_now", "read"), "secure": ("secure",), "reading": ("reading",),
     "valve": ("confirmed",),
 }

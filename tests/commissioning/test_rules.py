@@ -39,6 +39,13 @@ building = "5"
 reader = "r2"
 held_open_s = 0
 
+[[doors]]
+id = "d3"
+name = "B3 bike store"
+building = "3"
+reader = "r1"
+held_open_s = 0
+
 [[buses]]
 id = "bus1"
 transport = "tcp"
@@ -84,18 +91,19 @@ def steps_of(index: rules.SiteIndex, device: str) -> tuple[str, ...]:
 
 def test_each_device_gets_the_steps_it_can_prove(index: rules.SiteIndex) -> None:
     assert steps_of(index, "d1") == ("grant", "contact", "refuse", "held_open")
-    assert steps_of(index, "d2") == ("grant", "contact", "refuse")          # held_open_s = 0: no alarm to try
+    assert steps_of(index, "d2") == ("granted", "refuse")    # a serial reader reports no door contact
+    assert steps_of(index, "d3") == ("grant", "contact", "refuse")          # held_open_s = 0: no alarm to try
     assert steps_of(index, "r1") == ("online", "secure")                    # OSDP with a key
     assert steps_of(index, "r2") == ("online",)
     assert steps_of(index, "m1") == ("reading", "valve")
     assert steps_of(index, "m2") == ("reading",)                            # no valve
     assert steps_of(index, "panel/12") == ("signal",)
     assert {d: p.building for d, p in index.devices.items()} == {
-        "d1": "3", "d2": "5", "r1": "3", "r2": "5", "m1": "3", "m2": "5", "panel/12": "3"}
+        "d1": "3", "d2": "5", "d3": "3", "r1": "3", "r2": "5", "m1": "3", "m2": "5", "panel/12": "3"}
 
 
 def test_scopes(index: rules.SiteIndex) -> None:
-    assert len(rules.plan(index, "site")) == 7
+    assert len(rules.plan(index, "site")) == 8
     assert {p.device for p in rules.plan(index, "building", ["5"])} == {"d2", "r2", "m2"}
     assert [p.device for p in rules.plan(index, "devices", devices=["m1", "d1", "m1"])] == ["m1", "d1"]
     for scope, kw, code in (("building", {"buildings": ["9"]}, "unknown_building"),
@@ -140,6 +148,8 @@ def test_door_steps_from_events(index: rules.SiteIndex) -> None:
     assert walk(index, step("d1", "held_open"), [("door.held_open", {"door": "d1"})]).status == "done"
     # another door's events do nothing here
     assert walk(index, step("d1", "refuse"), [("access.denied", {"door": "d2", "reason": "unknown"})]).status == "pending"
+    # a door without a contact to see: the grant itself
+    assert walk(index, step("d2", "granted"), [("access.granted", {"door": "d2", "card": "26:02"})]).status == "done"
 
 
 def test_reader_steps(index: rules.SiteIndex) -> None:

@@ -9,8 +9,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import wait_until
-from commissioning.walk_site import TEST_CARD, UNKNOWN_CARD, MeterSim, new_panel_port, send_dc09, site_toml, step_of
+from commissioning.walk_site import (
+    SIDE_COIL,
+    TEST_CARD,
+    UNKNOWN_CARD,
+    MeterSim,
+    new_panel_port,
+    send_dc09,
+    site_toml,
+    step_of,
+    wiegand_line,
+)
+from conftest import LineServer, wait_until
 
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -20,10 +30,12 @@ API = "/api/v1/commissioning"
 
 
 @pytest.fixture
-def parts() -> Iterator[tuple[OsdpReaderSim, MeterSim]]:
+def parts() -> Iterator[tuple[OsdpReaderSim, MeterSim, LineServer]]:
     readers = OsdpReaderSim([0, 1]).start()
     meters = MeterSim()
-    yield readers, meters
+    line = LineServer()
+    yield readers, meters, line
+    line.close()
     meters.stop()
     readers.stop()
 
@@ -45,10 +57,10 @@ def mark(gw: Any, run: int, device: str, step: str, status: str, reason: str = "
 
 
 def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: Any,
-                                parts: tuple[OsdpReaderSim, MeterSim]) -> None:
-    readers, meters = parts
+                                parts: tuple[OsdpReaderSim, MeterSim, LineServer]) -> None:
+    readers, meters, line = parts
     panel_port = new_panel_port()
-    gw = gateway_factory(site_toml(readers.url, meters.port, panel_port))
+    gw = gateway_factory(site_toml(readers.url, meters.port, panel_port, line.port, meters.relay_port))
     central = mqtt_sub(mosquitto.port, f"{gw.topic_root}/event/site.commissioned")
 
     # who may start; what the scope must name
@@ -63,7 +75,10 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     started = r.json()
     assert [b["building"] for b in started["buildings"]] == ["3"]
     devices = {d["device"] for b in started["buildings"] for d in b["devices"]}
-    assert devices == {"b3-u1", "b3-main", "r-b3u1", "r-b3main", "hw-3-1-0101", "hw-3-1-0102", "duty-panel/5"}
+    assert devices == {"b3-u1", "b3-main", "b3-side", "r-b3u1", "r-b3main", "r-b3side", "hw-3-1-0101", "hw-3-1-0102",
+                       "duty-panel/5"}
+    side = [s["step"] for b in started["buildings"] for d in b["devices"] if d["device"] == "b3-side" for s in d["steps"]]
+    assert side == ["granted", "refuse"]   # a Wiegand reader reports no door contact
     assert step_of(started, "hw-3-1-0101", "valve")["status"] == "pending"       # its profile has a valve
     assert gw.get(f"{API}/{run}", role="operator").status_code == 200            # the duty room follows
     assert gw.get(API, role="central").status_code == 200
@@ -77,7 +92,7 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     # a test card granted, the relay pulsed; an unknown card refused
     r = gw.post("/api/v1/cards", role="technician", json={
         "card": TEST_CARD, "unit": "3-1-0101", "holder": "Test card", "holder_kind": "resident",
-        "doors": ["b3-u1"], "valid_until": "2099-01-01T00:00:00Z"})
+        "doors": ["b3-u1", "b3-side"], "valid_until": "2099-01-01T00:00:00Z"})
     assert r.status_code == 201, r.text
     readers.swipe(TEST_CARD, 0)
     wait_until(lambda: gw.events_of_type("access.granted"), 15, what="the test card granted")
@@ -90,6 +105,12 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     contact = wait_step(gw, run, "b3-u1", "contact")
     readers.swipe(UNKNOWN_CARD, 0)
     wait_step(gw, run, "b3-u1", "refuse")
+    # the side door: a Wiegand reader, its lock on a Modbus relay board
+    line.send(wiegand_line(TEST_CARD))
+    wait_step(gw, run, "b3-side", "granted")
+    wait_until(lambda: [w for w in meters.board.writes if w[1] == SIDE_COIL and w[2]], 10, what="the relay pulsed")
+    line.send(wiegand_line(UNKNOWN_CARD))
+    wait_step(gw, run, "b3-side", "refuse")
     assert set(contact["seen"]["parts"]) == {"opened", "closed"}
 
     # nothing the gateway can see is marked done by hand; a failure needs a reason
