@@ -73,8 +73,10 @@ def insert_run(conn: sqlite3.Connection, scope: dict[str, Any], at: str, by: str
 
 
 def save_steps(conn: sqlite3.Connection, run: int, steps: list[Step]) -> None:
+    """Store steps of an open run (a finished run's steps are frozen with its report: late writes change nothing)."""
     conn.executemany("UPDATE commissioning_steps SET status=?, at=?, by=?, reason=?, seen=? "
-                     "WHERE run=? AND device=? AND step=?",
+                     "WHERE run=? AND device=? AND step=? "
+                     "AND (SELECT state FROM commissioning_runs WHERE id=run) = 'open'",
                      [(s.status, s.at, s.by, s.reason, _dump(s.seen), run, s.device, s.step) for s in steps])
 
 

@@ -15,7 +15,7 @@ from gateway.daemon import build_context, stop_context
 SITE = """
 [[readers]]
 id = "r1"
-driver = "serial-ascii"
+driver = "osdp"
 port = "socket://127.0.0.1:9"
 
 [[doors]]
