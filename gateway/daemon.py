@@ -50,10 +50,11 @@ def default_components() -> list[Any]:
     """The estate's areas, in start order (access first: alarms call it for fire linkage)."""
     from gateway.access import AccessComponent
     from gateway.alarms import AlarmsComponent
+    from gateway.commissioning import CommissioningComponent
     from gateway.console import ConsoleComponent
     from gateway.metering import MeteringComponent
 
-    return [AccessComponent(), MeteringComponent(), AlarmsComponent(), ConsoleComponent()]
+    return [AccessComponent(), MeteringComponent(), AlarmsComponent(), CommissioningComponent(), ConsoleComponent()]
 
 
 async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = None, *,

@@ -15,6 +15,7 @@ equal to its English one or without Chinese in it (outside :data:`NOT_CHINESE`).
 from __future__ import annotations
 
 from gateway.api.i18n_codes import ALARM_TEXT_ZH
+from gateway.api.i18n_commissioning import COMMISSIONING_LABELS
 from gateway.api.i18n_events import EVENT_LABELS
 
 LANGS = ("zh", "en")
@@ -253,7 +254,7 @@ _PAGE: dict[str, tuple[str, str]] = {
     "valve.done": ("阀门指令已执行", "Valve command done"),
 }
 
-CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS}
+CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS, **COMMISSIONING_LABELS}
 
 
 def pick_lang(requested: str | None, accept_language: str | None = None) -> str:

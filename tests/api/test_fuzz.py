@@ -79,6 +79,13 @@ CONTRACT_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/stream"): frozenset({"operator", "technician", "central"}),
     ("GET", "/console/meters/{meter}/history"): frozenset({"operator", "technician", "central"}),
     ("GET", "/console/events"): frozenset({"operator", "technician", "central"}),
+    # the commissioning walk (docs/commissioning.md): technicians walk, the duty room and central follow
+    ("POST", "/commissioning"): frozenset({"technician"}),
+    ("GET", "/commissioning"): frozenset({"technician", "operator", "central"}),
+    ("GET", "/commissioning/{run_id}"): frozenset({"technician", "operator", "central"}),
+    ("POST", "/commissioning/{run_id}/steps"): frozenset({"technician"}),
+    ("POST", "/commissioning/{run_id}/finish"): frozenset({"technician"}),
+    ("GET", "/commissioning/{run_id}/report"): frozenset({"technician", "operator", "central"}),
 }
 
 #: Server-Sent Events never end: not fuzzed, its roles are checked by hand below.

@@ -19,6 +19,7 @@ AREA_MODULES: dict[str, tuple[str, ...]] = {
     "alarms": ("gateway.api.routes.alarms", "gateway.api.routes.handover"),
     "metering": ("gateway.api.routes.metering",),
     "console": ("gateway.api.routes.console",),
+    "commissioning": ("gateway.api.routes.commissioning",),
 }
 
 

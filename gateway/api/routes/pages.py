@@ -122,3 +122,9 @@ async def static(name: str) -> Response:
 @router.get("/favicon.ico")
 async def favicon() -> Response:
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
+# the commissioning walk's page for technicians (its own module: gateway/api/routes/commissioning_page.py)
+from gateway.api.routes.commissioning_page import router as _commissioning_page  # noqa: E402
+
+router.include_router(_commissioning_page)
