@@ -34,6 +34,7 @@ from gateway.events import EventLog
 from gateway.metrics import Metrics
 from gateway.store import Store
 from gateway.supervisor import Supervisor
+from gateway.uplink_outbound import ResendArgs
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; both load lazily (start-up time, memory)
     import uvicorn
@@ -231,6 +232,8 @@ class Daemon:
                     "outbox_depth": ctx.events.outbox_depth}
 
         ctx.commands.register("ping", ping)
+        if self.uplink is not None:   # outbound only: central recovers a seq gap over MQTT
+            ctx.commands.register("events.resend", self.uplink.resend, ResendArgs)
 
     async def _start_http(self, ctx: GatewayContext) -> None:
         import uvicorn
