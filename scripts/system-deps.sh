@@ -2,12 +2,16 @@
 # Installs the system packages the tests and the demo need, only when missing:
 # mosquitto (real MQTT broker), mosquitto-clients (mosquitto_sub/_pub: watch what central sees, as the README
 # shows), netcat-openbsd (nc: the OSDP simulator's control port in docs/access.md),
-# chromium + CJK fonts (browser tests of the console).
+# chromium + CJK fonts (browser tests of the console), rabbitmq-server (the three-node broker cluster of
+# tests/e2e/test_cluster.py and the bench; EGW_NO_RABBITMQ=1 leaves it out).
 set -euo pipefail
 want=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || want+=(mosquitto-clients)
 command -v nc >/dev/null 2>&1 || want+=(netcat-openbsd)
+if [ "${EGW_NO_RABBITMQ:-0}" != "1" ]; then
+  [ -x /usr/sbin/rabbitmq-server ] || want+=(rabbitmq-server)
+fi
 if [ "${EGW_NO_BROWSER:-0}" != "1" ]; then
   [ -x /usr/bin/chromium ] || want+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || want+=(fonts-noto-cjk)
@@ -22,4 +26,8 @@ $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 # Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
 if [[ " ${want[*]} " == *" mosquitto "* ]]; then
   ($SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true)
+fi
+# The same for RabbitMQ: scripts/rabbitmq-cluster.sh starts its own nodes (own names, ports and dirs).
+if [[ " ${want[*]} " == *" rabbitmq-server "* ]]; then
+  ($SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || $SUDO service rabbitmq-server stop >/dev/null 2>&1 || true)
 fi
