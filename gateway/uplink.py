@@ -43,6 +43,7 @@ from gateway.metrics import Metrics
 from gateway.uplink_nodes import (
     Nodes,
     UplinkState,
+    base_client_id,
     drop_socket,
     explain_connect_error,
     explain_refusal,
@@ -100,7 +101,7 @@ class Uplink:
 
     # ------------------------------------------------------------------ client
     def _build_client(self) -> mqtt.Client:
-        client = make_client(self.cfg)
+        client = make_client(self.cfg, self.nodes.client_id(base_client_id(self.cfg)))
         client.will_set(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -136,7 +137,7 @@ class Uplink:
 
     def _next_node(self, client: mqtt.Client) -> None:
         if not self._closing:   # our own disconnect ends the link; it does not move on
-            self.nodes.move_on(client, self.cfg.mqtt.keepalive_s)
+            self.nodes.move_on(client, self.cfg.mqtt.keepalive_s, base_client_id(self.cfg))
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
         # A TLS alert after the handshake (e.g. the broker wants a client certificate) only shows

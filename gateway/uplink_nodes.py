@@ -66,10 +66,24 @@ class Nodes:
             self._index = (self._index + 1) % len(self.urls)
             return self.urls[self._index]
 
-    def move_on(self, client: mqtt.Client, keepalive: int) -> None:
+    def client_id(self, base: str) -> str:
+        """One client id per node on a cluster (``egw-site-gw-n2``), the plain one on one broker.
+
+        RabbitMQ keeps a clean session's subscription queue on the node it was made on: after that
+        node dies, the same client id on another node finds the queue's record, with its home node
+        down, and the broker closes the connection (a failover loop). And a frozen node still holds
+        the old connection, which the broker would try to take over. Sessions are clean, so nothing
+        is lost by the id differing per node.
+        """
+        with self._lock:
+            return f"{base}-n{self._index + 1}" if self.cluster else base
+
+    def move_on(self, client: mqtt.Client, keepalive: int, base_id: str) -> None:
         """Paho's next (re)connect goes to the next node (paho's thread, in its callbacks); one node: no change."""
         if self.cluster:
             host, port = host_port(self.advance())
+            # paho 2.x has no setter for the client id (pinned in requirements.lock)
+            client._client_id = self.client_id(base_id).encode()
             # connect_async only sets where to connect and leaves the connecting to paho's loop, which
             # reconnects after its backoff (reset by every successful CONNACK)
             client.connect_async(host, port, keepalive=keepalive)
@@ -80,12 +94,16 @@ class Nodes:
         return previous if previous and previous != url else None
 
 
-def make_client(cfg: GatewayConfig) -> mqtt.Client:
+def base_client_id(cfg: GatewayConfig) -> str:
+    return f"egw-{cfg.gateway.site}-{cfg.gateway.id}"
+
+
+def make_client(cfg: GatewayConfig, client_id: str) -> mqtt.Client:
     """A paho client with the uplink's identity, credentials and TLS: the same for every node of a cluster."""
     m = cfg.mqtt
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"egw-{cfg.gateway.site}-{cfg.gateway.id}",
+        client_id=client_id,
         clean_session=True,
         protocol=mqtt.MQTTv311,
     )
@@ -166,4 +184,4 @@ def explain_refusal(reason: Any, socket_error: str, url: str) -> str:
     return f"connection to {host}:{port} closed before the broker accepted it: {socket_error or reason}{hint}"
 
 
-__all__ = ["Nodes", "UplinkState", "explain_connect_error", "explain_refusal", "drop_socket", "host_port", "make_client", "status_payload"]
+__all__ = ["Nodes", "UplinkState", "explain_connect_error", "explain_refusal", "drop_socket", "base_client_id", "host_port", "make_client", "status_payload"]
