@@ -143,7 +143,7 @@ class Uplink:
         # A TLS alert after the handshake (e.g. the broker wants a client certificate) only shows
         # up here, as a socket error: keep the last one to explain a link that never came up.
         paho_log.debug("paho: %s", text)
-        if level == mqtt.MQTT_LOG_ERR:
+        if level == mqtt.MQTT_LOG_ERR and not text.startswith("Client is not connected"):  # paho's own noise
             self._last_socket_error = text
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

@@ -65,7 +65,9 @@ cluster_partition_handling = pause_minority
 log.file.level = warning
 EOF
   echo '[rabbitmq_mqtt].' >"$d/enabled_plugins"
-  echo '[].' >"$d/advanced.config"
+  # a frozen node is declared down after ~net_ticktime (default 60 s): until then quorum writes that need it
+  # wait; 10 s keeps the SIGSTOP test short and is what a LAN cluster can afford
+  echo '[{kernel, [{net_ticktime, 10}]}].' >"$d/advanced.config"
   : >"$d/rabbitmq-env.conf"
 }
 
