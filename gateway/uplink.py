@@ -127,6 +127,7 @@ class Uplink:
         if reason.is_failure:
             self._call(self._set_error, f"broker refused connection: {reason}")
             return
+        client.drop_out_messages()  # not paho's re-send ahead of the pump's (seqs twice, out of order)
         client.subscribe(f"{self.root}/cmd/#", qos=1)
         self._call(self._link_established, self.nodes.current)
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GatewayProc, Mosquitto, Subscriber, mqtt_pub, wait_until
+from conftest import GatewayProc, Mosquitto, Subscriber, wait_until
+
+from examples.central_consumer import Central
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -70,33 +72,6 @@ def local_events(gw: GatewayProc) -> list[dict[str, Any]]:
     return out
 
 
-def gaps(have: set[int], last: int) -> list[tuple[int, int]]:
-    """Runs of seq central is missing, as (after_seq, limit)."""
-    runs: list[tuple[int, int]] = []
-    for seq in range(1, last + 1):
-        if seq in have:
-            continue
-        if runs and runs[-1][0] + runs[-1][1] == seq - 1:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((seq - 1, 1))
-    return runs
-
-
-def recover_gaps(gw: GatewayProc, node: Mosquitto, answers: Subscriber, subs: list[Subscriber]) -> None:
-    """What central does: find the gaps in the gateway's seq, ask for each with events.resend."""
-    last = local_events(gw)[-1]["seq"]
-    have = {p["seq"] for s in subs for t, p in s.snapshot() if "/event/" in t}
-    for i, (after, limit) in enumerate(gaps(have, last)):
-        cmd_id = f"resend-{after}-{i}"
-        mqtt_pub(node.port, f"{ROOT}/cmd/events/resend", {"id": cmd_id, "args": {"after_seq": after, "limit": limit}})
-        _t, res = answers.wait_for(
-            lambda t, p, c=cmd_id: t.endswith("/cmd-result") and p.get("id") == c, 30)
-        assert res["ok"] is True and res["result"] == {"resent": limit, "last_seq": after + limit}, res
-    wait_until(lambda: {p["seq"] for s in subs for t, p in s.snapshot() if "/event/" in t} >= set(range(1, last + 1)),
-               30, what="the gaps filled")
-
-
 def burst(gw: GatewayProc, count: int) -> None:
     r = gw.post("/api/v1/test-events", json={"count": count})
     assert r.status_code == 202, r.text
@@ -104,6 +79,8 @@ def burst(gw: GatewayProc, count: int) -> None:
 
 def test_kill_9_and_sigstop_of_the_node_in_use(tmp_path: Path, brokers: list[Mosquitto]) -> None:
     subs = [Subscriber(b.port, f"{ROOT}/#") for b in brokers]
+    # examples/central_consumer.py: dedupes by id, finds seq gaps, recovers them with events.resend
+    central = Central([f"mqtt://127.0.0.1:{b.port}" for b in brokers])
     gw = cluster_gateway(tmp_path, brokers)
     try:
         gw.start()
@@ -131,7 +108,9 @@ def test_kill_9_and_sigstop_of_the_node_in_use(tmp_path: Path, brokers: list[Mos
         # a command after the failover is answered, on the node the gateway is on now: events.resend
         # (sent as cmd/events/resend, the way RabbitMQ delivers it) fills central's gaps
         now_on = next(i for i, b in enumerate(brokers) if up["node"].endswith(f":{b.port}"))
-        recover_gaps(gw, brokers[now_on], subs[now_on], subs)
+        last = local_events(gw)[-1]["seq"]
+        central.recover(f"mqtt://127.0.0.1:{brokers[now_on].port}", ROOT, last)
+        wait_until(lambda: central.gaps(ROOT, last) == [], 30, what="the gaps filled")
         assert set().union(*numbers(subs).values()) >= set(range(1, 3001))
 
         # freeze that node (SIGSTOP: the TCP link stays, no PUBACK comes): the gateway moves on
@@ -146,13 +125,17 @@ def test_kill_9_and_sigstop_of_the_node_in_use(tmp_path: Path, brokers: list[Mos
         assert "stopped acknowledging" in gw.log.read_text()
         wait_until(lambda: gw.health()["outbox"]["depth"] == 0, 60, what="the outbox drained on the third node")
         os.kill(frozen.proc.pid, signal.SIGCONT)
-        central = {p["id"] for s in subs for t, p in s.snapshot() if "/event/" in t}
-        missing = [e for e in local_events(gw) if e["id"] not in central]
-        assert not missing, missing[:5]
+        # the thawed node passes on what it had acknowledged; central asks for any gap still left
+        wanted = {e["id"] for e in local_events(gw)}
+        third = gw.health()["uplink"]["node"]
+        wait_until(lambda: central.recover(third, ROOT, max(e["seq"] for e in local_events(gw))) >= 0 and
+                   wanted <= set(central.events), 60, what="every event at central after the freeze")
+        assert central.gaps(ROOT) == []
     finally:
         gw.stop()
         for s in subs:
             s.close()
+        central.close()
 
 
 def test_check_config_refuses_url_and_urls_together_or_neither(tmp_path: Path) -> None:
