@@ -117,6 +117,12 @@ def test_readings_pull_and_billing_export_over_mqtt(gateway_factory: Any, mosqui
     mqtt_pub(mosquitto.port, cmd + "readings.pull", {"id": "bad-limit", "args": {"limit": 0}})
     assert answer(sub, "bad-limit")["error"]["code"] == "bad_args"
 
+    # events.resend refuses what it cannot do, in words
+    for i, args in enumerate([{"after_seq": -1}, {"after_seq": 0, "limit": 0}, {"after_seq": 0, "limit": 10001},
+                              {"after_seq": "x"}, {}]):
+        mqtt_pub(mosquitto.port, cmd + "events/resend", {"id": f"rs-bad-{i}", "args": args})
+        assert answer(sub, f"rs-bad-{i}")["error"]["code"] == "bad_args"
+
     # billing.export: the quarter's report as GET /billing answers it
     mqtt_pub(mosquitto.port, cmd + "billing.export", {"id": "b-1", "args": {"quarter": "2026Q4"}})
     bill = answer(sub, "b-1")
