@@ -36,7 +36,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 demo: venv
-	EGW_NO_BROWSER=1 bash scripts/system-deps.sh
+	EGW_NO_BROWSER=1 EGW_NO_RABBITMQ=1 bash scripts/system-deps.sh
 	bash scripts/demo.sh
 
 test: venv system-deps lint
@@ -47,7 +47,7 @@ bench: venv
 	bash scripts/bench.sh
 
 soak: venv
-	EGW_NO_BROWSER=1 bash scripts/system-deps.sh
+	EGW_NO_BROWSER=1 EGW_NO_RABBITMQ=1 bash scripts/system-deps.sh
 	bash scripts/soak.sh
 
 # PREFIX (default /opt/estate-gateway) and DESTDIR (staging root, for packaging) are honoured

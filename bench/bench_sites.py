@@ -7,10 +7,13 @@ worker processes (one process per gateway would need ~40 MB each). "Central" is 
 MQTT subscriber with a persistent session on the central broker, as the office system
 would be.
 
-Two topologies, both with real mosquitto brokers:
-  * direct: every gateway connects straight to the central broker;
+Three topologies, all with real brokers:
+  * direct: every gateway connects straight to the central broker (one mosquitto);
   * bridge: gateways connect to edge brokers (one per ``GW_PER_EDGE`` gateways), each
-    bridged to the central broker (QoS 1, persistent bridge session).
+    bridged to the central broker (QoS 1, persistent bridge session);
+  * cluster: a three-node RabbitMQ cluster (scripts/rabbitmq-cluster.sh, quorum MQTT sessions);
+    every gateway has all three nodes in ``[mqtt] urls`` (each starting at node i % 3), central
+    is a persistent session on node 3, and node 1 is killed (-9) half way through the run.
 
 Reported per (topology, N): offered and delivered events/s, loss (recorded but never
 seen by central), duplicates, end-to-end latency (recorded -> at central) percentiles,
@@ -67,9 +70,15 @@ class Topology:
         from conftest import Mosquitto
 
         self.kind = kind
+        self.edges: list[Any] = []
+        self.rmq: RabbitCluster | None = None
+        if kind == "cluster":
+            self.rmq = RabbitCluster()
+            self.central_port = self.rmq.ports[2]
+            return
         (workdir / "central").mkdir(parents=True, exist_ok=True)
         self.central = Mosquitto(workdir / "central").start()
-        self.edges: list[Any] = []
+        self.central_port = self.central.port
         if kind == "bridge":
             for e in range(max(1, math.ceil(n / GW_PER_EDGE))):
                 d = workdir / f"edge{e}"
@@ -77,12 +86,59 @@ class Topology:
                 self.edges.append(Mosquitto(d, extra_conf=edge_bridge_conf(self.central.port,
                                                                                           f"edge-{e}")).start())
 
-    def port_for(self, i: int) -> int:
-        return self.edges[i // GW_PER_EDGE].port if self.edges else self.central.port
+    def urls_for(self, i: int) -> str:
+        """Gateway i's broker url(s), ``|``-separated: on the cluster every node, starting at node i % 3."""
+        if self.rmq is not None:
+            k = i % 3
+            ports = self.rmq.ports[k:] + self.rmq.ports[:k]
+            return "|".join(f"mqtt://127.0.0.1:{p}" for p in ports)
+        return f"mqtt://127.0.0.1:{self.edges[i // GW_PER_EDGE].port if self.edges else self.central.port}"
+
+    def broker_pids(self) -> list[int]:
+        if self.rmq is not None:
+            return self.rmq.pids()
+        return [self.central.proc.pid]
 
     def stop(self) -> None:
+        if self.rmq is not None:
+            self.rmq.stop()
+            return
         for b in [*self.edges, self.central]:
             b.stop()
+
+
+class RabbitCluster:
+    """scripts/rabbitmq-cluster.sh: three nodes, MQTT on BASE+201..203 (needs root and rabbitmq-server)."""
+
+    SCRIPT = ROOT / "scripts" / "rabbitmq-cluster.sh"
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="egw-rmq-bench-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        base = 29000
+        self.env = {**os.environ, "EGW_RMQ_BASE": str(base), "EGW_RMQ_DIR": self.dir}
+        self.ports = [base + 200 + n for n in (1, 2, 3)]
+        res = self.run("start")
+        if res.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"rabbitmq cluster did not start: {res.stderr[-500:]}")
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(self.SCRIPT), *args], env=self.env, capture_output=True, text=True,
+                              timeout=300)
+
+    def pids(self) -> list[int]:
+        out = []
+        for n in (1, 2, 3):
+            try:
+                out.append(int(Path(self.dir, f"egw{n}", "pid").read_text().strip()))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def stop(self) -> None:
+        self.run("stop")
+        subprocess.run(["rm", "-rf", self.dir], check=False)
 
 
 # ---------------------------------------------------------------------- central
@@ -139,11 +195,11 @@ class Central:
 class SimGateway:
     """A gateway minus hardware: its own store + event log + the real Uplink."""
 
-    def __init__(self, index: int, port: int, data_root: Path, *, site: str | None = None) -> None:
+    def __init__(self, index: int, urls: str | int, data_root: Path, *, site: str | None = None) -> None:
         self.index = index
         self.id = f"gw-{index:04d}"
         self.site = site or f"site-{index:04d}"
-        self.port = port
+        self.urls = f"mqtt://127.0.0.1:{urls}" if isinstance(urls, int) else urls   # '|'-separated
         self.data_dir = data_root / self.id
         self.ctx: Any = None
         self.uplink: Any = None
@@ -162,7 +218,8 @@ class SimGateway:
 
         cfg = GatewayConfig.model_validate({
             "gateway": {"id": self.id, "site": self.site, "data_dir": str(self.data_dir)},
-            "mqtt": {"url": f"mqtt://127.0.0.1:{self.port}", "topic_root": TOPIC_ROOT, "inflight": 100},
+            "mqtt": {**({"urls": self.urls.split("|")} if "|" in self.urls else {"url": self.urls}),
+                     "topic_root": TOPIC_ROOT, "inflight": 100},
             "api": {"listen": "127.0.0.1:0"},
         })
         self.ctx = await build_context(cfg, components=[])
@@ -223,8 +280,8 @@ async def worker_main(args: argparse.Namespace) -> None:
     """Run gateways [first, first+count): connect, READY, wait for GO, record, drain, report."""
     import psutil
 
-    ports = [int(p) for p in args.ports.split(",")]
-    gws = [SimGateway(i, ports[k], Path(args.data)) for k, i in enumerate(range(args.first, args.first + args.count))]
+    urls = args.ports.split(",")
+    gws = [SimGateway(i, urls[k], Path(args.data)) for k, i in enumerate(range(args.first, args.first + args.count))]
     for gw in gws:
         await gw.start()
     await wait_for(lambda: all(g.connected for g in gws), 60, "all gateways connected")
@@ -241,7 +298,8 @@ async def worker_main(args: argparse.Namespace) -> None:
     report = {"recorded": sum(g.recorded for g in gws), "recording_s": recording_s,
               "outbox_left": sum(g.ctx.events.outbox_depth for g in gws),
               "rss_mb": psutil.Process().memory_info().rss / 1e6,
-              "reconnects": sum(g.uplink.state.connects - 1 for g in gws)}
+              "reconnects": sum(g.uplink.state.connects - 1 for g in gws),
+              "failovers": sum(g.uplink.state.failovers for g in gws)}
     print("RESULT " + json.dumps(report), flush=True)
     for g in gws:
         await g.stop()
@@ -252,16 +310,27 @@ def run_case(kind: str, n: int, rate: float, seconds: float, workdir: Path) -> d
     import psutil
 
     topo = Topology(kind, n, workdir / f"{kind}-{n}")
-    central = Central(topo.central.port)
+    central = Central(topo.central_port)
     data_root = Path(tempfile.mkdtemp(prefix=f"egw-sites-{kind}-{n}-", dir="/dev/shm" if Path("/dev/shm").is_dir()
                                       else None))
     workers: list[subprocess.Popen[str]] = []
-    broker_cpu = psutil.Process(topo.central.proc.pid)
+    killer: threading.Timer | None = None
+    brokers = [psutil.Process(pid) for pid in topo.broker_pids()]
+    last_cpu: dict[int, float] = {}
+    last_rss: dict[int, float] = {}
+
+    def sample() -> None:   # the killed node's figures are its last ones
+        for p in brokers:
+            try:
+                t = p.cpu_times()
+                last_cpu[p.pid], last_rss[p.pid] = t.user + t.system, p.memory_info().rss / 1e6
+            except psutil.Error:
+                pass
     edge_cpu = [psutil.Process(e.proc.pid) for e in topo.edges]
     try:
         for first in range(0, n, GW_PER_WORKER):
             count = min(GW_PER_WORKER, n - first)
-            ports = ",".join(str(topo.port_for(i)) for i in range(first, first + count))
+            ports = ",".join(topo.urls_for(i) for i in range(first, first + count))
             workers.append(subprocess.Popen(
                 [sys.executable, __file__, "--worker", "--first", str(first), "--count", str(count),
                  "--ports", ports, "--rate", str(rate), "--seconds", str(seconds), "--data", str(data_root)],
@@ -270,7 +339,17 @@ def run_case(kind: str, n: int, rate: float, seconds: float, workdir: Path) -> d
             line = _read_line(w, 120)
             if line.strip() != "READY":
                 raise RuntimeError(f"worker did not get ready: {line!r}")
-        cpu0 = broker_cpu.cpu_times()
+        sample()
+        cpu0 = dict(last_cpu)
+        if topo.rmq is not None:   # node 1 killed half way through the recording
+            rmq = topo.rmq
+
+            def kill_node_1() -> None:
+                sample()
+                rmq.run("kill", "1")
+
+            killer = threading.Timer(seconds / 2, kill_node_1)
+            killer.start()
         edge0 = [p.cpu_times() for p in edge_cpu]
         t0 = time.time()
         for w in workers:
@@ -288,10 +367,10 @@ def run_case(kind: str, n: int, rate: float, seconds: float, workdir: Path) -> d
         while central.count() < recorded and time.time() < deadline:
             time.sleep(0.1)
         t_end = central.last or time.time()
-        cpu1 = broker_cpu.cpu_times()
+        sample()
         delivered = central.count()
         lat = sorted(central.latencies_ms)
-        busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+        busy = sum(last_cpu[pid] - cpu0.get(pid, 0.0) for pid in last_cpu)
         edge_busy = sum((p.cpu_times().user + p.cpu_times().system) - (c.user + c.system)
                         for p, c in zip(edge_cpu, edge0))
         elapsed = max(t_end - t0, 1e-6)
@@ -302,7 +381,10 @@ def run_case(kind: str, n: int, rate: float, seconds: float, workdir: Path) -> d
             "delivered_events_s": round(delivered / elapsed, 1),
             "latency_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "p99": _pct(lat, 99),
                            "max": round(lat[-1], 1) if lat else None},
-            "central_broker_cpu_pct": round(100 * busy / elapsed, 1),
+            "central_broker_cpu_pct": round(100 * busy / elapsed, 1),   # all three nodes on the cluster
+            "broker_rss_mb": round(sum(last_rss.values()), 1),
+            "broker_nodes": len(brokers), "node_killed": topo.rmq is not None,
+            "failovers": sum(r.get("failovers", 0) for r in reports),
             "edge_brokers_cpu_pct": round(100 * edge_busy / elapsed, 1),
             "worker_rss_mb": round(sum(r["rss_mb"] for r in reports), 1),
             "rss_mb_per_gateway": round(sum(r["rss_mb"] for r in reports) / n, 2),
@@ -310,6 +392,8 @@ def run_case(kind: str, n: int, rate: float, seconds: float, workdir: Path) -> d
             "reconnects": sum(r["reconnects"] for r in reports),
         }
     finally:
+        if topo.rmq is not None and killer is not None:
+            killer.cancel()
         for w in workers:
             try:
                 w.wait(30)

@@ -37,6 +37,7 @@ from gateway.gauges import register as register_gauges
 from gateway.metrics import Metrics
 from gateway.store import Store, sweep_partial_backups
 from gateway.supervisor import Supervisor
+from gateway.uplink_outbound import ResendArgs
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; both load lazily (start-up time, memory)
     import uvicorn
@@ -242,6 +243,8 @@ class Daemon:
                     "outbox_depth": ctx.events.outbox_depth}
 
         ctx.commands.register("ping", ping)
+        if self.uplink is not None:   # outbound only: central recovers a seq gap over MQTT
+            ctx.commands.register("events.resend", self.uplink.resend, ResendArgs)
 
     async def _start_http(self, ctx: GatewayContext) -> None:
         import uvicorn

@@ -13,81 +13,52 @@ Delivery model -- why nothing is lost:
 
 paho's network thread does the socket work and reconnects with backoff; its
 callbacks only hand work to the asyncio loop, which owns all state here.
+
+A broker cluster (``[mqtt] urls``): when the link to a node is lost, or a connection attempt
+fails, paho's next attempt goes to the next node (:class:`~gateway.uplink_nodes.Nodes`). A node
+that is frozen keeps its TCP connection open and just stops answering: when PUBACKs have been
+outstanding for longer than the keepalive, the watchdog shuts the socket, which paho sees as a
+lost link -- and moves on. Delivery is unchanged: the cursor goes back to the oldest undelivered
+row on the new node, so nothing is lost or reordered (duplicates by id are possible, as always).
+
+Commands are subscribed as ``{root}/cmd/#`` and named by the remaining levels joined with ``.``:
+RabbitMQ's MQTT plugin delivers ``cmd/door.unlock`` as ``cmd/door/unlock``, mosquitto unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
-import ssl
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.commands import REFUSED, CommandRouter
+from gateway.commands import CommandRouter
 from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
+from gateway.uplink_nodes import (
+    Nodes,
+    UplinkState,
+    base_client_id,
+    drop_socket,
+    explain_connect_error,
+    explain_refusal,
+    host_port,
+    make_client,
+    status_payload,
+)
 from gateway.uplink_outage import OutageLog
+from gateway.uplink_outbound import CommandPath, Resender
 
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger("gateway.mqtt")   # paho's own lines, at debug only: OutageLog says what matters
 
 ACK_FLUSH_S = 0.5  # deleting delivered rows costs a commit (an fsync): batch them; a crash only means re-sends
 ACK_FLUSH_MAX = 5000
-MAX_PARALLEL_COMMANDS = 8
-
-
-@dataclass
-class UplinkState:
-    connected: bool = False
-    since: str = ""
-    connects: int = 0
-    last_error: str = ""
-    delivered: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"connected": self.connected, "since": self.since, "connects": self.connects,
-                "last_error": self.last_error, "delivered": self.delivered}
-
-
-def explain_connect_error(exc: BaseException | None, cfg: GatewayConfig) -> str:
-    """One line a technician can act on, from the exception of a failed connect."""
-    m = cfg.mqtt
-    where = f"{m.host}:{m.port}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        ca = m.ca_file or "the system CAs"
-        return (f"TLS: the broker's certificate at {where} is not trusted ({exc.verify_message}; "
-                f"certificate verify failed); check mqtt.ca_file ({ca}) and that the certificate names {m.host}")
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where}: no broker listening there"
-    if isinstance(exc, TimeoutError):
-        return f"no answer from {where} (timeout)"
-    if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc}"
-    return "connection failed (broker unreachable, TLS or auth problem; see log)"
-
-
-def explain_refusal(reason: Any, socket_error: str, cfg: GatewayConfig) -> str:
-    """Why a connection closed before the broker accepted it."""
-    m = cfg.mqtt
-    text = socket_error.lower()
-    if "certificate_required" in text or "certificate required" in text:
-        return ("TLS: the broker requires a client certificate and rejected ours "
-                "(set mqtt.client_cert_file and mqtt.client_key_file)")
-    if "certificate" in text or "ssl" in text or "tls" in text:
-        return f"TLS: the broker closed the connection: {socket_error}"
-    hint = "" if m.tls else " (if that port speaks TLS, use an mqtts:// url)"
-    return f"connection to {m.host}:{m.port} closed before the broker accepted it: {socket_error or reason}{hint}"
 
 
 class Uplink:
@@ -113,11 +84,16 @@ class Uplink:
         self._acks_in: collections.deque[int] = collections.deque()
         self._ack_wake_pending = False
         self._ack_flush_task: asyncio.Task[None] | None = None
-        self._command_slots = asyncio.Semaphore(MAX_PARALLEL_COMMANDS)
-        self._commands_running: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_socket_error = ""
         self.outage = OutageLog(log)   # one line when the link goes, one when it is back
+        self.nodes = Nodes(cfg.mqtt.nodes)
+        self._closing = False          # our own disconnect: paho must not move on to another node
+        self.progress_at = 0.0         # monotonic: the last PUBACK, or a publish with none outstanding
+        self._stalled = ""             # why the watchdog dropped the link (the loss reason to log)
+        self.resend = Resender(events, self._publish_one, f"{self.root}/event/")
+        self.command_path = CommandPath(commands, self.root, lambda t, p: self._publish_one(t, p, only_connected=False),
+                                        cfg.mqtt.max_packet_bytes, self._spawn)
         events.on_new(self._wake.set)
         metrics.gauge_fn("outbox_depth", lambda: self.events.outbox_depth)
         metrics.gauge_fn("mqtt_connected", lambda: 1 if self.state.connected else 0)
@@ -125,31 +101,7 @@ class Uplink:
 
     # ------------------------------------------------------------------ client
     def _build_client(self) -> mqtt.Client:
-        m = self.cfg.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"egw-{self.cfg.gateway.site}-{self.cfg.gateway.id}",
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
-        )
-        # The window is enforced here (self.window), not by paho: paho's own limit walks its
-        # whole message table on every PUBACK, which caps throughput at a few thousand a second.
-        client.max_inflight_messages_set(0)
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if m.username:
-            password = None
-            if m.password_file:
-                password = self.cfg.resolve(m.password_file).read_text(encoding="utf-8").strip()
-            client.username_pw_set(m.username, password)
-        if m.tls:
-            client.tls_set(
-                ca_certs=str(self.cfg.resolve(m.ca_file)) if m.ca_file else None,
-                certfile=str(self.cfg.resolve(m.client_cert_file)) if m.client_cert_file else None,
-                keyfile=str(self.cfg.resolve(m.client_key_file)) if m.client_key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        client = make_client(self.cfg, self.nodes.client_id(base_client_id(self.cfg)))
         client.will_set(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -160,9 +112,11 @@ class Uplink:
         return client
 
     def _status_payload(self, state: str) -> str:
-        return json.dumps({"state": state, "boot_id": self.boot_id, "version": self.version,
-                           "gateway": self.cfg.gateway.id, "site": self.cfg.gateway.site,
-                           "ts": format_ts(utc_now())})
+        return status_payload(self.cfg, state, self.boot_id, self.version)
+
+    @property
+    def inflight_count(self) -> int:
+        return len(self._inflight)
 
     # ------------------------------------------------------------------ paho thread callbacks
     def _call(self, fn: Any, *args: Any) -> None:
@@ -173,22 +127,30 @@ class Uplink:
         if reason.is_failure:
             self._call(self._set_error, f"broker refused connection: {reason}")
             return
-        client.subscribe(f"{self.root}/cmd/+", qos=1)
-        self._call(self._link_established)
+        client.drop_out_messages()  # not paho's re-send ahead of the pump's (seqs twice, out of order)
+        client.subscribe(f"{self.root}/cmd/#", qos=1)
+        self._call(self._link_established, self.nodes.current)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this from inside its ``except OSError``: the exception says what went wrong
-        self._call(self._set_error, explain_connect_error(sys.exc_info()[1], self.cfg))
+        self._call(self._set_error, explain_connect_error(sys.exc_info()[1], self.nodes.current, self.cfg.mqtt.ca_file))
+        self._next_node(client)
+
+    def _next_node(self, client: mqtt.Client) -> None:
+        if not self._closing:   # our own disconnect ends the link; it does not move on
+            self.nodes.move_on(client, self.cfg.mqtt.keepalive_s, base_client_id(self.cfg))
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
         # A TLS alert after the handshake (e.g. the broker wants a client certificate) only shows
         # up here, as a socket error: keep the last one to explain a link that never came up.
         paho_log.debug("paho: %s", text)
-        if level == mqtt.MQTT_LOG_ERR:
+        if level == mqtt.MQTT_LOG_ERR and not text.startswith("Client is not connected"):  # paho's own noise
             self._last_socket_error = text
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self._call(self._link_lost, str(reason))
+        url = self.nodes.current
+        self._next_node(client)
+        self._call(self._link_lost, str(reason), url)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         # Thousands of PUBACKs a second: queue them and wake the loop once per batch,
@@ -199,15 +161,20 @@ class Uplink:
             self._call(self._drain_acks_in)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._call(self._command_arrived, msg.topic, bytes(msg.payload))
+        self._call(self.command_path.arrived, msg.topic, bytes(msg.payload))
 
     # ------------------------------------------------------------------ loop side
     def _set_error(self, text: str) -> None:
         self.state.last_error = text   # a connection attempt failed: counted, logged once per outage and kind
         self.outage.failed(text)
 
-    def _link_established(self) -> None:
+    def _link_established(self, url: str) -> None:
         self.state.connected = True
+        self.state.node = url
+        previous = self.nodes.linked(url)
+        if previous is not None:
+            self.state.failovers += 1
+            self.metrics.inc("mqtt_failovers_total")
         self.state.since = format_ts(utc_now())
         self.state.connects += 1
         self.state.last_error = ""
@@ -216,7 +183,8 @@ class Uplink:
         self._generation += 1
         self._inflight.clear()
         self._cursor = 0
-        self.outage.connected(self.cfg.mqtt.url, self.state.connects)
+        self.progress_at = time.monotonic()
+        self.outage.connected(url, self.state.connects, failover_from=previous, failovers=self.state.failovers)
         self._spawn(self._on_link_up(self._generation))
 
     async def _on_link_up(self, generation: int) -> None:
@@ -232,18 +200,20 @@ class Uplink:
         self._link_up.set()
         self._wake.set()
 
-    def _link_lost(self, reason: str) -> None:
+    def _link_lost(self, reason: str, url: str) -> None:
         was = self.state.connected
         self.state.connected = False
+        self.state.node = ""
+        reason, self._stalled = self._stalled or reason, ""
         self.events.online = False
         self._link_up.clear()
         self._inflight.clear()
         self._generation += 1
         if was:
-            self.outage.lost(reason)
+            self.outage.lost(reason, url if self.nodes.cluster else "")
             self.state.last_error = f"disconnected: {reason}"
         elif self._client is not None and not self.state.last_error.startswith("broker refused"):
-            self._set_error(explain_refusal(reason, self._last_socket_error, self.cfg))
+            self._set_error(explain_refusal(reason, self._last_socket_error, url))
         self._wake.set()
 
     def _drain_acks_in(self) -> None:
@@ -257,6 +227,7 @@ class Uplink:
                 popped += 1
         if not popped:
             return
+        self.progress_at = time.monotonic()
         if len(self._acked) >= ACK_FLUSH_MAX:
             self._spawn(self._flush_acks())
         elif self._ack_flush_task is None or self._ack_flush_task.done():
@@ -290,9 +261,10 @@ class Uplink:
         """Connect (and keep reconnecting) and publish the outbox forever."""
         self._loop = asyncio.get_running_loop()
         self._client = self._build_client()
-        m = self.cfg.mqtt
-        self._client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
+        host, port = host_port(self.nodes.current)
+        self._client.connect_async(host, port, keepalive=self.cfg.mqtt.keepalive_s)
         self._client.loop_start()
+        watchdog = self._spawn(watch_acks(self))
         try:
             await self._pump()
         except asyncio.CancelledError:
@@ -300,13 +272,16 @@ class Uplink:
         except BaseException:
             self._teardown()
             raise
+        finally:
+            watchdog.cancel()
 
     def _teardown(self) -> None:
         client, self._client = self._client, None
+        self._closing = True
         if client is not None:
             client.disconnect()
             client.loop_stop()
-        self._link_lost("uplink task ended")
+        self._link_lost("uplink task ended", self.nodes.current)
 
     async def _pump(self) -> None:
         while True:
@@ -331,6 +306,8 @@ class Uplink:
         client = self._client
         assert client is not None
         prefix = f"{self.root}/event/"
+        if not self._inflight:
+            self.progress_at = time.monotonic()
         for seq, type_, payload in rows:
             if not self.state.connected:
                 return
@@ -348,24 +325,17 @@ class Uplink:
             pass
 
     # ------------------------------------------------------------------ commands
-    def _command_arrived(self, topic: str, payload: bytes) -> None:
-        name = topic[len(self.root) + len("/cmd/"):]
-        self._spawn(self._run_command(name, payload))
+    def _publish_one(self, topic: str, payload: str, *, only_connected: bool = True) -> bool:
+        client = self._client
+        if client is None or (only_connected and not self.state.connected):
+            return False
+        return client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
-    async def _run_command(self, name: str, payload: bytes) -> None:
-        key = f"{name}:{hash(payload)}"
-        if key in self._commands_running:
-            return  # the same message redelivered while the first is still running
-        self._commands_running.add(key)
-        try:
-            async with self._command_slots:
-                result = await self.commands.handle(name, payload)
-        finally:
-            self._commands_running.discard(key)
-        if (code := None if result.get("ok") else result.get("error", {}).get("code")) not in REFUSED:
-            log.info("command %s id=%s -> %s", name, result.get("id"), code or "ok")   # refusals: QuietLog'd
+    def stalled(self, why: str) -> None:
+        """The node stopped acknowledging: drop its link (paho then moves on to the next node)."""
+        self._stalled, self.progress_at = why, time.monotonic()
         if self._client is not None:
-            self._client.publish(f"{self.root}/cmd-result", json.dumps(result, ensure_ascii=False), qos=1)
+            drop_socket(self._client)
 
     # ------------------------------------------------------------------ stop
     async def drain(self, timeout: float) -> None:
@@ -379,6 +349,7 @@ class Uplink:
         client, self._client = self._client, None
         if client is None:
             return
+        self._closing = True
         if self.state.connected:
             try:
                 info = client.publish(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
@@ -390,3 +361,15 @@ class Uplink:
         self.events.online = False
         self.state.connected = False
         await self._flush_acks()
+
+
+async def watch_acks(up: Uplink) -> None:
+    """A node that stops acknowledging is dead to us: its link is dropped within the keepalive."""
+    limit = up.cfg.mqtt.keepalive_s
+    while True:
+        await asyncio.sleep(1.0)
+        outstanding = up.inflight_count
+        stuck = time.monotonic() - up.progress_at
+        if up.state.connected and outstanding and stuck > limit:
+            up.stalled(f"{up.state.node} stopped acknowledging: {outstanding} publishes without PUBACK "
+                       f"for {stuck:.0f} s (keepalive {limit} s)")

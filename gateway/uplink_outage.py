@@ -6,6 +6,10 @@ what a technician needs: the first failure, in words, when the outage starts (an
 failure once, e.g. the broker back but refusing our certificate); the rest is counted; and when
 the link is back, one summary line: ``mqtt: uplink back after 42 s, 37 attempts``. The count
 and the last error stay on the health endpoint (``uplink.last_error``) all along.
+
+On a broker cluster the same block tells a failover: the loss names the node, and the summary
+says where the link went: ``mqtt: failover 2 to mqtt://n2:1883 (from mqtt://n1:1883) after 3 s,
+0 failed attempts`` -- one block per failover, whatever the number of nodes tried in between.
 """
 
 from __future__ import annotations
@@ -34,10 +38,12 @@ class OutageLog:
         if self.since is None:
             self.since, self.attempts, self._said = self.clock(), 0, set()
 
-    def lost(self, reason: str) -> None:
-        """An established link dropped: the outage starts (one warning)."""
+    def lost(self, reason: str, node: str = "") -> None:
+        """An established link dropped: the outage starts (one warning); ``node``: the cluster node it was on."""
         self._begin()
-        self.log.warning("mqtt: connection lost (%s); events are kept in the outbox until it is back", reason)
+        where = f" to {node}" if node else ""
+        self.log.warning("mqtt: connection%s lost (%s); events are kept in the outbox until it is back",
+                         where, reason)
 
     def failed(self, text: str) -> None:
         """A connection attempt failed: logged the first time this outage fails this way, counted always."""
@@ -47,9 +53,14 @@ class OutageLog:
             self._said.add(text)
             self.log.error("mqtt: %s", text)
 
-    def connected(self, url: str, connection: int) -> None:
-        """The link is up: the summary of the outage it ends, or the first connection."""
-        if self.since is not None:
+    def connected(self, url: str, connection: int, *, failover_from: str | None = None, failovers: int = 0) -> None:
+        """The link is up: the summary of the outage (or failover) it ends, or the first connection."""
+        if self.since is not None and failover_from is not None:
+            took = self.clock() - self.since
+            self.log.warning("mqtt: failover %d to %s (from %s) after %s, %d failed attempt%s (connection %d)",
+                             failovers, url, failover_from, _duration(took), self.attempts,
+                             "" if self.attempts == 1 else "s", connection)
+        elif self.since is not None:
             took = self.clock() - self.since
             verb = "back" if self._ever_up else "up"
             self.log.info("mqtt: uplink %s after %s, %d failed attempt%s (connection %d to %s)", verb,

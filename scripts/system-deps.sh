@@ -2,7 +2,8 @@
 # Installs the system packages the tests and the demo need, only when missing:
 # mosquitto (real MQTT broker), mosquitto-clients (mosquitto_sub/_pub: watch what central sees, as the README
 # shows), netcat-openbsd (nc: the OSDP simulator's control port in docs/access.md),
-# chromium + CJK fonts (browser tests of the console).
+# chromium + CJK fonts (browser tests of the console), rabbitmq-server (the three-node broker cluster of
+# tests/e2e/test_cluster.py and the bench; EGW_NO_RABBITMQ=1 leaves it out).
 set -euo pipefail
 want=()
 # prometheus: its promtool checks and unit-tests the alert rules in config/prometheus/ (the server is not run)
@@ -10,6 +11,9 @@ command -v promtool >/dev/null 2>&1 || want+=(prometheus)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || want+=(mosquitto-clients)
 command -v nc >/dev/null 2>&1 || want+=(netcat-openbsd)
+if [ "${EGW_NO_RABBITMQ:-0}" != "1" ]; then
+  [ -x /usr/sbin/rabbitmq-server ] || want+=(rabbitmq-server)
+fi
 if [ "${EGW_NO_BROWSER:-0}" != "1" ]; then
   [ -x /usr/bin/chromium ] || want+=(chromium)
   dpkg -s fonts-noto-cjk >/dev/null 2>&1 || want+=(fonts-noto-cjk)
@@ -27,4 +31,8 @@ fi
 # Debian starts a system-wide broker on 1883 after install; our tests and demo start their own.
 if [[ " ${want[*]} " == *" mosquitto "* ]]; then
   ($SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || $SUDO service mosquitto stop >/dev/null 2>&1 || true)
+fi
+# The same for RabbitMQ: scripts/rabbitmq-cluster.sh starts its own nodes (own names, ports and dirs).
+if [[ " ${want[*]} " == *" rabbitmq-server "* ]]; then
+  ($SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || $SUDO service rabbitmq-server stop >/dev/null 2>&1 || true)
 fi

@@ -8,7 +8,7 @@ default on a door controller. References between sections are checked in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -41,8 +41,28 @@ class GatewaySection(Strict):
         return v
 
 
+MQTT_URL = r"^mqtts?://[^/\s]+$"
+
+
+def url_host(url: str) -> str:
+    """``mqtts://n1:8883`` -> ``n1``; ``mqtt://[::1]:1883`` -> ``::1``."""
+    rest = url.split("://", 1)[1]
+    if rest.startswith("[") and "]" in rest:
+        return rest[1:rest.index("]")]
+    return rest.rsplit(":", 1)[0] if ":" in rest else rest
+
+
+def url_port(url: str) -> int:
+    rest = url.split("://", 1)[1]
+    tail = rest.rsplit("]", 1)[-1]
+    if ":" in tail and tail.rsplit(":", 1)[1].isdigit():
+        return int(tail.rsplit(":", 1)[1])
+    return 8883 if url.startswith("mqtts://") else 1883
+
+
 class MqttSection(Strict):
-    url: str = Field(pattern=r"^mqtts?://[^/\s]+$")
+    #: one broker; or ``urls``: the nodes of one broker cluster (set exactly one of the two)
+    url: str | None = Field(default=None, pattern=MQTT_URL)
     username: str = ""
     password_file: str = ""
     ca_file: str = ""
@@ -56,22 +76,40 @@ class MqttSection(Strict):
     max_command_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     max_command_depth: int = Field(default=32, ge=4, le=512)   # deeper nesting answers too_deep, never parsed
 
+    #: a broker cluster: the uplink uses one node and fails over to the next (same TLS and credentials on all)
+    urls: list[Annotated[str, Field(pattern=MQTT_URL)]] = Field(default=[], max_length=16)
+    #: the broker's packet limit: larger command answers are split into parts that fit
+    max_packet_bytes: int = Field(default=262144, ge=4096, le=268435455)
+
+    @model_validator(mode="after")
+    def _one_broker_or_one_cluster(self) -> MqttSection:
+        if self.url is not None and self.urls:
+            raise ValueError("set either url (one broker) or urls (the nodes of one broker cluster), not both")
+        if self.url is None and not self.urls:
+            raise ValueError('set url = "mqtt://host:1883" (one broker) or urls = ["mqtt://n1:1883", '
+                             '"mqtt://n2:1883", ...] (the nodes of one broker cluster)')
+        if len({u.split("://", 1)[0] for u in self.nodes}) > 1:
+            raise ValueError("urls mixes mqtt:// and mqtts://: the nodes of one cluster share TLS and credentials")
+        if len(set(self.nodes)) != len(self.nodes):
+            raise ValueError("urls names a node twice")
+        return self
+
+    @property
+    def nodes(self) -> list[str]:
+        """The broker url(s) to use, in failover order."""
+        return list(self.urls) if self.urls else [self.url or ""]
+
     @property
     def tls(self) -> bool:
-        return self.url.startswith("mqtts://")
+        return self.nodes[0].startswith("mqtts://")
 
     @property
     def host(self) -> str:
-        return self.url.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
+        return url_host(self.nodes[0])
 
     @property
     def port(self) -> int:
-        rest = self.url.split("://", 1)[1]
-        if ":" in rest.lstrip("["):
-            tail = rest.rsplit(":", 1)[1]
-            if tail.isdigit():
-                return int(tail)
-        return 8883 if self.tls else 1883
+        return url_port(self.nodes[0])
 
 
 class TokenEntry(Strict):

@@ -16,11 +16,13 @@ from pydantic import BaseModel
 
 from gateway.commands import Handler
 from gateway.context import GatewayContext
+from gateway.errors import Invalid
 from gateway.metering import profiles
 from gateway.metering.billing import Billing
-from gateway.metering.models import Job, MeterRuntime, ReadingsNowArgs, ValveArgs
+from gateway.metering.models import BillingExportArgs, Job, MeterRuntime, ReadingsNowArgs, ReadingsPullArgs, ValveArgs
 from gateway.metering.readings import Readings
 from gateway.metering.register import MIGRATIONS
+from gateway.metering.rules import parse_quarter
 from gateway.metering.scheduler import BusScheduler
 from gateway.metering.valves import Valves, find_meter
 
@@ -74,6 +76,8 @@ class MeteringComponent:
         return {
             "valve": (self._cmd_valve, ValveArgs),
             "readings.now": (self._cmd_readings_now, ReadingsNowArgs),
+            "readings.pull": (self._cmd_readings_pull, ReadingsPullArgs),     # outbound only: what central
+            "billing.export": (self._cmd_billing_export, BillingExportArgs),  # would GET over HTTP
         }
 
     def submit(self, job: Job) -> bool:
@@ -102,6 +106,19 @@ class MeteringComponent:
         queued = await self.poll_now(args.meters)
         await self.ctx.audit.record("central", "central", "readings.now", ",".join(queued)[:500], {"count": len(queued)})
         return {"queued": queued}
+
+    async def _cmd_readings_pull(self, args: ReadingsPullArgs) -> dict[str, Any]:
+        after = args.cursor()
+        if after is None:
+            raise Invalid("invalid_cursor", "after must be a cursor returned as next (or null: from the oldest kept)")
+        return self.readings_after(after, args.limit)
+
+    async def _cmd_billing_export(self, args: BillingExportArgs) -> dict[str, Any]:
+        period = parse_quarter(args.quarter)
+        if period is None:
+            raise Invalid("invalid_quarter", "quarter must be a year and quarter like 2026Q4 (Q1..Q4)",
+                          quarter=args.quarter)
+        return self.billing_report(period)
 
     def readings_after(self, after: int, limit: int, **filters: Any) -> dict[str, Any]:
         """The reading pull; filters: ``meters``, ``units`` (lists), ``start``, ``end`` (RFC 3339 UTC)."""

@@ -128,3 +128,21 @@ class ReadingsNowArgs(BaseModel):
     """MQTT ``readings.now`` {meters?}: no list = every meter."""
 
     meters: list[str] | None = None
+
+
+class ReadingsPullArgs(BaseModel):
+    """MQTT ``readings.pull`` {after: CURSOR|null, limit}: ``GET /readings`` for a site central cannot reach."""
+
+    after: str | int | None = PField(default=None, union_mode="left_to_right")
+    limit: int = PField(default=500, ge=1, le=5000)
+
+    def cursor(self) -> int | None:
+        """The cursor as a number, or None when it is not one ``next`` could have been (cursors are < 2**63)."""
+        text = "0" if self.after is None else str(self.after)
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) < 2 ** 63 else None
+
+
+class BillingExportArgs(BaseModel):
+    """MQTT ``billing.export`` {quarter}: ``GET /billing?quarter=`` for a site central cannot reach."""
+
+    quarter: str = PField(max_length=16)
