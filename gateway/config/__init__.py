@@ -3,17 +3,19 @@
 ``from gateway.config import GatewayConfig, load_config, check_config`` is the public face.
 """
 
-from gateway.config.loader import CHECK_HOOKS, ConfigError, Problem, check_config, key_lines, line_of, load_config
-from gateway.config.models import (
+from gateway.config.alarms import (
     ALARM_KINDS,
-    ANY_ID,
-    BUILTIN_PROFILE_DIR,
     DEFAULT_ESCALATE_S,
-    ID,
-    AccessSection,
     AlarmReceiverConfig,
     AlarmsSection,
     AlarmZoneConfig,
+)
+from gateway.config.loader import CHECK_HOOKS, ConfigError, Problem, check_config, key_lines, line_of, load_config
+from gateway.config.models import (
+    ANY_ID,
+    BUILTIN_PROFILE_DIR,
+    ID,
+    AccessSection,
     AntiPassback,
     ApiSection,
     BusConfig,

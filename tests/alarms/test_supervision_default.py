@@ -13,7 +13,7 @@ from conftest import free_port, make_config, until
 from drivers.sim.alarm_panel import Dc09Panel
 from gateway.alarms import AlarmsComponent
 from gateway.config import ConfigError
-from gateway.config.models import DEFAULT_SUPERVISION_S
+from gateway.config.alarms import DEFAULT_SUPERVISION_S
 from gateway.daemon import build_context, stop_context
 
 pytestmark = pytest.mark.timeout(60)
