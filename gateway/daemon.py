@@ -236,11 +236,20 @@ class Daemon:
         import uvicorn
 
         from gateway.api.app import create_app
+        from gateway.api.limits import Limits, bounded_protocol, networks, refusal_counter
 
         app = create_app(ctx)
         api = self.cfg.api
+        # bounded connections (issue 18): caps in total and per source, header/body deadlines, keep-alive
+        limits = Limits(max_connections=api.max_connections, max_per_source=api.max_per_source,
+                        header_timeout_s=api.header_timeout_s, body_timeout_s=api.body_timeout_s,
+                        max_requests=api.max_requests_per_connection, exempt=networks(api.trusted_proxies))
+        protocol = bounded_protocol(limits, refusal_counter(ctx.metrics.inc))
         config = uvicorn.Config(app, host=api.host, port=int(api.listen.rpartition(":")[2]), log_level="warning",
-                                lifespan="off", access_log=False, loop="none",
+                                lifespan="off", access_log=False, loop="none", http=protocol,
+                                timeout_keep_alive=api.keepalive_s,  # type: ignore[arg-type]
+                                backlog=min(128, api.max_connections),  # accepts in a burst: bounded fds
+                                h11_max_incomplete_event_size=16 * 1024,
                                 ssl_certfile=str(self.cfg.resolve(api.tls_cert_file)) if api.tls else None,
                                 ssl_keyfile=str(self.cfg.resolve(api.tls_key_file)) if api.tls else None)
         server = uvicorn.Server(config)

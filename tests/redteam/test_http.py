@@ -1,0 +1,182 @@
+"""Red team on the HTTP port (issue 18): slowloris, an idle-connection flood under a 1,024 fd limit,
+huge bodies with and without a token, token guessing behind a forged X-Forwarded-For.
+
+The daemon runs as a subprocess (real sockets, real mosquitto); nothing here asserts a time,
+only that the daemon closes, refuses, keeps answering and keeps its memory.
+"""
+
+from __future__ import annotations
+
+import resource
+import select
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from conftest import BIN, GatewayProc, Mosquitto, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+FD_LIMIT = 1024
+
+
+class LimitedGateway(GatewayProc):
+    """The daemon with extra ``[api]`` keys and, optionally, its fd limit lowered to ``nofile``."""
+
+    def __init__(self, workdir: Path, mqtt_port: int, api: str = "", nofile: int | None = None) -> None:
+        super().__init__(workdir, mqtt_port)
+        self.nofile = nofile
+        listen = f'listen = "127.0.0.1:{self.http_port}"'
+        self.config_path.write_text(self.config_path.read_text().replace(listen, f"{listen}\n{api}", 1))
+
+    def start(self, wait: bool = True) -> "LimitedGateway":
+        nofile = self.nofile
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([str(BIN), "run", "-c", str(self.config_path)], stdout=logf,
+                                     stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir, preexec_fn=limit)
+        if wait:
+            wait_until(self._healthy, 30, what=f"gateway health (log: {self.log})")
+        return self
+
+    def rss(self) -> int:
+        assert self.proc is not None
+        return int(psutil.Process(self.proc.pid).memory_info().rss)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, mosquitto: Mosquitto) -> Any:
+    made: list[LimitedGateway] = []
+
+    def make(api: str = "", nofile: int | None = None) -> LimitedGateway:
+        workdir = tmp_path / f"gw{len(made)}"
+        workdir.mkdir()
+        gw = LimitedGateway(workdir, mosquitto.port, api, nofile)
+        made.append(gw)
+        return gw.start()
+
+    yield make
+    for gw in made:
+        try:
+            gw.stop()
+        except AssertionError:
+            pass
+
+
+def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
+    """True once the peer closed ``sock`` (EOF or reset) within ``timeout`` seconds."""
+    sock.setblocking(False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], 0.5)
+        if ready:
+            try:
+                if sock.recv(65536) == b"":
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except BlockingIOError:
+                pass
+    return False
+
+
+# ---------------------------------------------------------------------- bounded connections
+def test_slowloris_is_closed_within_the_header_timeout(gateway: Any) -> None:
+    gw = gateway("header_timeout_s = 2\n")
+    sock = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)
+    head = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60
+    closed = False
+    deadline = time.monotonic() + 30  # generous: the deadline is 2 s
+    try:
+        for byte in head:
+            sock.sendall(bytes([byte]))
+            ready, _, _ = select.select([sock], [], [], 1.0)  # a byte a second
+            if ready and sock.recv(65536) == b"":
+                closed = True
+                break
+            if time.monotonic() > deadline:
+                break
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    finally:
+        sock.close()
+    assert closed, "a request head dripping a byte a second was never closed"
+    # a connection that never sends anything is closed too, and a body that stops halfway
+    idle = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)
+    assert closed_by_peer(idle, 30)
+    idle.close()
+    metrics = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    assert 'http_conn_refused_total{reason="header_timeout"}' in metrics
+    assert gw.log.read_text().count("header_timeout_s") <= 2  # once a minute, not once a connection
+
+
+def test_slow_body_is_closed_within_the_body_timeout(gateway: Any) -> None:
+    gw = gateway("body_timeout_s = 2\n")
+    sock = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)
+    sock.sendall(b"POST /api/v1/test-events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + gw.token("admin").encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+    assert closed_by_peer(sock, 30), "a body that stopped halfway was never closed"
+    sock.close()
+
+
+def _raise_own_fd_limit(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"needs {need} file descriptors for the idle connections; the hard limit here is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def open_idle(port: int, count: int, sources: int) -> list[socket.socket]:
+    """``count`` connections that never send a byte, from ``sources`` loopback addresses (127.0.0.2 ...)."""
+    socks: list[socket.socket] = []
+    for i in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((f"127.0.0.{2 + i % sources}", 0))
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        socks.append(sock)
+    poller = select.poll()  # select() cannot take descriptors above 1,024
+    for sock in socks:
+        poller.register(sock, select.POLLOUT)
+    pending, deadline = len(socks), time.monotonic() + 30
+    while pending and time.monotonic() < deadline:  # wait until every connect has an answer
+        for fd, _ in poller.poll(1000):
+            poller.unregister(fd)
+            pending -= 1
+    return socks
+
+
+def test_two_thousand_idle_connections_under_a_1024_fd_limit(gateway: Any) -> None:
+    _raise_own_fd_limit(2 * 2000 + 256)
+    gw = gateway("max_connections = 256\nmax_per_source = 64\n", nofile=FD_LIMIT)
+    socks = open_idle(gw.http_port, 2000, sources=40)
+    try:
+        # the console and /health still answer, from an address of their own and from a flooding one
+        assert httpx.get(f"{gw.url}/api/v1/health", timeout=10).status_code == 200
+        assert gw.get("/api/v1/doors", role="operator").status_code == 200
+        assert httpx.get(f"{gw.url}/login", timeout=10).status_code == 200
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10) as c:
+            assert c.get(f"{gw.url}/api/v1/health").status_code == 200
+        assert gw.proc is not None and gw.proc.poll() is None
+        held = len([c for c in psutil.Process(gw.proc.pid).net_connections("tcp")
+                    if c.laddr and c.laddr.port == gw.http_port and c.status == psutil.CONN_ESTABLISHED])
+        assert held <= 256 + 8, f"the daemon holds {held} HTTP connections (max_connections 256)"
+        metrics = httpx.get(f"{gw.url}/metrics", timeout=10).text
+        assert 'http_conn_refused_total{reason="evicted_total"}' in metrics
+    finally:
+        for s in socks:
+            s.close()
+    assert "out of system resource" not in gw.log.read_text()
+    assert len(gw.log.read_text().splitlines()) < 50  # no line per connection
