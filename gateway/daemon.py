@@ -235,8 +235,9 @@ class Daemon:
     async def _start_http(self, ctx: GatewayContext) -> None:
         import uvicorn
 
+        from gateway.api.addresses import networks
         from gateway.api.app import create_app
-        from gateway.api.limits import Limits, bounded_protocol, networks, refusal_counter
+        from gateway.api.limits import Limits, bounded_protocol, refusal_counter
 
         app = create_app(ctx)
         api = self.cfg.api
@@ -247,6 +248,7 @@ class Daemon:
         protocol = bounded_protocol(limits, refusal_counter(ctx.metrics.inc))
         config = uvicorn.Config(app, host=api.host, port=int(api.listen.rpartition(":")[2]), log_level="warning",
                                 lifespan="off", access_log=False, loop="none", http=protocol,
+                                proxy_headers=False,  # X-Forwarded-For only from [api] trusted_proxies (auth)
                                 timeout_keep_alive=api.keepalive_s,  # type: ignore[arg-type]
                                 backlog=min(128, api.max_connections),  # accepts in a burst: bounded fds
                                 h11_max_incomplete_event_size=16 * 1024,

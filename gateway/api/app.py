@@ -18,9 +18,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
+from gateway.api.addresses import networks
 from gateway.api.auth import AuthThrottle, TokenBook
 from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses, status_of
+from gateway.api.guard import Guard
 from gateway.api.routes import area_routers, core, pages
+from gateway.api.sessions import SessionBook
 from gateway.context import GatewayContext
 from gateway.errors import DomainError
 
@@ -33,8 +36,12 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app = FastAPI(title="estate-gateway", version=__version__, docs_url="/api/docs",
                   openapi_url="/api/v1/openapi.json", redoc_url=None)
     app.state.ctx = ctx
-    app.state.tokens = TokenBook(ctx.config.api.tokens)
+    api = ctx.config.api
+    sessions = SessionBook(ctx.store, api.session_idle_h * 3600)
+    app.state.tokens = TokenBook(api.tokens, sessions)
+    sessions.load(app.state.tokens.hashes)  # sessions whose token left the config end here
     app.state.auth_throttle = AuthThrottle(on_metric=ctx.metrics.inc)
+    app.state.trusted_proxies = networks(api.trusted_proxies)
     _install_error_handlers(app)
     _install_audit(app, ctx)
     app.include_router(core.router, prefix="/api/v1")
@@ -48,6 +55,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     else:
         app.include_router(_placeholder_console())
     _install_openapi(app)
+    # outermost of our middleware: the token and the body's size are checked before the body is read
+    app.add_middleware(Guard, max_body=api.max_body_bytes)
     return app
 
 
@@ -66,8 +75,9 @@ def _install_openapi(app: FastAPI) -> None:
                 responses = op.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = error_responses(422)[422]
-                if "requestBody" in op:  # a body that is not JSON at all
+                if "requestBody" in op:  # a body that is not JSON at all, or too large
                     responses.setdefault("400", error_responses(400)[400])
+                    responses.setdefault("413", error_responses(413)[413])
                 if not op.get("security"):
                     continue
                 extra = (401, 403, 429, 503) if method.upper() in WRITE_METHODS else (401, 403, 429)
@@ -117,6 +127,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        if exc.status_code == 413:  # a chunked body grew past the cap (gateway.api.guard): close, do not drain
+            cap = request.scope.get("starlette.max_body_size", "the allowed")
+            response = _error(413, "body_too_large", f"the request body is larger than {cap} bytes")
+            response.headers["Connection"] = "close"
+            return response
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(sqlite3.OperationalError)

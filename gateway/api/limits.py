@@ -21,10 +21,9 @@ Refusals are counted (``http_conn_refused_total{reason}``) and logged once a min
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,25 +31,9 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from drivers.quietlog import QuietLog
+from gateway.api.addresses import Network, in_networks
 
 log = logging.getLogger(__name__)
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-def in_networks(host: str, nets: tuple[Network, ...]) -> bool:
-    if not nets:
-        return False
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(addr in net for net in nets)
-
 
 @dataclass
 class Limits:
