@@ -4,10 +4,10 @@ Why: FastAPI reads (and buffers) a request's body before it resolves the route's
 a 150 MB body without any token was read into memory before the 401 (RSS 503 MB, 144 MB after).
 This pure ASGI middleware sits in front of the app and, for a request that carries a body:
 
-* refuses a ``Content-Length`` over the cap at once (``413 body_too_large``);
-* refuses a missing or wrong credential at once (401/429, or 403 for a console session's CSRF
-  later in the route) -- except on ``/login`` and ``/logout``, whose small forms carry no token
-  header and have their own small cap;
+* refuses a missing or wrong credential at once (401/429; a console session's CSRF value is
+  checked later by the route) -- except on ``/login`` and ``/logout``, whose small forms carry no
+  token header and have their own small cap;
+* then refuses a ``Content-Length`` over the cap at once (``413 body_too_large``);
 * counts a chunked body as the app reads it (Starlette's ``RequestBodyLimitMiddleware``) and
   refuses it once it grows past the cap (413 in the one error shape, from the app's handler).
 
@@ -55,10 +55,6 @@ class Guard:
             return
         form = scope["path"] in FORM_PATHS
         cap = FORM_MAX_BYTES if form else self.max_body
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > cap:
-            await _refuse(body_too_large(cap), scope, receive, send)
-            return
         if not form:
             try:
                 identify(Request(scope))
@@ -66,6 +62,10 @@ class Guard:
                 exc.headers = {**exc.headers, "Connection": "close"}
                 await _refuse(exc, scope, receive, send)
                 return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            await _refuse(body_too_large(cap), scope, receive, send)
+            return
         await RequestBodyLimitMiddleware(self.app, cap)(scope, receive, send)
 
 

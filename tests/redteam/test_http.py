@@ -180,3 +180,78 @@ def test_two_thousand_idle_connections_under_a_1024_fd_limit(gateway: Any) -> No
             s.close()
     assert "out of system resource" not in gw.log.read_text()
     assert len(gw.log.read_text().splitlines()) < 50  # no line per connection
+
+
+# ---------------------------------------------------------------------- nothing read before it is allowed
+HUGE = 150 * 1024 * 1024
+
+
+def send_huge(port: int, head: bytes, chunked: bool, timeout: float = 60) -> tuple[bytes, int]:
+    """Send ``head`` then up to 150 MB of body as fast as the daemon takes it; (its answer, bytes it took)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(head)
+    chunk = b"x" * (1 << 20)
+    if chunked:
+        chunk = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    sent, answer, pending = 0, b"", memoryview(b"")
+    deadline = time.monotonic() + timeout
+    try:
+        while sent < HUGE and time.monotonic() < deadline:
+            readable, writable, _ = select.select([sock], [sock], [], 1.0)
+            if readable:
+                data = sock.recv(65536)
+                answer += data
+                if not data or b"\r\n\r\n" in answer:
+                    break
+            if writable:
+                pending = pending or memoryview(chunk)
+                n = sock.send(pending)
+                pending, sent = pending[n:], sent + n
+        sock.settimeout(10)
+        while not _complete(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        sock.close()
+    return answer, sent
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return True
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_150_mb_body_costs_no_memory(gateway: Any, chunked: bool) -> None:
+    gw = gateway()
+    for _ in range(3):  # warm the paths up, so the baseline includes what any request allocates once
+        gw.post("/api/v1/test-events", role="admin", json={"count": 1})
+        httpx.post(f"{gw.url}/api/v1/test-events", json={"count": 1}, timeout=10)
+    before = gw.rss()
+    framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {HUGE}\r\n".encode()
+    base = b"POST /api/v1/test-events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing
+    cases = {
+        401: base + b"\r\n",  # no token
+        4010: base + b"Authorization: Bearer guess\r\n\r\n",  # a wrong one
+        413: base + b"Authorization: Bearer " + gw.token("admin").encode() + b"\r\n\r\n",  # a valid one
+    }
+    for expected, head in cases.items():
+        answer, sent = send_huge(gw.http_port, head, chunked)
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+        assert status == (401 if expected == 4010 else expected), answer[:300]
+        assert sent < HUGE, "the daemon read the whole 150 MB body"
+        if status == 413:
+            assert b'"body_too_large"' in answer
+    grown = gw.rss() - before
+    print(f"RSS {before / 1e6:.1f} MB -> {(before + grown) / 1e6:.1f} MB after three 150 MB bodies")
+    assert grown < 8 * 1024 * 1024, f"the daemon's RSS grew by {grown / 1e6:.1f} MB"
+    assert gw.get("/api/v1/health").status_code == 200
