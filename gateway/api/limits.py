@@ -22,18 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from drivers.quietlog import QuietLog
 from gateway.api.addresses import Network, in_networks
 
 log = logging.getLogger(__name__)
+
+#: handshakes under way (a task must be referenced until it ends)
+_handshakes: set[asyncio.Task[Any]] = set()
 
 @dataclass
 class Limits:
@@ -109,6 +114,9 @@ class BoundedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with the table's caps and the head/body deadlines (see the module)."""
 
     table: ConnectionTable  # set on the subclass made by :func:`bounded_protocol`
+    #: HTTPS: the handshake is done here (``loop.start_tls``), so a connection is counted and on its
+    #: header deadline from its first moment -- uvicorn's own TLS would hold silent handshakes for 60 s
+    tls: ssl.SSLContext | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -132,7 +140,27 @@ class BoundedH11Protocol(H11Protocol):
             self.transport.close()
             return
         self._counted = True
-        self._waiting_for_head()
+        self._waiting_for_head()  # for HTTPS the deadline covers the handshake too
+        if self.tls is not None:
+            transport.pause_reading()  # nothing reaches h11 before the handshake
+            task = self.loop.create_task(self._start_tls(transport))
+            _handshakes.add(task)
+            task.add_done_callback(_handshakes.discard)
+
+    async def _start_tls(self, raw: asyncio.Transport) -> None:
+        assert self.tls is not None
+        try:
+            tls = await self.loop.start_tls(raw, self, self.tls, server_side=True,
+                                            ssl_handshake_timeout=self.table.limits.header_timeout_s)
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            if self._counted:
+                self.table.on_refused("tls_handshake")
+                log.debug("HTTPS handshake with %s failed: %s", self.source, exc)
+            self.close_now()
+            return
+        if tls is None or not self._counted:
+            return
+        self.transport, self.flow, self.scheme = tls, FlowControl(tls), "https"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._leave()
@@ -203,10 +231,19 @@ class BoundedH11Protocol(H11Protocol):
             self.table.set_idle(self, True)
 
 
-def bounded_protocol(limits: Limits, on_refused: Callable[[str], Any]) -> type[BoundedH11Protocol]:
+def bounded_protocol(limits: Limits, on_refused: Callable[[str], Any], *,
+                     tls: ssl.SSLContext | None = None) -> type[BoundedH11Protocol]:
     """A protocol class for ``uvicorn.Config(http=...)`` sharing one table of ``limits``."""
     table = ConnectionTable(limits, on_refused)
-    return type("BoundedH11Protocol", (BoundedH11Protocol,), {"table": table})
+    return type("BoundedH11Protocol", (BoundedH11Protocol,), {"table": table, "tls": tls})
+
+
+def server_tls(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """The HTTPS context, made the way uvicorn makes its own (its defaults for version and ciphers)."""
+    from uvicorn.config import SSL_PROTOCOL_VERSION, create_ssl_context
+
+    return create_ssl_context(certfile=certfile, keyfile=keyfile, password=None, ssl_version=SSL_PROTOCOL_VERSION,
+                              cert_reqs=ssl.CERT_NONE, ca_certs=None, ciphers="TLSv1")
 
 
 def refusal_counter(metric: Callable[..., Any], quiet: QuietLog | None = None) -> Callable[[str], None]:
@@ -219,6 +256,7 @@ def refusal_counter(metric: Callable[..., Any], quiet: QuietLog | None = None) -
         "evicted_total": "HTTP: max_connections reached; the oldest idle connection closed",
         "header_timeout": "HTTP: a request head did not arrive within header_timeout_s; connection closed",
         "body_timeout": "HTTP: a request body did not arrive within body_timeout_s; connection closed",
+        "tls_handshake": "HTTPS: a TLS handshake failed or did not finish within header_timeout_s; closed",
     }
 
     def on_refused(reason: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import select
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -62,6 +63,8 @@ def gateway(tmp_path: Path, mosquitto: Mosquitto) -> Any:
         workdir = tmp_path / f"gw{len(made)}"
         workdir.mkdir()
         gw = LimitedGateway(workdir, mosquitto.port, api, nofile)
+        if "tls_cert_file" in api:
+            gw.url, gw.verify = f"https://127.0.0.1:{gw.http_port}", False
         made.append(gw)
         return gw.start()
 
@@ -255,3 +258,21 @@ def test_a_150_mb_body_costs_no_memory(gateway: Any, chunked: bool) -> None:
     print(f"RSS {before / 1e6:.1f} MB -> {(before + grown) / 1e6:.1f} MB after three 150 MB bodies")
     assert grown < 8 * 1024 * 1024, f"the daemon's RSS grew by {grown / 1e6:.1f} MB"
     assert gw.get("/api/v1/health").status_code == 200
+
+
+def test_https_connections_that_never_handshake_are_closed_and_capped(gateway: Any, tmp_path: Path) -> None:
+    from pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    gw = gateway(f'tls_cert_file = "{pki.server_cert}"\ntls_key_file = "{pki.server_key}"\n'
+                 "header_timeout_s = 2\nmax_per_source = 8\n")
+    gw.url = f"https://127.0.0.1:{gw.http_port}"
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    silent = [socket.create_connection(("127.0.0.1", gw.http_port), timeout=5) for _ in range(20)]
+    try:
+        r = httpx.get(f"{gw.url}/api/v1/health", timeout=10, verify=ctx)  # evicts a silent one of its source
+        assert r.status_code == 200 and r.headers["strict-transport-security"]
+        assert all(closed_by_peer(s, 30) for s in silent)  # evicted, or closed at the header deadline
+    finally:
+        for s in silent:
+            s.close()
