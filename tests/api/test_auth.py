@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipaddress
+
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import GatewayProc
 from gateway.api.addresses import networks
@@ -67,6 +71,23 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy() -> None:
     assert forwarded_client("10.0.0.2", ["192.168.1.7", "10.0.0.9"], proxies) == "192.168.1.7"  # two header lines
     assert forwarded_client("10.0.0.2", [], proxies) == "10.0.0.2"
     assert forwarded_client("10.0.0.2", ["not an address"], proxies) == "10.0.0.2"
+
+
+ADDRESSES = st.one_of(st.ip_addresses().map(str), st.sampled_from(["10.0.0.2", "10.0.0.77", "unknown", "", " "]),
+                      st.text(max_size=40))
+
+
+@settings(max_examples=300)
+@given(peer=st.ip_addresses().map(str), lines=st.lists(
+    st.lists(ADDRESSES, max_size=6).map(", ".join) | st.text(max_size=80), max_size=3))
+def test_forwarded_for_never_raises_and_never_makes_up_an_address(peer: str, lines: list[str]) -> None:
+    proxies = networks(["10.0.0.0/24", "fd00::/8"])
+    got = forwarded_client(peer, lines, proxies)
+    hops = [h.strip() for line in lines for h in line.split(",")]
+    assert got == peer or got in hops  # the peer, or an address the header really holds
+    if got != peer:
+        assert ipaddress.ip_address(got) and not any(ipaddress.ip_address(got) in n for n in proxies)
+    assert forwarded_client(peer, lines, ()) == peer  # nobody trusted: the header is never read
 
 
 def test_wrong_tokens_are_throttled_but_a_valid_one_never_is(gateway_factory: Any) -> None:

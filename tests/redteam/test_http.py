@@ -276,3 +276,24 @@ def test_https_connections_that_never_handshake_are_closed_and_capped(gateway: A
     finally:
         for s in silent:
             s.close()
+
+
+def test_a_busy_connection_is_never_evicted(gateway: Any) -> None:
+    """A console's live stream is busy: idle newcomers from its own address evict each other, never it."""
+    gw = gateway("max_per_source = 4\n")
+    with httpx.Client(timeout=10) as client, client.stream(
+            "GET", f"{gw.url}/api/v1/stream", headers=gw.headers("operator")) as stream:
+        assert stream.status_code == 200
+        idle = [socket.create_connection(("127.0.0.1", gw.http_port), timeout=5) for _ in range(12)]
+        try:
+            assert sum(closed_by_peer(s, 0.5) for s in idle[:8]) >= 5  # the older idle ones made room
+            assert httpx.get(f"{gw.url}/api/v1/health", timeout=10).status_code == 200
+            # the stream still delivers: an event recorded now arrives on it
+            assert gw.post("/api/v1/test-events", role="admin", json={"count": 1}).status_code == 202
+            lines = stream.iter_lines()
+            assert any("gateway.test" in next(lines) for _ in range(50))
+        finally:
+            for s in idle:
+                s.close()
+    metrics = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    assert 'http_conn_refused_total{reason="evicted_per_source"}' in metrics
