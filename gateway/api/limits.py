@@ -125,6 +125,8 @@ class BoundedH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._seen_cycle: Any = None
         self._requests = 0
+        #: HTTPS: bytes decrypted before ``start_tls`` handed over the TLS transport (None = not waiting)
+        self._early: bytearray | None = None
 
     def __hash__(self) -> int:
         return id(self)
@@ -143,6 +145,7 @@ class BoundedH11Protocol(H11Protocol):
         self._waiting_for_head()  # for HTTPS the deadline covers the handshake too
         if self.tls is not None:
             transport.pause_reading()  # nothing reaches h11 before the handshake
+            self._early = bytearray()
             task = self.loop.create_task(self._start_tls(transport))
             _handshakes.add(task)
             task.add_done_callback(_handshakes.discard)
@@ -161,6 +164,9 @@ class BoundedH11Protocol(H11Protocol):
         if tls is None or not self._counted:
             return
         self.transport, self.flow, self.scheme = tls, FlowControl(tls), "https"
+        early, self._early = self._early, None
+        if early:  # decrypted before start_tls returned: answer it on the TLS transport
+            self.data_received(bytes(early))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._leave()
@@ -198,6 +204,11 @@ class BoundedH11Protocol(H11Protocol):
         self._arm(self.table.limits.header_timeout_s, "header_timeout")
 
     def data_received(self, data: bytes) -> None:
+        if self._early is not None:  # the handshake finished, start_tls has not returned yet
+            self._early += data
+            if len(self._early) > 64 * 1024:
+                self.close_now()
+            return
         if self._counted and self._deadline is None and self._between_requests():
             # the first byte of a next request on a kept-alive connection starts its head deadline
             self._arm(self.table.limits.header_timeout_s, "header_timeout")
