@@ -273,6 +273,13 @@ def test_https_connections_that_never_handshake_are_closed_and_capped(gateway: A
         r = httpx.get(f"{gw.url}/api/v1/health", timeout=10, verify=ctx)  # evicts a silent one of its source
         assert r.status_code == 200 and r.headers["strict-transport-security"]
         assert all(closed_by_peer(s, 30) for s in silent)  # evicted, or closed at the header deadline
+        # and HTTPS itself works as before: kept-alive connections, bodies, fresh connections
+        with httpx.Client(base_url=gw.url, verify=ctx, timeout=10, headers=gw.headers("admin")) as client:
+            for i in range(30):
+                assert client.post("/api/v1/test-events", json={"count": 1}).status_code == 202
+                assert client.get("/api/v1/events", params={"limit": 1}).status_code == 200
+        for _ in range(10):
+            assert httpx.get(f"{gw.url}/api/v1/health", timeout=10, verify=ctx).status_code == 200
     finally:
         for s in silent:
             s.close()
