@@ -113,6 +113,9 @@ def test_cookie_writes_need_csrf_and_the_right_role(gw: Any) -> None:
     # another session's CSRF value does not work
     r = tech.post("/api/v1/doors/d1/unlock", json={}, headers={"X-CSRF-Token": csrf})
     assert r.json()["error"]["code"] == "csrf"
+    # a console session's write is audited as its holder (the session id leads to the token's name)
+    audit = gw.get("/api/v1/audit?limit=1000", role="admin").json()["items"]
+    assert any(a["action"] == "POST /api/v1/doors/d1/unlock" and a["actor"] == "test-operator" for a in audit)
     # reads need no CSRF; bearer clients (central, scripts) are not affected
     assert op.get("/api/v1/doors").status_code == 200
     assert gw.post("/api/v1/test-events", role="admin", json={"count": 1}).status_code == 202
