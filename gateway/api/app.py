@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from gateway import __version__
 from gateway.api.addresses import networks
@@ -133,6 +134,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers["Connection"] = "close"
             return response
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        # the client left (or its connection was closed at the body deadline) while its body was read:
+        # nobody hears an answer, and it is no crash (counted by gateway.api.limits, never one line each)
+        return Response(status_code=400)
 
     @app.exception_handler(sqlite3.OperationalError)
     async def storage(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:

@@ -7,9 +7,9 @@ and no per-source cap, so this module subclasses its h11 protocol (``uvicorn.Con
 
 * every connection is counted in one :class:`ConnectionTable` (in total and by source address);
 * over ``max_connections`` (or ``max_per_source`` for that source) a newcomer evicts the oldest
-  *idle* connection of the full group -- one that has not finished a request head, or waits in
-  keep-alive -- and is closed at once only when every connection of the group is busy serving a
-  request. So a flood of idle connections from one laptop costs the console nothing but a little
+  *idle* connection of the full group -- one that has not finished a request (head and body), or
+  waits in keep-alive -- and is closed at once only when every connection of the group is busy
+  serving a request. So a flood of idle connections from one laptop costs the console nothing but a little
   churn, and no count of them exhausts the daemon's file descriptors;
 * a request head must be complete ``header_timeout_s`` after the connection (or its next request)
   started, and its body ``body_timeout_s`` after the head; then the connection is closed;
@@ -223,17 +223,22 @@ class BoundedH11Protocol(H11Protocol):
             return
         cycle = self.cycle
         if cycle is not None and cycle is not self._seen_cycle and not cycle.response_complete:
-            # a new request head is complete: busy now; its body (if any) has its own deadline
+            # a new request head is complete. Busy (never evicted) once its body is complete too: a body
+            # still arriving is on its own deadline and may be evicted like an idle connection, so slow
+            # bodies (a public login form dripping) cannot pin the connection table either
             self._seen_cycle = cycle
             self._requests += 1
-            self.table.set_idle(self, False)
             self._cancel_deadline()
             if self._requests >= self.table.limits.max_requests:
                 cycle.keep_alive = False
             if cycle.more_body and self.conn.their_state is h11.SEND_BODY:
                 self._arm(self.table.limits.body_timeout_s, "body_timeout")
-        elif cycle is not None and cycle is self._seen_cycle and not cycle.more_body and not self._between_requests():
-            self._cancel_deadline()  # the body is complete
+            else:
+                self.table.set_idle(self, False)
+        elif (cycle is not None and cycle is self._seen_cycle and not cycle.more_body
+              and not self._between_requests() and self._deadline is not None):
+            self._cancel_deadline()  # the body is complete: busy now
+            self.table.set_idle(self, False)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # arms uvicorn's keep-alive timeout

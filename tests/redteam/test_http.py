@@ -130,6 +130,14 @@ def test_slow_body_is_closed_within_the_body_timeout(gateway: Any) -> None:
                  b"Authorization: Bearer " + gw.token("admin").encode() + b"\r\nContent-Length: 100\r\n\r\n{")
     assert closed_by_peer(sock, 30), "a body that stopped halfway was never closed"
     sock.close()
+    login = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)  # the public form, no token needed
+    login.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: 100\r\n\r\ntoken=")
+    assert closed_by_peer(login, 30)
+    login.close()
+    assert httpx.get(f"{gw.url}/api/v1/health", timeout=10).status_code == 200
+    log = gw.log.read_text()
+    assert "Traceback" not in log and " failed" not in log  # a client that went away is no crash
 
 
 def _raise_own_fd_limit(need: int) -> None:
@@ -304,3 +312,23 @@ def test_a_busy_connection_is_never_evicted(gateway: Any) -> None:
                 s.close()
     metrics = httpx.get(f"{gw.url}/metrics", timeout=10).text
     assert 'http_conn_refused_total{reason="evicted_per_source"}' in metrics
+
+
+def test_slow_login_bodies_cannot_pin_the_connection_table(gateway: Any) -> None:
+    """A body still arriving is evictable: dripping the public login form from many connections holds nothing."""
+    gw = gateway("max_per_source = 4\nbody_timeout_s = 60\n")
+    drips = []
+    for _ in range(12):
+        s = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: 1000\r\n\r\ntoken=")
+        drips.append(s)
+    try:
+        assert sum(closed_by_peer(s, 0.5) for s in drips[:8]) >= 5  # the oldest made room for the newest
+        assert httpx.get(f"{gw.url}/api/v1/health", timeout=10).status_code == 200
+        r = httpx.post(f"{gw.url}/login", data={"token": gw.token("operator")}, timeout=10)
+        assert r.status_code == 303
+    finally:
+        for s in drips:
+            s.close()
+    assert "Traceback" not in gw.log.read_text()
