@@ -249,14 +249,25 @@ class Daemon:
     async def _start_http(self, ctx: GatewayContext) -> None:
         import uvicorn
 
+        from gateway.api.addresses import networks
         from gateway.api.app import create_app
+        from gateway.api.limits import Limits, bounded_protocol, refusal_counter, server_tls
 
         app = create_app(ctx)
         api = self.cfg.api
+        # bounded connections (issue 18): caps in total and per source, header/body deadlines, keep-alive
+        limits = Limits(max_connections=api.max_connections, max_per_source=api.max_per_source,
+                        header_timeout_s=api.header_timeout_s, body_timeout_s=api.body_timeout_s,
+                        max_requests=api.max_requests_per_connection, exempt=networks(api.trusted_proxies))
+        tls = server_tls(str(self.cfg.resolve(api.tls_cert_file)), str(self.cfg.resolve(api.tls_key_file))) \
+            if api.tls else None  # HTTPS is done by the protocol: handshakes are counted and timed out too
+        protocol = bounded_protocol(limits, refusal_counter(ctx.metrics.inc), tls=tls)
         config = uvicorn.Config(app, host=api.host, port=int(api.listen.rpartition(":")[2]), log_level="warning",
-                                lifespan="off", access_log=False, loop="none",
-                                ssl_certfile=str(self.cfg.resolve(api.tls_cert_file)) if api.tls else None,
-                                ssl_keyfile=str(self.cfg.resolve(api.tls_key_file)) if api.tls else None)
+                                lifespan="off", access_log=False, loop="none", http=protocol,
+                                proxy_headers=False,  # X-Forwarded-For only from [api] trusted_proxies (auth)
+                                timeout_keep_alive=api.keepalive_s,  # type: ignore[arg-type]
+                                backlog=min(128, api.max_connections),  # accepts in a burst: bounded fds
+                                h11_max_incomplete_event_size=16 * 1024)
         server = uvicorn.Server(config)
         # The daemon owns the signals; uvicorn (>= 0.29 takes them in capture_signals) must not.
         server.capture_signals = _signals_stay_with_daemon  # type: ignore[method-assign]

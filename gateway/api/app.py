@@ -14,13 +14,17 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from gateway import __version__
+from gateway.api.addresses import networks
 from gateway.api.auth import AuthThrottle, TokenBook
 from gateway.api.errors import ERROR_SCHEMA, ApiError, error_responses, status_of
+from gateway.api.guard import Guard
 from gateway.api.routes import area_routers, core, pages
+from gateway.api.sessions import SessionBook
 from gateway.context import GatewayContext
 from gateway.errors import DomainError
 from gateway.store import RideAlong, ride_along
@@ -34,8 +38,12 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     app = FastAPI(title="estate-gateway", version=__version__, docs_url="/api/docs",
                   openapi_url="/api/v1/openapi.json", redoc_url=None)
     app.state.ctx = ctx
-    app.state.tokens = TokenBook(ctx.config.api.tokens)
+    api = ctx.config.api
+    sessions = SessionBook(ctx.store, api.session_idle_h * 3600)
+    app.state.tokens = TokenBook(api.tokens, sessions)
+    sessions.load(app.state.tokens.hashes)  # sessions whose token left the config end here
     app.state.auth_throttle = AuthThrottle(on_metric=ctx.metrics.inc)
+    app.state.trusted_proxies = networks(api.trusted_proxies)
     _install_error_handlers(app)
     _install_audit(app, ctx)
     app.include_router(core.router, prefix="/api/v1")
@@ -49,6 +57,8 @@ def create_app(ctx: GatewayContext) -> FastAPI:
     else:
         app.include_router(_placeholder_console())
     _install_openapi(app)
+    # outermost of our middleware: the token and the body's size are checked before the body is read
+    app.add_middleware(Guard, max_body=api.max_body_bytes)
     return app
 
 
@@ -67,8 +77,9 @@ def _install_openapi(app: FastAPI) -> None:
                 responses = op.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = error_responses(422)[422]
-                if "requestBody" in op:  # a body that is not JSON at all
+                if "requestBody" in op:  # a body that is not JSON at all, or too large
                     responses.setdefault("400", error_responses(400)[400])
+                    responses.setdefault("413", error_responses(413)[413])
                 if not op.get("security"):
                     continue
                 extra = (401, 403, 429, 503) if method.upper() in WRITE_METHODS else (401, 403, 429)
@@ -118,7 +129,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        if exc.status_code == 413:  # a chunked body grew past the cap (gateway.api.guard): close, do not drain
+            cap = request.scope.get("starlette.max_body_size", "the allowed")
+            response = _error(413, "body_too_large", f"the request body is larger than {cap} bytes")
+            response.headers["Connection"] = "close"
+            return response
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        # the client left (or its connection was closed at the body deadline) while its body was read:
+        # nobody hears an answer, and it is no crash (counted by gateway.api.limits, never one line each)
+        return Response(status_code=400)
 
     @app.exception_handler(sqlite3.OperationalError)
     async def storage(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:

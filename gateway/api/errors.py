@@ -45,6 +45,7 @@ ERROR_DESCRIPTIONS = {
     403: "the token's role may not do this (or a console session without its CSRF value)",
     404: "no such object",
     409: "conflicts with the current state",
+    413: "the request body is larger than [api] max_body_bytes (body_too_large); the connection is closed",
     422: "invalid input",
     429: "too many attempts; see Retry-After",
     503: "the local store refused the write (disk full, I/O error); see Retry-After",

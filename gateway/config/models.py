@@ -154,6 +154,38 @@ class ApiSection(Strict):
                              "127.0.0.1, or set allow_plain_http = true")
         return self
 
+    # ---- issue 18: bounded connections, bodies, throttling behind proxies, console sessions
+    #: connections the HTTP listener holds at once; a newcomer over it evicts the oldest idle one (or is closed)
+    max_connections: int = Field(default=256, ge=4, le=65536)
+    #: connections one source address may hold (a trusted proxy is exempt); same eviction rule
+    max_per_source: int = Field(default=64, ge=1, le=65536)
+    #: a connection must finish its request head this many seconds after connecting or sending its first byte
+    header_timeout_s: float = Field(default=10, gt=0, le=600)
+    #: a request body must arrive completely within this many seconds after its head
+    body_timeout_s: float = Field(default=30, gt=0, le=3600)
+    #: an idle keep-alive connection is closed after this many seconds
+    keepalive_s: float = Field(default=5, gt=0, le=600)
+    #: requests served on one connection before it is closed (the client opens a new one)
+    max_requests_per_connection: int = Field(default=1000, ge=1)
+    #: largest request body accepted (413 body_too_large beyond; nothing is read before the token is checked)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1 << 30)
+    #: reverse proxies whose X-Forwarded-For is believed (CIDRs); others' header is ignored
+    trusted_proxies: list[str] = []
+    #: a console session ends after this many hours without a request (and at sign-out)
+    session_idle_h: float = Field(default=12, gt=0, le=24 * 30)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {cidr!r} is not an address or CIDR (e.g. \"10.0.0.0/24\")") from None
+        return v
+
 
 class OutboxSection(Strict):
     max_events: int = Field(default=2_000_000, ge=100)

@@ -1,14 +1,24 @@
-"""Token guessing is slowed: a few typos are free, then each failure doubles the wait (HTTP and console login)."""
+"""Token guessing is slowed: a few typos are free, then each failure doubles the wait (HTTP and console login).
+
+Failures only: a valid token is never refused, whoever failed at the same address. The address is
+the socket's; X-Forwarded-For counts only from ``[api] trusted_proxies``.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
+
+import ipaddress
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.api.auth import AuthThrottle
+from conftest import GatewayProc
+from gateway.api.addresses import networks
+from gateway.api.auth import AuthThrottle, forwarded_client
+from gateway.api.errors import ApiError
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -35,11 +45,10 @@ def test_throttle_lets_typos_through_then_doubles_the_wait() -> None:
     assert t.wait_s("10.0.0.7") == 0  # another address is not punished
     clock.now += 8.5
     assert t.wait_s("10.0.0.9") == 0
-    t.succeeded("10.0.0.9")
-    t.failed("10.0.0.9")
-    assert t.wait_s("10.0.0.9") == 0  # a right token reset the count
-    for _ in range(4):
-        t.failed("10.0.0.9")
+    t.refuse("10.0.0.9")  # counted, answered 401 by the caller
+    with pytest.raises(ApiError) as refused:
+        t.refuse("10.0.0.9")  # inside the wait: 429, not counted again
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "8"
     clock.now += 101
     assert t.wait_s("10.0.0.9") == 0  # a quiet spell forgets
 
@@ -51,7 +60,37 @@ def test_throttle_keeps_a_bounded_table() -> None:
     assert len(t._failures) == 100
 
 
-def test_wrong_tokens_get_429_and_even_a_right_one_waits(gateway_factory: Any) -> None:
+def test_forwarded_for_counts_only_from_a_trusted_proxy() -> None:
+    proxies = networks(["10.0.0.0/24"])
+    # an untrusted peer's header is ignored whatever it says
+    assert forwarded_client("192.168.1.5", ["6.6.6.6"], proxies) == "192.168.1.5"
+    assert forwarded_client("127.0.0.1", ["6.6.6.6"], ()) == "127.0.0.1"
+    # from a proxy: the right-most address that is not a proxy (what the client put first is not believed)
+    assert forwarded_client("10.0.0.2", ["6.6.6.6, 192.168.1.7"], proxies) == "192.168.1.7"
+    assert forwarded_client("10.0.0.2", ["6.6.6.6, 192.168.1.7, 10.0.0.3"], proxies) == "192.168.1.7"
+    assert forwarded_client("10.0.0.2", ["192.168.1.7", "10.0.0.9"], proxies) == "192.168.1.7"  # two header lines
+    assert forwarded_client("10.0.0.2", [], proxies) == "10.0.0.2"
+    assert forwarded_client("10.0.0.2", ["not an address"], proxies) == "10.0.0.2"
+
+
+ADDRESSES = st.one_of(st.ip_addresses().map(str), st.sampled_from(["10.0.0.2", "10.0.0.77", "unknown", "", " "]),
+                      st.text(max_size=40))
+
+
+@settings(max_examples=300)
+@given(peer=st.ip_addresses().map(str), lines=st.lists(
+    st.lists(ADDRESSES, max_size=6).map(", ".join) | st.text(max_size=80), max_size=3))
+def test_forwarded_for_never_raises_and_never_makes_up_an_address(peer: str, lines: list[str]) -> None:
+    proxies = networks(["10.0.0.0/24", "fd00::/8"])
+    got = forwarded_client(peer, lines, proxies)
+    hops = [h.strip() for line in lines for h in line.split(",")]
+    assert got == peer or got in hops  # the peer, or an address the header really holds
+    if got != peer:
+        assert ipaddress.ip_address(got) and not any(ipaddress.ip_address(got) in n for n in proxies)
+    assert forwarded_client(peer, lines, ()) == peer  # nobody trusted: the header is never read
+
+
+def test_wrong_tokens_are_throttled_but_a_valid_one_never_is(gateway_factory: Any) -> None:
     gw = gateway_factory()
     url = f"{gw.url}/api/v1/events"
     wrong = {"Authorization": "Bearer guess"}
@@ -60,17 +99,49 @@ def test_wrong_tokens_get_429_and_even_a_right_one_waits(gateway_factory: Any) -
     r = httpx.get(url, headers=wrong)
     assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_attempts"
     assert int(r.headers["retry-after"]) >= 1
-    assert httpx.get(url, headers=gw.headers("central")).status_code == 429  # no oracle during the wait
-    assert httpx.get(url).status_code == 401  # no token: nothing guessed, nothing counted
-    time.sleep(1.2)
+    # someone else at the same address with a valid token is never refused for it
     assert httpx.get(url, headers=gw.headers("central")).status_code == 200
-    assert httpx.get(url, headers=wrong).status_code == 401  # the right token reset the count
-    # the console login form is throttled by the same book (one failure already counted above)
-    for _ in range(5):
-        r = httpx.post(f"{gw.url}/login", data={"token": "guess"}, headers={"origin": gw.url})
-        assert r.status_code == 401
+    assert httpx.get(url).status_code == 401  # no token: nothing guessed, nothing counted
+    # the console login form: a valid token signs in from the throttled address, a wrong one waits
     r = httpx.post(f"{gw.url}/login", data={"token": gw.token("operator")}, headers={"origin": gw.url})
+    assert r.status_code == 303
+    for _ in range(10):
+        r = httpx.post(f"{gw.url}/login", data={"token": "guess"}, headers={"origin": gw.url})
+        if r.status_code == 429:
+            break
+        assert r.status_code == 401
     assert r.status_code == 429
     metrics = httpx.get(f"{gw.url}/metrics").text
     assert "auth_failed_total" in metrics and "auth_throttled_total" in metrics
-    assert "Bearer guess" not in gw.log.read_text()  # tokens, right or wrong, never reach the log
+    log = gw.log.read_text()
+    assert "Bearer guess" not in log and "guess" not in log  # tokens, right or wrong, never reach the log
+    assert 1 <= log.count("auth: wrong token") <= 2  # once a minute per address, with a count
+
+
+def test_rotating_forwarded_for_does_not_escape_the_throttle(gateway_factory: Any) -> None:
+    gw = gateway_factory()
+    url = f"{gw.url}/api/v1/events"
+    statuses = [httpx.get(url, headers={"Authorization": "Bearer guess", "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                for i in range(30)]
+    assert 429 in statuses and statuses.count(401) <= 8  # loopback is no trusted proxy: its header is ignored
+
+
+def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_alone(tmp_path: Any, mosquitto: Any) -> None:
+    gw = GatewayProc(tmp_path, mosquitto.port)
+    listen = f'listen = "127.0.0.1:{gw.http_port}"'
+    gw.config_path.write_text(gw.config_path.read_text().replace(
+        listen, f'{listen}\ntrusted_proxies = ["127.0.0.0/8"]', 1))
+    gw.start()
+    try:
+        url = f"{gw.url}/api/v1/events"
+
+        def get(xff: str, token: str = "guess") -> int:
+            return httpx.get(url, headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": xff}).status_code
+
+        assert [get("198.51.100.1") for _ in range(7)][-1] == 429
+        assert get("198.51.100.2") == 401  # another client behind the same proxy is not slowed
+        assert get("198.51.100.1", gw.token("central")) == 200  # nor is a valid token from the guesser's
+        # a client forging the header in front of the proxy gains nothing: the proxy appends the real one
+        assert get("198.51.100.9, 198.51.100.1") == 429
+    finally:
+        gw.stop()

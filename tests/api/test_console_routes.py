@@ -49,17 +49,23 @@ def test_login_cookie_flags_and_logout(gw: Any) -> None:
     r = client.post("/login", data={"token": gw.token("operator")}, follow_redirects=False)
     cookie = r.headers["set-cookie"]
     assert "egw_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    sid = client.cookies["egw_session"]
+    assert gw.token("operator") not in cookie and len(sid) >= 40  # a session id, never the token
     page = client.get("/")
     assert page.status_code == 200 and 'id="view-duty"' in page.text
-    # the token itself never appears in the page; the CSRF value does
+    # the token itself never appears in the page; the session's CSRF value does
     assert gw.token("operator") not in page.text
-    assert csrf_for(gw.token("operator")) in page.text
+    assert csrf_for(sid) in page.text
     # logout needs the CSRF value too
     assert client.post("/logout", data={"csrf": "nope"}).status_code == 403
-    r = client.post("/logout", data={"csrf": csrf_for(gw.token("operator"))}, follow_redirects=False)
+    r = client.post("/logout", data={"csrf": csrf_for(sid)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
     client.cookies.clear()
     assert client.get("/", follow_redirects=False).status_code == 303
+    # the signed-out session id is dead, even presented again
+    stale = httpx.Client(base_url=gw.url, timeout=10, cookies={"egw_session": sid})
+    assert stale.get("/", follow_redirects=False).status_code == 303
+    assert stale.get("/api/v1/doors").status_code == 401
     audit = gw.get("/api/v1/audit?limit=1000", role="admin").json()["items"]
     assert {"console.login", "console.logout"} <= {a["action"] for a in audit}
     assert not any(gw.token("operator") in json.dumps(a) for a in audit)
@@ -92,7 +98,7 @@ def test_language_switch(gw: Any) -> None:
 
 def test_cookie_writes_need_csrf_and_the_right_role(gw: Any) -> None:
     op = login(gw, "operator")
-    csrf = csrf_for(gw.token("operator"))
+    csrf = csrf_for(op.cookies["egw_session"])
     # cookie session without the CSRF header: refused before anything happens
     r = op.post("/api/v1/test-events", json={"count": 1})
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"
@@ -102,11 +108,14 @@ def test_cookie_writes_need_csrf_and_the_right_role(gw: Any) -> None:
     r = op.post("/api/v1/doors/d1/unlock", json={}, headers={"X-CSRF-Token": csrf})
     assert r.status_code in (200, 409), r.text
     tech = login(gw, "technician")
-    r = tech.post("/api/v1/doors/d1/unlock", json={}, headers={"X-CSRF-Token": csrf_for(gw.token("technician"))})
+    r = tech.post("/api/v1/doors/d1/unlock", json={}, headers={"X-CSRF-Token": csrf_for(tech.cookies["egw_session"])})
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     # another session's CSRF value does not work
     r = tech.post("/api/v1/doors/d1/unlock", json={}, headers={"X-CSRF-Token": csrf})
     assert r.json()["error"]["code"] == "csrf"
+    # a console session's write is audited as its holder (the session id leads to the token's name)
+    audit = gw.get("/api/v1/audit?limit=1000", role="admin").json()["items"]
+    assert any(a["action"] == "POST /api/v1/doors/d1/unlock" and a["actor"] == "test-operator" for a in audit)
     # reads need no CSRF; bearer clients (central, scripts) are not affected
     assert op.get("/api/v1/doors").status_code == 200
     assert gw.post("/api/v1/test-events", role="admin", json={"count": 1}).status_code == 202

@@ -1,7 +1,9 @@
 """The console's pages at / : the page itself, login/logout, language, static assets.
 
 Not in the OpenAPI schema (they are for browsers). Login shares the API's wrong-token
-throttle, and both login and logout refuse cross-site posts (login CSRF).
+throttle (failures only: a valid token always signs in), and both login and logout refuse
+cross-site posts (login CSRF). The cookie holds a session id (gateway.api.sessions), rotated at
+every sign-in, never the token.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from gateway.api.auth import AuthThrottle, Principal, TokenBook, client_address, csrf_for
+from gateway.api.auth import AuthThrottle, Principal, TokenBook, client_address, csrf_for, session_principal
 from gateway.api.deps import area
 from gateway.api.errors import ApiError
 from gateway.api.i18n import LANGS, pick_lang, t
@@ -34,11 +36,11 @@ _console = area(ConsoleComponent)
 
 
 def _principal(request: Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    sid = request.cookies.get(SESSION_COOKIE)
+    if not sid:
         return None
     book: TokenBook = request.app.state.tokens
-    return book.lookup(token)
+    return session_principal(book, sid)
 
 
 def _lang(request: Request) -> str:
@@ -68,23 +70,22 @@ async def login(request: Request, console: ConsoleComponent = Depends(_console))
         return page(render_login(lang, error=t(lang, "login.bad")), status=403)
     token = parse_form(await request.body()).get("token", "").strip()
     book: TokenBook = request.app.state.tokens
-    throttle: AuthThrottle = request.app.state.auth_throttle
-    client = client_address(request)
-    if throttle.wait_s(client) > 0:
-        log.warning("console login from %s refused: too many wrong tokens", client)
-        return page(render_login(lang, error=t(lang, "login.wait")), status=429)
-    who = book.lookup(token) if token and len(token) <= 512 else None
-    if who is None:
-        if token:
-            throttle.failed(client)
+    who = book.token(token) if token and len(token) <= 512 else None
+    if who is None:  # a valid token always signs in; only failures are throttled
         console.count("console_login_failed_total")
-        log.warning("console login refused (unknown token) from %s", request.client.host if request.client else "?")
+        if token:
+            throttle: AuthThrottle = request.app.state.auth_throttle
+            try:
+                throttle.refuse(client_address(request))
+            except ApiError:
+                return page(render_login(lang, error=t(lang, "login.wait")), status=429)
         return page(render_login(lang, error=t(lang, "login.bad")), status=401)
-    throttle.succeeded(client)
+    assert book.sessions is not None
+    sid = await book.sessions.open(token, replacing=request.cookies.get(SESSION_COOKIE))
     await console.audit(who, "console.login")
     log.info("console login: %s (%s)", who.name, who.role)
     resp = RedirectResponse("/", status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/",
+    resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/",
                     secure=request.url.scheme == "https")
     return resp
 
@@ -95,6 +96,9 @@ async def logout(request: Request, console: ConsoleComponent = Depends(_console)
     form = parse_form(await request.body())
     who = _principal(request)
     if who is not None and same_origin(request) and form.get("csrf") == csrf_for(token):
+        book: TokenBook = request.app.state.tokens
+        if book.sessions is not None:
+            await book.sessions.close(token)
         await console.audit(who, "console.logout")
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
