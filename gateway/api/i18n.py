@@ -17,6 +17,7 @@ from __future__ import annotations
 from gateway.api.i18n_codes import ALARM_TEXT_ZH
 from gateway.api.i18n_commissioning import COMMISSIONING_LABELS
 from gateway.api.i18n_events import EVENT_LABELS
+from gateway.api.i18n_reasons import REASON_LABELS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -252,9 +253,11 @@ _PAGE: dict[str, tuple[str, str]] = {
     "valve.do.close": ("关阀", "Close"),
     "valve.confirm": ("确认对水表 {meter} 执行：{action}？", "Send “{action}” to meter {meter}?"),
     "valve.done": ("阀门指令已执行", "Valve command done"),
+    "devices.uplink_node": ("当前服务器节点", "Broker node in use"),
+    "devices.failovers": ("节点切换次数", "Failovers"),
 }
 
-CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS, **COMMISSIONING_LABELS}
+CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS, **COMMISSIONING_LABELS, **REASON_LABELS}
 
 
 def pick_lang(requested: str | None, accept_language: str | None = None) -> str:
