@@ -7,7 +7,8 @@ missing translation is caught by one test instead of by a night-shift operator.
 
 The page's own labels are below; the words for what the gateway reports (event
 types, reasons, states) are in :mod:`gateway.api.i18n_events`, the Chinese texts of
-alarm codes in :mod:`gateway.api.i18n_codes`. Labels may hold ``{name}`` slots the
+alarm codes in :mod:`gateway.api.i18n_codes`, why a device or the uplink is down in
+:mod:`gateway.api.i18n_reasons`. Labels may hold ``{name}`` slots the
 script fills (``Lf`` in console.js). A test fails when a Chinese label is missing,
 equal to its English one or without Chinese in it (outside :data:`NOT_CHINESE`).
 """
