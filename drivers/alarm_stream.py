@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from drivers.listener import GuardedListener, Limits
+from drivers.reasons import NONE, OPEN_FAILED, READ_FAILED, Reason
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SerialSource:
     """
 
     def __init__(self, url: str, baud: int, decoder: Decoder, handler: ItemHandler,
-                 on_link: Callable[[bool, str], Awaitable[None]] | None = None, retry_s: float = 2.0) -> None:
+                 on_link: Callable[[bool, Reason], Awaitable[None]] | None = None, retry_s: float = 2.0) -> None:
         self.url, self.baud = url, baud
         self.decoder = decoder
         self.handler = handler
@@ -137,11 +138,11 @@ class SerialSource:
             try:
                 port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0.2)
             except Exception as exc:
-                put("link", (False, f"cannot open: {exc}"))
+                put("link", (False, OPEN_FAILED(error=exc)))
                 stop.wait(self.retry_s)
                 continue
             self._port = port
-            put("link", (True, ""))
+            put("link", (True, NONE))
             try:
                 while not stop.is_set():
                     data = port.read(port.in_waiting or 1)
@@ -149,7 +150,7 @@ class SerialSource:
                         put("data", data)
             except Exception as exc:
                 if not stop.is_set():
-                    put("link", (False, f"read failed: {exc}"))
+                    put("link", (False, READ_FAILED(error=exc)))
             finally:
                 try:
                     port.close()

@@ -21,6 +21,7 @@ import threading
 import time
 
 from drivers.reader import CardRead, ReaderError, ReaderEvent, ReaderStatus
+from drivers.reasons import NONE, OPEN_FAILED, READ_FAILED, Reason
 from drivers.restart import Backoff, run_with_restarts
 from drivers.serial_frames import (
     DEFAULT_FRAMING,
@@ -107,7 +108,7 @@ class SerialCardReader:
         except RuntimeError:  # loop closed while stopping
             pass
 
-    def _link(self, up: bool, reason: str = "") -> None:
+    def _link(self, up: bool, reason: Reason = NONE) -> None:
         self._put(ReaderStatus(self.reader, up, False, reason))
 
     def _run(self) -> None:
@@ -115,7 +116,7 @@ class SerialCardReader:
         run_with_restarts(self._serve, stop=self._stop, on_crash=self._crashed, what=f"reader {self.port}", log=log,
                           stats=self.stats, backoff=self.backoff)
 
-    def _crashed(self, reason: str) -> None:
+    def _crashed(self, reason: Reason) -> None:
         self.parser.buf.clear()  # whatever half frame was in there is not trusted
         self._link(False, reason)
 
@@ -126,7 +127,7 @@ class SerialCardReader:
             try:
                 port = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.2)
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._link(False, f"open failed: {exc}")
+                self._link(False, OPEN_FAILED(error=exc))
                 self._stop.wait(self.reopen_s)
                 continue
             self._link(True)
@@ -137,7 +138,7 @@ class SerialCardReader:
                         for ev in self.parser.feed(data):
                             self._emit(ev)
             except (serial.SerialException, OSError) as exc:
-                self._link(False, f"read failed: {exc}")
+                self._link(False, READ_FAILED(error=exc))
             finally:
                 try:
                     port.close()

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from drivers.reasons import NONE, Reason
+
 
 @dataclass(frozen=True)
 class CardRead:
@@ -43,7 +45,7 @@ class ReaderStatus:
     reader: str
     online: bool
     secure: bool = False
-    reason: str = ""
+    reason: Reason = NONE
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from drivers.reasons import DRIVER_CRASHED, Reason
+
 
 @dataclass
 class Backoff:
@@ -21,7 +23,7 @@ class Backoff:
     healthy_s: float = 60.0
 
 
-def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_crash: Callable[[str], None],
+def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_crash: Callable[[Reason], None],
                       what: str, log: logging.Logger, stats: dict[str, int],
                       rebuild: Callable[[], None] | None = None, backoff: Backoff | None = None) -> None:
     """Run ``serve()`` until it returns or ``stop`` is set.
@@ -47,7 +49,7 @@ def run_with_restarts(serve: Callable[[], None], *, stop: threading.Event, on_cr
             if time.monotonic() - started >= limits.healthy_s:
                 wait = limits.min_s
             stats["crashes"] = stats.get("crashes", 0) + 1
-            reason = f"driver crashed: {type(exc).__name__}: {exc}; restarting in {wait:g} s"
+            reason = DRIVER_CRASHED(error=f"{type(exc).__name__}: {exc}", seconds=wait)
             log.exception("%s: %s", what, reason)
             try:
                 on_crash(reason)

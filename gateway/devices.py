@@ -1,4 +1,9 @@
-"""Device health: readers, buses, alarm receivers. A change of state is an event."""
+"""Device health: readers, buses, alarm receivers. A change of state is an event.
+
+A state's reason is a :class:`~drivers.reasons.Reason`: its English words stay ``reason`` (logs,
+events, ``/health``) and its code and args ride beside as ``reason_code``/``reason_args``, so the
+console can say it in Chinese.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from drivers.reasons import NONE, Reason, reason_fields
 from gateway.events import EventLog, format_ts
 from gateway.metrics import Metrics
 
@@ -19,13 +25,14 @@ class DeviceState:
     id: str
     kind: str
     online: bool | None = None  # None = not heard from yet
-    reason: str = ""
+    reason: Reason = NONE
     since: str = ""
     errors: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "online": self.online, "reason": self.reason,
+        return {"id": self.id, "kind": self.kind, "online": self.online, "reason": str(self.reason),
+                "reason_code": "", "reason_args": {}, **reason_fields(self.reason),
                 "since": self.since, "errors": self.errors, **self.extra}
 
 
@@ -43,7 +50,7 @@ class DeviceRegistry:
             state = self.devices[device_id] = DeviceState(device_id, kind)
         return state
 
-    async def set_state(self, device_id: str, kind: str, online: bool, reason: str = "") -> bool:
+    async def set_state(self, device_id: str, kind: str, online: bool, reason: Reason = NONE) -> bool:
         """Record a state; returns True when it changed (and an event was committed)."""
         state = self.declare(device_id, kind)
         self.metrics.set("device_online", 1 if online else 0, {"device": device_id, "kind": kind})
@@ -61,7 +68,7 @@ class DeviceRegistry:
                     f": {reason}" if reason else "")
         data: dict[str, Any] = {"device": device_id, "kind": kind}
         if reason:
-            data["reason"] = reason
+            data.update(reason=str(reason), **reason_fields(reason))
         await self.events.record("device.online" if online else "device.offline", data)
         return True
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from gateway.reasons import TASK_CRASHED
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from gateway.devices import DeviceRegistry
 
@@ -57,7 +59,7 @@ class Supervisor:
                 log.exception("task %s crashed: %s", name, exc)
                 if device and self.devices is not None:
                     try:
-                        await self.devices.set_state(device[0], device[1], False, f"driver crashed: {exc}")
+                        await self.devices.set_state(device[0], device[1], False, TASK_CRASHED(error=exc))
                     except Exception:
                         log.exception("could not report %s offline", device[0])
                 if not restart:

@@ -40,6 +40,7 @@ from gateway.commands import CommandRouter
 from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
+from gateway.reasons import BROKER_REFUSED, DISCONNECTED, NODE_STALLED, NONE, Reason
 from gateway.uplink_nodes import (
     Nodes,
     UplinkState,
@@ -90,7 +91,7 @@ class Uplink:
         self.nodes = Nodes(cfg.mqtt.nodes)
         self._closing = False          # our own disconnect: paho must not move on to another node
         self.progress_at = 0.0         # monotonic: the last PUBACK, or a publish with none outstanding
-        self._stalled = ""             # why the watchdog dropped the link (the loss reason to log)
+        self._stalled: Reason = NONE   # why the watchdog dropped the link (the loss reason to log)
         self.resend = Resender(events, self._publish_one, f"{self.root}/event/")
         self.command_path = CommandPath(commands, self.root, lambda t, p: self._publish_one(t, p, only_connected=False),
                                         cfg.mqtt.max_packet_bytes, self._spawn)
@@ -125,7 +126,7 @@ class Uplink:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            self._call(self._set_error, f"broker refused connection: {reason}")
+            self._call(self._set_error, BROKER_REFUSED(detail=reason))
             return
         client.drop_out_messages()  # not paho's re-send ahead of the pump's (seqs twice, out of order)
         client.subscribe(f"{self.root}/cmd/#", qos=1)
@@ -164,7 +165,7 @@ class Uplink:
         self._call(self.command_path.arrived, msg.topic, bytes(msg.payload))
 
     # ------------------------------------------------------------------ loop side
-    def _set_error(self, text: str) -> None:
+    def _set_error(self, text: Reason) -> None:
         self.state.last_error = text   # a connection attempt failed: counted, logged once per outage and kind
         self.outage.failed(text)
 
@@ -204,16 +205,16 @@ class Uplink:
         was = self.state.connected
         self.state.connected = False
         self.state.node = ""
-        reason, self._stalled = self._stalled or reason, ""
+        stalled, self._stalled = self._stalled, NONE
         self.events.online = False
         self._link_up.clear()
         self._inflight.clear()
         self._generation += 1
         if was:
-            self.outage.lost(reason, url if self.nodes.cluster else "")
-            self.state.last_error = f"disconnected: {reason}"
-        elif self._client is not None and not self.state.last_error.startswith("broker refused"):
-            self._set_error(explain_refusal(reason, self._last_socket_error, url))
+            self.outage.lost(stalled or str(reason), url if self.nodes.cluster else "")
+            self.state.last_error = stalled or DISCONNECTED(detail=reason)
+        elif self._client is not None and getattr(self.state.last_error, "code", "") != BROKER_REFUSED.code:
+            self._set_error(explain_refusal(stalled or reason, self._last_socket_error, url))
         self._wake.set()
 
     def _drain_acks_in(self) -> None:
@@ -331,7 +332,7 @@ class Uplink:
             return False
         return client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
-    def stalled(self, why: str) -> None:
+    def stalled(self, why: Reason) -> None:
         """The node stopped acknowledging: drop its link (paho then moves on to the next node)."""
         self._stalled, self.progress_at = why, time.monotonic()
         if self._client is not None:
@@ -371,5 +372,6 @@ async def watch_acks(up: Uplink) -> None:
         outstanding = up.inflight_count
         stuck = time.monotonic() - up.progress_at
         if up.state.connected and outstanding and stuck > limit:
-            up.stalled(f"{up.state.node} stopped acknowledging: {outstanding} publishes without PUBACK "
-                       f"for {stuck:.0f} s (keepalive {limit} s)")
+            host, port = host_port(up.state.node)
+            up.stalled(NODE_STALLED(where=f"{host}:{port}", outstanding=outstanding, seconds=round(stuck),
+                                    keepalive=limit))

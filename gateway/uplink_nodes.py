@@ -23,6 +23,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.config import GatewayConfig
 from gateway.config.models import url_host, url_port
 from gateway.events import format_ts, utc_now
+from gateway.reasons import (
+    BROKER_UNREACHABLE,
+    CANNOT_CONNECT,
+    CLIENT_CERT_REQUIRED,
+    CLOSED_EARLY,
+    CLOSED_EARLY_PLAIN,
+    CONNECTION_REFUSED,
+    NO_ANSWER,
+    TLS_CLOSED,
+    TLS_FAILED,
+    TLS_UNTRUSTED,
+    Reason,
+    reason_fields,
+)
 
 
 @dataclass
@@ -30,7 +44,7 @@ class UplinkState:
     connected: bool = False
     since: str = ""
     connects: int = 0
-    last_error: str = ""
+    last_error: str = ""      # a Reason (its English words; its code for the console) or ""
     delivered: int = 0
     node: str = ""            # the broker url the link is on ("" while down)
     failovers: int = 0        # links established on another node than the previous link's
@@ -39,7 +53,13 @@ class UplinkState:
     def as_dict(self) -> dict[str, Any]:
         return {"connected": self.connected, "since": self.since, "connects": self.connects,
                 "last_error": self.last_error, "delivered": self.delivered, "node": self.node,
-                "failovers": self.failovers}
+                "failovers": self.failovers, **_error_fields(self.last_error)}
+
+
+def _error_fields(error: str) -> dict[str, Any]:
+    """``last_error_code``/``last_error_args`` beside ``last_error`` (empty while there is no error)."""
+    fields = reason_fields(error)
+    return {"last_error_code": fields.get("reason_code", ""), "last_error_args": fields.get("reason_args", {})}
 
 
 class Nodes:
@@ -152,36 +172,34 @@ def host_port(url: str) -> tuple[str, int]:
     return url_host(url), url_port(url)
 
 
-def explain_connect_error(exc: BaseException | None, url: str, ca_file: str) -> str:
+def explain_connect_error(exc: BaseException | None, url: str, ca_file: str) -> Reason:
     """One line a technician can act on, from the exception of a failed connect to ``url``."""
     host, port = host_port(url)
     where = f"{host}:{port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         ca = ca_file or "the system CAs"
-        return (f"TLS: the broker's certificate at {where} is not trusted ({exc.verify_message}; "
-                f"certificate verify failed); check mqtt.ca_file ({ca}) and that the certificate names {host}")
+        return TLS_UNTRUSTED(where=where, detail=exc.verify_message, ca=ca, host=host)
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc}"
+        return TLS_FAILED(where=where, detail=exc.reason or exc)
     if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where}: no broker listening there"
+        return CONNECTION_REFUSED(where=where)
     if isinstance(exc, TimeoutError):
-        return f"no answer from {where} (timeout)"
+        return NO_ANSWER(where=where)
     if isinstance(exc, OSError):
-        return f"cannot connect to {where}: {exc}"
-    return "connection failed (broker unreachable, TLS or auth problem; see log)"
+        return CANNOT_CONNECT(where=where, detail=exc)
+    return BROKER_UNREACHABLE()
 
 
-def explain_refusal(reason: Any, socket_error: str, url: str) -> str:
+def explain_refusal(reason: Any, socket_error: str, url: str) -> Reason:
     """Why a connection to ``url`` closed before the broker accepted it."""
     text = socket_error.lower()
     if "certificate_required" in text or "certificate required" in text:
-        return ("TLS: the broker requires a client certificate and rejected ours "
-                "(set mqtt.client_cert_file and mqtt.client_key_file)")
+        return CLIENT_CERT_REQUIRED()
     if "certificate" in text or "ssl" in text or "tls" in text:
-        return f"TLS: the broker closed the connection: {socket_error}"
+        return TLS_CLOSED(detail=socket_error)
     host, port = host_port(url)
-    hint = "" if url.startswith("mqtts://") else " (if that port speaks TLS, use an mqtts:// url)"
-    return f"connection to {host}:{port} closed before the broker accepted it: {socket_error or reason}{hint}"
+    code = CLOSED_EARLY if url.startswith("mqtts://") else CLOSED_EARLY_PLAIN
+    return code(where=f"{host}:{port}", detail=socket_error or reason)
 
 
 __all__ = ["Nodes", "UplinkState", "explain_connect_error", "explain_refusal", "drop_socket", "base_client_id", "host_port", "make_client", "status_payload"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from drivers.modbus.errors import ModbusError, ModbusFramingError
 from drivers.modbus.transport import ModbusBus
+from drivers.reasons import BUS_ERROR, NONE, Reason
 
 #: how often the coils are read back (a rebooted board is noticed, and re-driven, within this)
 VERIFY_S = 2.0
@@ -31,7 +32,7 @@ RETRY_MAX_S = 5.0
 #: Read Coils reads at most this many coils in one request (Modbus limit 2000)
 MAX_READ = 2000
 
-StatusHook = Callable[[bool, str], Awaitable[None]]
+StatusHook = Callable[[bool, Reason], Awaitable[None]]
 
 
 class RelayBus(ModbusBus):
@@ -84,7 +85,7 @@ class RelayBoard:
         self.on_status = on_status
         self.clock = clock
         self.online: bool | None = None
-        self.reason = ""
+        self.reason: Reason = NONE
         self.writes = 0
         self._verify_at = 0.0
         self._wake = asyncio.Event()
@@ -110,14 +111,14 @@ class RelayBoard:
             self._wake.clear()   # before the pass: a command given during it wakes the next one
             try:
                 again = await self.cycle()
-                await self._report(True, "")
+                await self._report(True, NONE)
                 retry = RETRY_S
                 wait = 0.0 if again else self._next_deadline() - self.clock()
             except ModbusError as exc:
                 for c in self.coils.values():
                     c.written = None          # unknown now: everything is written again when it answers
                 self._verify_at = 0.0
-                await self._report(False, f"{exc.kind}: {exc}")
+                await self._report(False, BUS_ERROR(kind=exc.kind, error=exc))
                 wait, retry = retry, min(retry * 2, RETRY_MAX_S)
             await self._sleep(wait)
 
@@ -165,7 +166,7 @@ class RelayBoard:
         except TimeoutError:
             pass
 
-    async def _report(self, online: bool, reason: str) -> None:
+    async def _report(self, online: bool, reason: Reason) -> None:
         if self.online is online:
             return
         self.online, self.reason = online, reason

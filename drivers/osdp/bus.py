@@ -28,6 +28,7 @@ from drivers.osdp.commands import buzzer_command, led_command, output_command
 from drivers.osdp.events import fmt_read, translate
 from drivers.osdp.pd import PdSpec, PdState, offline_reason
 from drivers.reader import ReaderEvent, ReaderStatus
+from drivers.reasons import NONE, Reason
 from drivers.restart import Backoff, run_with_restarts
 
 log = logging.getLogger(__package__)  # "drivers.osdp", as before the split into modules
@@ -104,7 +105,7 @@ class OsdpBus:
         run_with_restarts(self._serve, stop=self._stop, on_crash=self._crashed, what=f"osdp: bus {self.url}", log=log,
                           stats=self.stats, rebuild=self._rebuild, backoff=self.backoff)
 
-    def _crashed(self, reason: str) -> None:
+    def _crashed(self, reason: Reason) -> None:
         """Every PD on the bus is offline with ``reason``; drop the control panel and close the port."""
         with self._lock:
             cp, self.cp = self.cp, None  # commands are refused until the bus is rebuilt
@@ -189,7 +190,7 @@ class OsdpBus:
         st.online, st.secure = online, secure
         if online:
             st.inputs = None  # report the contact afresh once it speaks again
-            st.reason = ""
+            st.reason = NONE
             self._put(ReaderStatus(st.spec.key, True, secure))
         else:
             st.offline_since = now

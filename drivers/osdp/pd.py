@@ -7,6 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from drivers.osdp.channel import SerialChannel
+from drivers.reasons import (
+    NO_REPLY,
+    NONE,
+    PLAIN_REFUSED,
+    PORT_ERROR,
+    SECURE_CHANNEL_FAILED,
+    SECURE_CHANNEL_KEY_MISMATCH,
+    Reason,
+)
 
 
 @dataclass(frozen=True)
@@ -45,23 +54,23 @@ class PdState:
     last_retry: float = 0.0
     pending: tuple[bool, bool] | None = None
     pending_checks: int = 0
-    reason: str = ""          # the offline reason last reported
+    reason: Reason = NONE     # the offline reason last reported
     refused: str = ""         # set when the bus itself refused the link in this attempt
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def offline_reason(st: PdState, channel: SerialChannel) -> str:
-    """Why ``st`` is offline, as specific as the bus traffic allows."""
+def offline_reason(st: PdState, channel: SerialChannel) -> Reason:
+    """Why ``st`` is offline, as specific as the bus traffic allows (the bus's words stay a detail)."""
     if channel.down_since is not None and channel.last_error:
-        return channel.last_error
+        return PORT_ERROR(error=channel.last_error)
     keyed = st.spec.scbk is not None
     seen = channel.tap.why(st.spec.address, keyed)
     why = seen if seen.startswith("reader does not support") else (st.refused or seen)
     if why and keyed:
-        where = f"check scbk_file {st.spec.key_source}" if st.spec.key_source else "check the reader's scbk_file"
+        code = SECURE_CHANNEL_FAILED
         if why.startswith("key mismatch") and not st.spec.install_mode:
-            where += "; a factory-fresh reader needs install_mode = true once"
-        return f"OSDP secure channel refused: {why} ({where})"
+            code = SECURE_CHANNEL_KEY_MISMATCH
+        return code(detail=why, key_file=st.spec.key_source or "?")
     if why:
-        return f"OSDP plain link refused: {why}"
-    return channel.last_error or "no reply"
+        return PLAIN_REFUSED(detail=why)
+    return PORT_ERROR(error=channel.last_error) if channel.last_error else NO_REPLY()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gateway.access.readers import Readers
 from gateway.config.models import BusConfig, DoorConfig, RelayOutputConfig
 from gateway.context import GatewayContext
+from gateway.reasons import Reason
 
 if TYPE_CHECKING:  # pragma: no cover - typing only (pymodbus loads only where a board is configured)
     from drivers.modbus.relays import RelayBoard
@@ -142,8 +143,8 @@ class Outputs:
                                           on_status=self._status_hook(ctx, dev, changed))
 
     def _status_hook(self, ctx: GatewayContext, dev: str,
-                     changed: Callable[[list[str]], Awaitable[None]]) -> Callable[[bool, str], Awaitable[None]]:
-        async def hook(online: bool, reason: str) -> None:
+                     changed: Callable[[list[str]], Awaitable[None]]) -> Callable[[bool, Reason], Awaitable[None]]:
+        async def hook(online: bool, reason: Reason) -> None:
             await ctx.devices.set_state(dev, BOARD_KIND, online, reason)
             await changed(self.doors_of_board.get(dev, []))
 

@@ -63,7 +63,7 @@ def handover_event(seq: int, ts: str, type_: str, data_json: str) -> dict[str, A
         item["anomaly"] = data.get("kind", "")
     elif data.get("kind"):
         item["kind"] = data["kind"]
-    for key in ("seconds", "count", "unacknowledged_s"):
+    for key in ("seconds", "count", "unacknowledged_s", "reason_code", "reason_args"):
         if key in data:
             item[key] = data[key]
     item["reason"] = str(data.get("reason") or data.get("error") or "")

@@ -20,6 +20,7 @@ from gateway.alarms.linkage import FireLinkage
 from gateway.alarms.signals import Signal
 from gateway.alarms.supervision import Supervision
 from gateway.context import GatewayContext
+from gateway.reasons import NONE, PANEL_SILENT, PLAIN_DC09_REFUSED
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,10 @@ class Intake:
         """A plain block from a keyed account: counted, logged once per account, a warning on the receiver."""
         acct = account.upper() if account.upper() in self.accounts else "other"
         self.ctx.metrics.inc("alarm_plain_refused_total", {"receiver": receiver, "account": acct})
-        warning = f"plain DC-09 blocks refused (account {acct}): the panel must encrypt, or set allow_plain"
+        warning = PLAIN_DC09_REFUSED(account=acct)
         if self.quiet.log((receiver, "plain", acct), "alarm receiver %s: %s", receiver, warning):
             state = self.ctx.devices.declare(receiver, "receiver")
-            state.extra["warning"] = warning
+            state.extra["warning"] = str(warning)
             if state.online is not False:
                 state.reason = warning
 
@@ -107,4 +108,4 @@ class Intake:
     async def listening(self, receiver: str) -> None:
         """A receiver is up: online, unless one of its panels is still silent from before a restart."""
         silent = self.supervision.still_silent(receiver)
-        await self.ctx.devices.set_state(receiver, "receiver", not silent, "panel silent" if silent else "")
+        await self.ctx.devices.set_state(receiver, "receiver", not silent, PANEL_SILENT() if silent else NONE)

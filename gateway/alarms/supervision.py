@@ -30,6 +30,7 @@ from gateway.alarms.signals import KINDS, Signal, silence
 from gateway.config import AlarmReceiverConfig
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
+from gateway.reasons import PANEL_HEARD_AGAIN, PANELS_SILENT
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class Supervision:
             if changed:
                 silent = sorted(a or rc.id for r, a in self.silent if r == rc.id)
                 await self.ctx.devices.set_state(rc.id, "receiver", not silent,
-                                                 f"silent: {', '.join(silent)}" if silent else "panel heard again")
+                                                 PANELS_SILENT(panels=", ".join(silent)) if silent else PANEL_HEARD_AGAIN())
 
     async def _check_panel(self, rc: AlarmReceiverConfig, acct: str, now: float) -> bool:
         key = (rc.id, acct)

@@ -7,7 +7,8 @@ missing translation is caught by one test instead of by a night-shift operator.
 
 The page's own labels are below; the words for what the gateway reports (event
 types, reasons, states) are in :mod:`gateway.api.i18n_events`, the Chinese texts of
-alarm codes in :mod:`gateway.api.i18n_codes`. Labels may hold ``{name}`` slots the
+alarm codes in :mod:`gateway.api.i18n_codes`, why a device or the uplink is down in
+:mod:`gateway.api.i18n_reasons`. Labels may hold ``{name}`` slots the
 script fills (``Lf`` in console.js). A test fails when a Chinese label is missing,
 equal to its English one or without Chinese in it (outside :data:`NOT_CHINESE`).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from gateway.api.i18n_codes import ALARM_TEXT_ZH
 from gateway.api.i18n_commissioning import COMMISSIONING_LABELS
 from gateway.api.i18n_events import EVENT_LABELS
+from gateway.api.i18n_reasons import REASON_LABELS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -252,9 +254,11 @@ _PAGE: dict[str, tuple[str, str]] = {
     "valve.do.close": ("关阀", "Close"),
     "valve.confirm": ("确认对水表 {meter} 执行：{action}？", "Send “{action}” to meter {meter}?"),
     "valve.done": ("阀门指令已执行", "Valve command done"),
+    "devices.uplink_node": ("当前服务器节点", "Broker node in use"),
+    "devices.failovers": ("节点切换次数", "Failovers"),
 }
 
-CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS, **COMMISSIONING_LABELS}
+CATALOGUE: dict[str, tuple[str, str]] = {**_PAGE, **EVENT_LABELS, **COMMISSIONING_LABELS, **REASON_LABELS}
 
 
 def pick_lang(requested: str | None, accept_language: str | None = None) -> str:

@@ -36,6 +36,7 @@ from gateway.metering import cjt188
 from gateway.metering.models import Job, MeterRuntime
 from gateway.metering.rules import non_finite, poll_backoff
 from gateway.metering.valves import drive_valve
+from gateway.reasons import BUS_UNREACHABLE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from drivers.modbus.transport import ModbusBus
@@ -112,7 +113,7 @@ class BusScheduler:
                 await self._step()
                 backoff = 0.5
             except ModbusConnectionError as exc:
-                await self.ctx.devices.set_state(self.cfg.id, "bus", False, str(exc))
+                await self.ctx.devices.set_state(self.cfg.id, "bus", False, BUS_UNREACHABLE(error=exc))
                 self._fail_urgent(exc)
                 await self._sleep_or_wake(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -139,8 +139,10 @@ def test_relay_board_door_grant_unlock_and_offline(tmp_path: Path) -> None:
 
         site.board.silent = True                                   # unplugged from the bus
         await until(lambda: site.events("device.offline"), 10, "device.offline")
-        assert site.events("device.offline")[0] == {"device": "relays:3", "kind": "relay_board",
-                                                    "reason": site.events("device.offline")[0]["reason"]}
+        offline = site.events("device.offline")[0]
+        assert offline == {"device": "relays:3", "kind": "relay_board", "reason": offline["reason"],
+                           "reason_code": "bus_error", "reason_args": offline["reason_args"]}
+        assert offline["reason_args"]["kind"] == "timeout"   # the words of the code, with the Modbus error kept
         assert site.state("b3-side")["state"] == "offline" and site.state("b3-store")["state"] == "offline"
         with pytest.raises(OutputOffline):
             await site.access.doors.unlock("b3-side", 1, "op", "operator")

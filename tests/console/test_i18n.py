@@ -107,3 +107,25 @@ def test_the_chinese_page_has_no_english_label() -> None:
         lines = {line.strip() for line in text.splitlines() if line.strip()}
         assert not lines & english, f"{role}: {sorted(lines & english)}"
     assert catalogue("zh")["tab.duty"] == "值班"
+
+
+def test_every_device_and_uplink_reason_code_has_words_in_both_languages() -> None:
+    """Issue 21: a reason is a code from one registry (every call site uses its Code objects), and each code has
+    a Chinese and an English text with exactly the slots the code carries, so the console never shows a
+    driver's English words on the Chinese page."""
+    import string
+
+    import gateway.reasons  # noqa: F401 - the gateway's codes join the drivers' in the one registry
+    from drivers.reasons import REGISTRY
+
+    assert {"driver_crashed", "no_reply", "secure_channel_failed", "plain_refused", "cannot_listen", "bad_key_file",
+            "no_answer", "broker_unreachable", "node_stalled", "task_crashed"} <= set(REGISTRY)
+    assert [c for c in REGISTRY if f"why.{c}" not in CATALOGUE] == []
+    assert [k for k in CATALOGUE if k.startswith("why.") and k[4:] not in REGISTRY] == []
+    for code, c in REGISTRY.items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(c.english) if f}
+        zh, en = CATALOGUE[f"why.{code}"]
+        assert set(SLOT.findall(zh)) == fields == set(SLOT.findall(en)), code
+        reason = c(**{f: 1 for f in fields})     # the English words are what logs and events keep
+        assert reason.code == code and str(reason) and reason.fields()["reason_code"] == code
+        assert reason.args == {f: 1 for f in fields}

@@ -51,7 +51,8 @@ def test_crashing_driver_is_restarted_and_reported(tmp_path: Path) -> None:
         types = [e.type for e in ctx.events.query(0, 100)]
         assert types.count("device.offline") == 2 and types.count("device.online") == 2
         offline = [e for e in ctx.events.query(0, 100) if e.type == "device.offline"][0]
-        assert offline.data == {"device": "r-flaky", "kind": "reader", "reason": "driver crashed: serial port vanished"}
+        assert offline.data == {"device": "r-flaky", "kind": "reader", "reason": "driver crashed: serial port vanished",
+                                "reason_code": "task_crashed", "reason_args": {"error": "serial port vanished"}}
         assert ctx.supervisor.restarts["flaky-driver"] == 2
         assert "flaky-driver" in ctx.supervisor.running()
         await stop_context(ctx)

@@ -31,6 +31,7 @@ from console.browser import (
 )
 
 from drivers.cards import wiegand_encode
+from gateway.api.i18n import CATALOGUE
 
 pytestmark = [pytest.mark.timeout(120), needs_chromium]
 
@@ -205,6 +206,23 @@ def test_duty_room_in_chinese_on_a_phone(site: Site) -> None:
         page.wait_for_selector(ready)
         left = english_left(page, SITE_WORDS)
         assert not left, f"English on the Chinese page ({tab}): {left}"
+    # the uplink: the node in use (host:port only) and the failovers, under Chinese labels (issue 19)
+    page.click("#tab-duty")
+    uplink = page.wait_for_selector("#uplink-node")
+    assert uplink.inner_text() == f"127.0.0.1:{site.broker.port}" and page.inner_text("#uplink-failovers") == "0"
+    assert "当前服务器节点" in page.inner_text("#uplink") and "节点切换次数" in page.inner_text("#uplink")
+    # a reader bus cut: the readers' reason is its code's Chinese text, not the driver's English (issue 21)
+    site.readers.unplug()
+    try:
+        li = page.wait_for_selector('.device.offline[data-device="r-b3main"]:not([data-reason-code=""])',
+                                    timeout=40_000)
+        code = li.get_attribute("data-reason-code")
+        zh = CATALOGUE[f"why.{code}"][0].split("{")[0]
+        assert zh and zh in li.inner_text() and zh in (li.get_attribute("title") or ""), (code, li.inner_text())
+    finally:
+        site.readers.plug()
+    wait_until(lambda: all(d["reader_online"] for d in site.gw.get("/api/v1/doors", role="operator").json()["items"]),
+               40, what="readers back online")
     assert not page.errors  # type: ignore[attr-defined]
     # the fire is restored at the panel: the next shift starts clean
     site.send_dc09("3110 01 012", "3130 01 005")

@@ -143,6 +143,9 @@ def test_wrong_ca_is_refused_with_a_clear_error(tmp_path: Path, pki: Pki, cleanu
     assert not health["connected"] and health["connects"] == 0
     # what a technician needs: it is TLS, the server certificate is not trusted, which setting to check
     assert "TLS" in error and "certificate verify failed" in error and "ca_file" in error, error
+    # and as a code the console says in the page's language (issue 21), the node as host:port
+    assert health["last_error_code"] == "tls_untrusted" and health["last_error_args"]["where"].endswith(
+        f":{broker.port}"), health
     # and it stays down: no silent fallback to plain MQTT
     r = gw.post("/api/v1/test-events", json={"count": 3})
     assert r.status_code == 202

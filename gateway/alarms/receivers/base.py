@@ -17,6 +17,7 @@ from gateway.alarms.lifecycle import Outcome
 from gateway.alarms.signals import Signal
 from gateway.config import AlarmReceiverConfig
 from gateway.context import GatewayContext
+from gateway.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -89,5 +90,5 @@ class AlarmReceiver(ABC):
                         "reaches the port can raise a fire (set allow_from, see docs/security.md)",
                         self.rc.id, self.rc.listen)
 
-    async def offline(self, why: str) -> None:
+    async def offline(self, why: Reason) -> None:
         await self.ctx.devices.set_state(self.rc.id, "receiver", False, why)

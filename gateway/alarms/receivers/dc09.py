@@ -24,6 +24,7 @@ from gateway.alarms.receivers.base import AlarmReceiver, ReceiverHost, split_lis
 from gateway.alarms.signals import Signal, dc09_dedupe, signals_from_dc09
 from gateway.config import AlarmReceiverConfig
 from gateway.context import GatewayContext
+from gateway.reasons import BAD_KEY_FILE, CANNOT_LISTEN
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class Dc09AlarmReceiver(AlarmReceiver):
         except (OSError, ValueError) as exc:
             # refuse to listen rather than accept encrypted panels we cannot read: the receiver shows offline
             log.error("alarm receiver %s: bad key file: %s", rc.id, exc)
-            await self.offline("bad key_file")
+            await self.offline(BAD_KEY_FILE())
             return
         host, port = split_listen(rc.listen)
         self.server = Dc09Receiver(host, port, self.on_block, accounts=rc.accounts or None, keys=keys,
@@ -112,7 +113,7 @@ class Dc09AlarmReceiver(AlarmReceiver):
         except OSError as exc:
             # port taken (or not ours): the rest of the gateway runs; the supervisor keeps retrying
             log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
-            await self.offline(f"cannot listen: {exc}")
+            await self.offline(CANNOT_LISTEN(error=exc))
         ctx.supervisor.spawn(f"alarms.{rc.id}", self._serve, device=(rc.id, "receiver"))
         if self.port is not None:
             await self.host.listening(rc.id)

@@ -13,6 +13,7 @@ from typing import Any
 from drivers.alarm_stream import Decoder, SerialSource, serve_tcp
 from drivers.listener import GuardedListener
 from gateway.alarms.receivers.base import AlarmReceiver, split_listen
+from gateway.reasons import CANNOT_LISTEN, Reason
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class StreamAlarmReceiver(AlarmReceiver):
                                                on_refuse=self.on_refuse, name=f"alarm receiver {rc.id}")
             except OSError as exc:
                 log.error("alarm receiver %s: cannot listen on %s: %s", rc.id, rc.listen, exc)
-                await self.offline(f"cannot listen: {exc}")
+                await self.offline(CANNOT_LISTEN(error=exc))
                 return
             self.port = self._server.port
             self.warn_if_open(host)
@@ -51,7 +52,7 @@ class StreamAlarmReceiver(AlarmReceiver):
             self.ctx.supervisor.spawn(f"alarms.{rc.id}", self._source.run, device=(rc.id, "receiver"))
         log.info("alarm receiver %s: %s on %s", rc.id, rc.protocol, rc.listen or rc.port)
 
-    async def _link(self, up: bool, why: str) -> None:
+    async def _link(self, up: bool, why: Reason) -> None:
         await self.ctx.devices.set_state(self.rc.id, "receiver", up, why)
 
     async def stop(self) -> None:

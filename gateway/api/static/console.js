@@ -29,6 +29,12 @@ function Lc(prefix, code) {
   return hasLabel(key) ? L(key) : String(code);
 }
 const HAN = /[\u3400-\u9fff]/;
+/** Why a device or the uplink is down, in the page's language: the text of its code with its args filled
+ *  in; without a known code, the words as they came where the page's language can carry them. */
+function whyText(code, args, words) {
+  if (code && hasLabel(`why.${code}`)) return Lf(`why.${code}`, args || {});
+  return words && (CFG.lang !== "zh" || HAN.test(words)) ? String(words) : "";
+}
 
 const state = {
   alarms: new Map(),          // id -> alarm
@@ -277,13 +283,13 @@ function alarmText(a) {
 }
 
 /** The reason an event carries, in words (the prefix depends on the event). */
-function reasonWords(type, reason) {
+function reasonWords(type, reason, d) {
   if (type === "door.unlocked" || type === "door.relocked") return Lc("unlock", reason);
   if (type === "card.revoked") return Lc("revoke", reason);
   if (type.startsWith("access.") || type === "card.verified") return Lc("reason", reason);
   if (type.startsWith("meter.")) return Lc("merror", reason);
-  // a driver's own words (device.offline...): where the page's language can carry them
-  return CFG.lang !== "zh" || HAN.test(reason) ? String(reason) : "";
+  // device.offline...: the text of its code, else the driver's words where the page's language can carry them
+  return whyText(d && d.reason_code, d && d.reason_args, reason);
 }
 
 /** One line for an event: "08:41 · Access denied · Building 3 main gate · 26:0a1b2c40 · outside its hours". */
@@ -303,7 +309,7 @@ function summarizeEvent(ev) {
   if (type === "shift.handover" && d.from) parts.push(`${d.from} → ${d.to || ""}`);
   if (typeof d.seconds === "number") parts.push(`${d.seconds} s`);
   if (typeof d.count === "number" && d.count > 1) parts.push(`×${d.count}`);
-  if (d.reason) parts.push(reasonWords(type, d.reason));
+  if (d.reason) parts.push(reasonWords(type, d.reason, d));
   if (d.why) parts.push(Lc("fee", d.why));
   if (d.by) parts.push(String(d.by));
   return [...new Set(parts.filter(Boolean))].join(" · ");

@@ -278,8 +278,14 @@ async function loadHealth() {
   const up = h.uplink || {};
   $("uplink").replaceChildren(
     el("dt", {}, L("devices.uplink")),
-    el("dd", { class: up.connected ? "ok" : "bad", id: "uplink-state" },
+    el("dd", { class: up.connected ? "ok" : "bad", id: "uplink-state",
+               title: whyText(up.last_error_code, up.last_error_args, up.last_error) || null },
        up.connected ? L("devices.connected") : L("devices.disconnected")),
+    // the node in use (host:port only: never a url's user part) and how often the link moved to another node
+    el("dt", {}, L("devices.uplink_node")),
+    el("dd", { id: "uplink-node" }, up.node ? hostPort(up.node) : L("none")),
+    el("dt", {}, L("devices.failovers")),
+    el("dd", { id: "uplink-failovers" }, typeof up.failovers === "number" ? String(up.failovers) : "?"),
     el("dt", {}, L("devices.outbox")),
     el("dd", { id: "outbox-depth", class: (h.outbox && h.outbox.depth > 0.8 * h.outbox.max_events) ? "bad" : "" },
        h.outbox ? `${h.outbox.depth} / ${h.outbox.max_events}` : "?"),
@@ -290,9 +296,11 @@ async function loadHealth() {
   const devices = (h.devices || []).slice().sort((a, b) => String(a.kind).localeCompare(b.kind) || String(a.id).localeCompare(b.id));
   $("device-list").replaceChildren(...devices.map((d) => {
     const st = d.online === true ? "online" : d.online === false ? "offline" : "pending";
-    // a device's reason is the driver's own words: shown where the page's language can carry them
-    const why = d.reason && (CFG.lang !== "zh" || HAN.test(d.reason)) ? ` (${d.reason})` : "";
-    return el("li", { class: `device ${st}`, dataset: { device: d.id }, title: d.reason || null },
+    // a device's reason in the page's language (its code's text; the driver's words only as a fallback)
+    const words = whyText(d.reason_code, d.reason_args, d.reason);
+    const why = words ? ` (${words})` : "";
+    return el("li", { class: `device ${st}`, dataset: { device: d.id, reasonCode: d.reason_code || "" },
+                      title: words || null },
       el("span", { class: "dot" }), el("span", { class: "device-kind" }, Lc("kind", d.kind)),
       el("span", { class: "device-id" }, d.id),
       el("span", { class: "device-state" }, L(`devices.${st}`) + why),
@@ -312,6 +320,12 @@ function showUplinkBanner(h) {
     Lf("banner.uplink.detail", { n: h.outbox ? h.outbox.depth : "?" }),
     h.outbox && h.outbox.oldest_ts ? Lf("banner.uplink.oldest", { age: fmtAge(h.outbox.oldest_age_s) }) : ""]
     .filter(Boolean).join(" · ");
+}
+
+/** "mqtts://user@n1:8883" -> "n1:8883": the node's host and port, nothing else of its url. */
+function hostPort(url) {
+  const rest = String(url).replace(/^[a-z]+:\/\//i, "").split("/")[0];
+  return rest.slice(rest.lastIndexOf("@") + 1);
 }
 
 function outboxAge(h) { return h.outbox && typeof h.outbox.oldest_age_s === "number" ? h.outbox.oldest_age_s : 0; }
@@ -431,7 +445,7 @@ function summarize(o) {
   if (o.building) parts.push(`${L("alarms.building")} ${o.building}`);
   if (o.state) parts.push(hasLabel(`door.${o.state}`) ? L(`door.${o.state}`) : Lc("astate", o.state));
   for (const h of o.holds || []) parts.push(holdLine(h).textContent);
-  if (o.reason && (CFG.lang !== "zh" || HAN.test(o.reason))) parts.push(String(o.reason));
+  if (o.reason) parts.push(whyText(o.reason_code, o.reason_args, o.reason));
   return [...new Set(parts)].join(" · ");
 }
 
