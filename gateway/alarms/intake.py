@@ -98,6 +98,8 @@ class Intake:
         if self.quiet.log((receiver, "plain", acct), "alarm receiver %s: %s", receiver, warning):
             state = self.ctx.devices.declare(receiver, "receiver")
             state.extra["warning"] = str(warning)
+            state.extra["warning_code"] = warning.code
+            state.extra["warning_args"] = dict(warning.args)
             if state.online is not False:
                 state.reason = warning
 

@@ -181,6 +181,49 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     assert not page.errors  # type: ignore[attr-defined]
 
 
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+def test_a_store_that_cannot_write_shows_a_banner_until_it_can(site: Site) -> None:
+    """/health answers 503 "degraded" while another process holds the database's write lock: the duty view
+    reads that answer (it does not go blank), says so on every tab, and the banner goes when writes succeed."""
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    page = open_page(site, "operator", DUTY_SCREEN)
+    page.wait_for_selector('.device.online[data-device="r-b3main"]')
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(site.gw.data_dir / "gateway.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        # a write waits on the lock, fails, and the store says so (the request itself may wait or be refused)
+        threading.Thread(target=lambda: httpx.post(f"{site.gw.url}/api/v1/test-events", json={"count": 1},
+                                                   headers=site.gw.headers("admin"), timeout=120),
+                         daemon=True).start()
+        page.click("#tab-meters")
+        page.wait_for_selector("#store-banner:not(.hidden)", timeout=90_000)
+        assert "cannot write" in page.inner_text("#store-banner")
+        assert "locked" in page.inner_text("#store-banner-detail")
+        shot(page, "store-degraded-1366")
+        page.click("#tab-duty")
+        # the device list still shows while /health answers 503
+        page.wait_for_selector('.device.online[data-device="r-b3main"]')
+    finally:
+        locker.communicate("go\n", timeout=30)
+    page.wait_for_selector("#store-banner.hidden", state="attached", timeout=60_000)
+    assert not page.errors  # type: ignore[attr-defined]
+
+
 def gw_alarm(site: Site, alarm_id: str | None) -> dict[str, Any]:
     r = site.gw.get(f"/api/v1/alarms/{alarm_id}", role="operator")
     assert r.status_code == 200, r.text

@@ -121,6 +121,8 @@ unlock_doors = ["b3-u1"]
     health = gw.health()
     [rcv] = [d for d in health["devices"] if d["id"] == "duty-panel"]
     assert "plain DC-09 blocks refused" in rcv["warning"] and "plain" in rcv["reason"]
+    # the console renders it in the page's language from its code (why.plain_dc09_refused)
+    assert rcv["warning_code"] == "plain_dc09_refused" and rcv["reason_code"] == "plain_dc09_refused"
     metrics = gw.get("/metrics").text
     assert 'alarm_plain_refused_total{account="1234",receiver="duty-panel"} 3' in metrics
     assert 'alarm_connections_refused_total{reason="source_not_allowed",receiver="duty-panel"} 1' in metrics

@@ -271,9 +271,13 @@ async function loadHealth() {
   if (!$("device-list") && !$("uplink-banner")) return;
   let r;
   try { r = await fetch(API + "/health", { credentials: "same-origin" }); } catch (e) { return; }
-  if (!r.ok) return;
-  const h = await r.json();
+  // 503 is /health saying "degraded" (the store cannot write): its body is the same report, and the duty room
+  // must see it then most of all
+  if (!r.ok && r.status !== 503) return;
+  let h;
+  try { h = await r.json(); } catch (e) { return; }
   showUplinkBanner(h);
+  showStoreBanner(h);
   if (!$("device-list")) return;
   const up = h.uplink || {};
   $("uplink").replaceChildren(
@@ -299,11 +303,14 @@ async function loadHealth() {
     // a device's reason in the page's language (its code's text; the driver's words only as a fallback)
     const words = whyText(d.reason_code, d.reason_args, d.reason);
     const why = words ? ` (${words})` : "";
-    return el("li", { class: `device ${st}`, dataset: { device: d.id, reasonCode: d.reason_code || "" },
+    // a warning on a device that is still online (e.g. plain alarm blocks refused from a keyed account)
+    const warn = d.warning ? whyText(d.warning_code, d.warning_args, d.warning) : "";
+    return el("li", { class: `device ${st}` + (warn ? " warn" : ""), dataset: { device: d.id, reasonCode: d.reason_code || "" },
                       title: words || null },
       el("span", { class: "dot" }), el("span", { class: "device-kind" }, Lc("kind", d.kind)),
       el("span", { class: "device-id" }, d.id),
       el("span", { class: "device-state" }, L(`devices.${st}`) + why),
+      warn ? el("span", { class: "device-warning", role: "note" }, `${L("devices.warning")}: ${warn}`) : null,
       d.errors ? el("span", { class: "device-errors" }, `${L("devices.errors")} ${d.errors}`) : null);
   }));
 }
@@ -319,6 +326,18 @@ function showUplinkBanner(h) {
   $("uplink-banner-detail").textContent = [up.since ? `${L("since")} ${fmtTime(up.since)}` : "",
     Lf("banner.uplink.detail", { n: h.outbox ? h.outbox.depth : "?" }),
     h.outbox && h.outbox.oldest_ts ? Lf("banner.uplink.oldest", { age: fmtAge(h.outbox.oldest_age_s) }) : ""]
+    .filter(Boolean).join(" · ");
+}
+
+/** The store cannot commit (a lock someone else holds, a full disk): events are not being recorded. */
+function showStoreBanner(h) {
+  const banner = $("store-banner");
+  if (!banner) return;
+  const st = h.store || {};
+  const bad = h.status === "degraded" || st.ok === false;
+  banner.classList.toggle("hidden", !bad);
+  if (!bad) return;
+  $("store-banner-detail").textContent = [st.error || h.reason || "", st.since ? `${L("since")} ${fmtTime(st.since)}` : ""]
     .filter(Boolean).join(" · ");
 }
 
