@@ -70,6 +70,9 @@ class Lifecycle:
             what = rules.disposition(s)
             if what == "log":
                 db.log_signal(conn, now, s, None)
+                if rules.walk_test(s):
+                    emit("alarm.test_received", {"receiver": s.receiver, "account": s.account, "zone": s.zone,
+                                                 "code": s.code})
             elif what == "restore":
                 self._restore(conn, emit, now, s, out)
             elif what == "reset":

@@ -18,6 +18,10 @@ STATES = ("raised", "acknowledged", "restored", "closed")
 FIRE_KINDS = ("fire", "smoke")
 #: kinds that never get a restore from the panel: acknowledging closes them
 NO_RESTORE_KINDS = ("test",)
+#: walk-test reports: a zone tested, logged only (no alarm), recorded as ``alarm.test_received`` so a
+#: commissioning walk can see the zone work: Contact ID 611 point tested OK, 613/614/615 intrusion, fire,
+#: panic zone walk tested; SIA TP walk test point
+WALK_TEST_CODES = frozenset({"611", "613", "614", "615", "TP"})
 #: escalation interval of a kind missing from the table
 FALLBACK_ESCALATE_S = 600.0
 
@@ -35,6 +39,11 @@ def disposition(s: Signal) -> Disposition:
     if s.restore:
         return "restore"
     return "raise"
+
+
+def walk_test(s: Signal) -> bool:
+    """A panel's report that one zone was walk-tested (not its restore)."""
+    return not s.restore and s.code in WALK_TEST_CODES
 
 
 def restores_silence_only(s: Signal) -> bool:

@@ -103,6 +103,7 @@ COMMISSIONING_LABELS: dict[str, tuple[str, str]] = {
     "comm.part.online_now": ("在线", "online"),
     "comm.part.read": ("读到卡", "read a card"),
     "comm.part.secure": ("加密通道已建立", "secure channel up"),
+    "comm.part.test": ("收到防区测试", "zone walk test"),
     "comm.part.reading": ("读数", "reading"),
     "comm.part.anomaly": ("读数异常", "reading out of range"),
     "comm.part.confirmed": ("阀门回读一致", "valve read back"),

@@ -41,6 +41,7 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "event.alarm.restored": ("报警已恢复", "Alarm restored"),
     "event.alarm.escalated": ("报警升级", "Alarm escalated"),
     "event.alarm.closed": ("报警已关闭", "Alarm closed"),
+    "event.alarm.test_received": ("防区测试信号", "Zone walk test received"),
     "event.device.offline": ("设备离线", "Device offline"),
     "event.device.online": ("设备恢复在线", "Device back online"),
     "event.gateway.started": ("网关已启动", "Gateway started"),

@@ -8,7 +8,8 @@ event flow; the tests feed them dictionaries.
 What proves what (docs/commissioning.md has the same table for technicians):
 
 * door ``grant``: a card granted there (``access.granted``) and the lock released on it: the door opened
-  within the unlock window after the grant (``door.opened`` with ``authorized``), or a ``door.unlocked``
+  within the unlock window after the grant (``door.opened`` with ``authorized``, at most the door's
+  ``unlock_s`` + 1 s after the grant: a door held open by a schedule is "authorized" too), or a ``door.unlocked``
   with reason ``card``. This build records the relay pulse of a grant as no event of its own, and the
   door opening on the grant is the stronger proof: the relay moved *and* the lock let go;
 * door ``contact``: the contact seen open (``door.opened``) and then closed (``door.closed``);
@@ -20,13 +21,15 @@ What proves what (docs/commissioning.md has the same table for technicians):
 * reader ``secure``: the OSDP secure channel up, only where a ``scbk_file`` is configured;
 * meter ``reading``: a reading that raised no anomaly (``meter.reading`` without ``meter.anomaly``);
 * meter ``valve``: a valve command confirmed by reading the valve back (``meter.valve``); only with a valve;
-* alarm zone ``signal``: a signal from the zone (``alarm.raised``, a test or a real one) and its restore.
+* alarm zone ``signal``: a real signal from the zone (``alarm.raised``) and its restore; or a test from the
+  zone on its own: a walk-test report (``alarm.test_received``) or a ``test`` alarm, which no panel restores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from gateway.commissioning.models import Observation, Planned, Step
@@ -35,6 +38,8 @@ from gateway.errors import Conflict, Invalid
 
 #: what of a reading the report keeps (a reading has a dozen values; these say "in range")
 READING_KEYS = ("total_m3", "flow_m3h", "temp_c", "supply_temp_c", "heat_kwh")
+#: how long after its unlock time a door opening still counts as opening on the grant (docs/commissioning.md)
+GRANT_SLACK_S = 1.0
 
 
 def zone_id(receiver: str, zone: int) -> str:
@@ -53,6 +58,8 @@ class SiteIndex:
     devices: dict[str, Planned]
     door_reader: dict[str, str] = field(default_factory=dict)
     zones: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: door id -> its ``unlock_s`` (the grant's window is this + GRANT_SLACK_S)
+    unlock_s: dict[str, float] = field(default_factory=dict)
 
     def buildings(self) -> set[str]:
         return {d.building for d in self.devices.values()}
@@ -84,7 +91,7 @@ def site_index(cfg: GatewayConfig, has_valve: Mapping[str, bool]) -> SiteIndex:
         zid = zone_id(z.receiver, z.zone)
         devices[zid] = Planned(zid, "zone", z.building, z.name or zid, ("signal",))
         zones[(z.receiver, z.zone)] = zid
-    return SiteIndex(devices, {d.id: d.reader for d in cfg.doors}, zones)
+    return SiteIndex(devices, {d.id: d.reader for d in cfg.doors}, zones, {d.id: d.unlock_s for d in cfg.doors})
 
 
 def plan(index: SiteIndex, scope: str, buildings: Iterable[str] = (), devices: Iterable[str] = ()) -> list[Planned]:
@@ -124,7 +131,9 @@ def observe(index: SiteIndex, type_: str, data: Mapping[str, Any], seq: int = 0,
     if type_ in ("access.granted", "access.denied"):
         card = data.get("card")
         evidence = {**ev, "card": card, "reason": data.get("reason")}
-        obs = ([Observation(str(door), "grant", "granted", evidence), Observation(str(door), "granted", "granted", evidence)]
+        window = {"window_s": index.unlock_s.get(str(door), 0.0) + GRANT_SLACK_S}
+        obs = ([Observation(str(door), "grant", "granted", {**evidence, **window}),
+                Observation(str(door), "granted", "granted", evidence)]
                if type_ == "access.granted" else [Observation(str(door), "refuse", "denied", evidence)])
         reader = index.door_reader.get(str(door))
         return obs + ([Observation(reader, "online", "read", {**ev, "door": door})] if reader else [])
@@ -151,12 +160,12 @@ def _observe_meters_zones(index: SiteIndex, type_: str, data: Mapping[str, Any],
         return [Observation(meter, "reading", "anomaly", {**ev, "kind": data.get("kind")})]
     if type_ == "meter.valve":
         return [Observation(meter, "valve", "confirmed", {**ev, "state": data.get("state")})]
-    if type_ in ("alarm.raised", "alarm.restored"):
+    if type_ in ("alarm.raised", "alarm.restored", "alarm.test_received"):
         zone = data.get("zone")
         zid = index.zones.get((str(data.get("receiver")), zone)) if isinstance(zone, int) else None
         if zid is None:
             return []
-        part = "raised" if type_ == "alarm.raised" else "restored"
+        part = {"alarm.raised": "raised", "alarm.restored": "restored"}.get(type_, "test")
         return [Observation(zid, "signal", part, {**ev, "alarm": data.get("alarm"), "kind": data.get("kind"),
                                                   "code": data.get("code")})]
     return []
@@ -196,12 +205,26 @@ def complete(step: str, parts: Mapping[str, Mapping[str, Any]]) -> bool:
         opened, closed = parts.get("opened"), parts.get("closed")
         return bool(opened and closed and closed.get("seq", 0) > opened.get("seq", 0))
     if step == "grant":
-        granted, opened = parts.get("granted"), parts.get("opened")
-        return "unlocked" in parts or bool(granted and opened and opened.get("seq", 0) > granted.get("seq", 0))
+        return "unlocked" in parts or _opened_on_grant(parts.get("granted"), parts.get("opened"))
     if step == "signal":
         raised, restored = parts.get("raised"), parts.get("restored")
+        if "test" in parts or raised and raised.get("kind") == "test":
+            return True   # a walk test, or a test alarm (which no panel restores), proves the zone on its own
         return bool(raised and restored and restored.get("alarm") == raised.get("alarm"))
     return any(p in parts for p in _DONE_WHEN.get(step, ()))
+
+
+def _opened_on_grant(granted: Mapping[str, Any] | None, opened: Mapping[str, Any] | None) -> bool:
+    """The door opened after the grant and within its window (``unlock_s`` + 1 s): an ``authorized`` opening
+    long after an old grant is the door held open by a schedule or an operator, not the card."""
+    if not granted or not opened or opened.get("seq", 0) <= granted.get("seq", 0):
+        return False
+    window = granted.get("window_s")
+    try:
+        elapsed = (datetime.fromisoformat(str(opened.get("at"))) - datetime.fromisoformat(str(granted.get("at"))))
+    except ValueError:
+        return False   # no usable times: the window cannot be checked
+    return isinstance(window, int | float) and elapsed.total_seconds() <= window
 
 
 def apply(step: Step, obs: Observation) -> bool:

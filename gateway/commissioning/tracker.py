@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: event types that can prove a step (others are not even looked at)
 WATCHED = ("door.", "access.granted", "access.denied", "device.online", "meter.reading", "meter.anomaly",
-           "meter.valve", "alarm.raised", "alarm.restored")
+           "meter.valve", "alarm.raised", "alarm.restored", "alarm.test_received")
 
 
 class Tracker:

@@ -124,15 +124,21 @@ class Walk:
             raise NotFound("not_found", f"run {run} has no step {body.step!r} for {body.device!r}", run=run,
                            device=body.device, step=body.step)
         rules.check_mark(step, body.status, body.reason)
-        step.status, step.reason, step.by, step.at = body.status, body.reason.strip(), who, self.now()
-        saved = Step(**{**step.__dict__, "seen": dict(step.seen)})
+        mark = {"status": body.status, "reason": body.reason.strip(), "by": who, "at": self.now()}
+        saved = Step(**{**step.__dict__, **mark, "seen": dict(step.seen)})
 
         def txn(conn: sqlite3.Connection) -> None:
             register.save_steps(conn, run, [saved])
             self.ctx.audit.insert(conn, who, role, f"commissioning.{body.status}", f"run {run}",
                                   {"device": body.device, "step": body.step, "reason": saved.reason})
 
+        # the step in memory changes only once the store has the mark: a refused write leaves both as they were
         await self.ctx.events.transact(lambda conn, emit: txn(conn))
+        if step.status == "done":   # the gateway saw it work while the mark was being written: seen wins
+            step.seen = {**step.seen, "marked": dict(mark)}
+            self.tracker.persist([(run, step)])
+            return step.as_dict()
+        step.status, step.reason, step.by, step.at = saved.status, saved.reason, saved.by, saved.at
         return saved.as_dict()
 
     # ------------------------------------------------------------------ finish

@@ -62,3 +62,19 @@ def test_duplicate_block_acked_again_but_one_alarm(tmp_path: Path) -> None:
         assert len(events(ctx, "alarm.raised")) == 2
 
     run(tmp_path, body)
+
+
+def test_walk_tests_are_recorded_without_an_alarm(tmp_path: Path) -> None:
+    """A panel's walk-test report (Contact ID 611/613/614/615, SIA TP) raises nothing but is recorded as
+    ``alarm.test_received``: the commissioning walk sees the zone work. Other logged codes stay silent."""
+    async def body(ctx: Any, alarms: AlarmsComponent, fake: FakeAccess, panel: Dc09Panel) -> None:
+        for payload in ("1611 01 004", "1613 01 005", "1614 01 006", "1615 01 007", "1612 01 008"):
+            assert await panel.send("ADM-CID", payload) == "ACK"
+        assert await panel.send("SIA-DCS", "Nri1/TP009") == "ACK"
+        assert await panel.send("SIA-DCS", "Nri1/TS010") == "ACK"     # test start: news only, no zone proven
+        got = [(e["zone"], e["code"], e["account"]) for e in events(ctx, "alarm.test_received")]
+        assert got == [(4, "611", "1234"), (5, "613", "1234"), (6, "614", "1234"), (7, "615", "1234"),
+                       (9, "TP", "1234")]
+        assert alarms.list_alarms("all") == [] and events(ctx, "alarm.raised") == []
+
+    run(tmp_path, body)

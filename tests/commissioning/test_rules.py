@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,18 @@ def test_scopes(index: rules.SiteIndex) -> None:
         assert exc.value.code == code
 
 
-def walk(index: rules.SiteIndex, step: Step, events: list[tuple[str, dict[str, Any]]]) -> Step:
+def at(second: float) -> str:
+    """An event time, ``second`` s after a fixed minute (the grant's window is checked on these)."""
+    t = datetime(2026, 12, 5, 2, 0, tzinfo=UTC) + timedelta(seconds=second)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def walk(index: rules.SiteIndex, step: Step, events: list[tuple[str, dict[str, Any]]],
+         seconds: list[float] | None = None) -> Step:
+    """Feed ``events`` one by one (seq 1, 2...; one second apart unless ``seconds`` says when each happened)."""
     for seq, (type_, data) in enumerate(events, start=1):
-        for obs in rules.settle(rules.observe(index, type_, data, seq, f"t{seq}")):
+        ts = at(seconds[seq - 1] if seconds else seq)
+        for obs in rules.settle(rules.observe(index, type_, data, seq, ts)):
             if (obs.device, obs.step) == step.key:
                 rules.apply(step, obs)
     return step
@@ -129,7 +139,7 @@ def step(device: str, name: str, kind: str = "door") -> Step:
 def test_door_steps_from_events(index: rules.SiteIndex) -> None:
     granted = walk(index, step("d1", "grant"), [("access.granted", {"door": "d1", "card": "26:01"}),
                                                 ("door.opened", {"door": "d1", "authorized": True})])
-    assert granted.status == "done" and granted.by == "gateway" and granted.at == "t2"
+    assert granted.status == "done" and granted.by == "gateway" and granted.at == at(2)
     assert granted.seen["parts"]["granted"]["card"] == "26:01"
     # opened before the grant, or forced open after it: the lock was not shown to release on the card
     assert walk(index, step("d1", "grant"), [("door.opened", {"door": "d1", "authorized": True}),
@@ -150,6 +160,21 @@ def test_door_steps_from_events(index: rules.SiteIndex) -> None:
     assert walk(index, step("d1", "refuse"), [("access.denied", {"door": "d2", "reason": "unknown"})]).status == "pending"
     # a door without a contact to see: the grant itself
     assert walk(index, step("d2", "granted"), [("access.granted", {"door": "d2", "card": "26:02"})]).status == "done"
+
+
+def test_grant_counts_only_within_the_unlock_window(index: rules.SiteIndex) -> None:
+    """The door opening on the grant: within ``unlock_s`` (5 s, the default) + 1 s. ``authorized`` alone is not
+    enough: a door held open by a schedule (day mode) or an operator opens "authorized" too."""
+    grant, opened = ("access.granted", {"door": "d1", "card": "26:01"}), ("door.opened", {"door": "d1", "authorized": True})
+    assert index.unlock_s["d1"] == 5
+    assert walk(index, step("d1", "grant"), [grant, opened], [10, 15.9]).status == "done"     # 5.9 s: in the window
+    # an old grant, then the door opened in day mode minutes later: no proof of the card
+    old = walk(index, step("d1", "grant"), [grant, ("door.unlocked", {"door": "d1", "reason": "schedule"}), opened],
+               [10, 300, 301])
+    assert old.status == "pending" and "opened" in old.seen["parts"]
+    assert walk(index, step("d1", "grant"), [grant, opened], [10, 16.5]).status == "pending"  # 6.5 s: just past
+    # a new grant and the door opened on it: done
+    assert walk(index, step("d1", "grant"), [grant, opened, grant, opened], [10, 300, 400, 402]).status == "done"
 
 
 def test_reader_steps(index: rules.SiteIndex) -> None:
@@ -176,13 +201,26 @@ def test_meter_reading_in_range_and_valve(index: rules.SiteIndex) -> None:
 
 
 def test_zone_signal_needs_its_own_restore(index: rules.SiteIndex) -> None:
-    raised = ("alarm.raised", {"alarm": 7, "receiver": "panel", "zone": 12, "kind": "test", "code": "601"})
+    raised = ("alarm.raised", {"alarm": 7, "receiver": "panel", "zone": 12, "kind": "burglary", "code": "130"})
     other = ("alarm.restored", {"alarm": 6, "receiver": "panel", "zone": 12})
     restored = ("alarm.restored", {"alarm": 7, "receiver": "panel", "zone": 12})
     assert walk(index, step("panel/12", "signal", "zone"), [raised, other]).status == "pending"
     assert walk(index, step("panel/12", "signal", "zone"), [raised, other, restored]).status == "done"
     assert walk(index, step("panel/12", "signal", "zone"),
                 [("alarm.raised", {"alarm": 8, "receiver": "panel", "zone": 5})]).seen == {}
+
+
+def test_zone_test_proves_the_zone_on_its_own(index: rules.SiteIndex) -> None:
+    """A walk-test report (Contact ID 611/613-615, SIA TP) has no alarm and no restore; a test alarm (601, 607)
+    closes on acknowledgement and is never restored: either, from the zone, proves its signal step."""
+    walk_test = ("alarm.test_received", {"receiver": "panel", "account": "1234", "zone": 12, "code": "613"})
+    done = walk(index, step("panel/12", "signal", "zone"), [walk_test])
+    assert done.status == "done" and done.seen["parts"]["test"]["code"] == "613"
+    test_alarm = ("alarm.raised", {"alarm": 9, "receiver": "panel", "zone": 12, "kind": "test", "code": "601"})
+    assert walk(index, step("panel/12", "signal", "zone"), [test_alarm]).status == "done"
+    # another zone's (or an unknown receiver's) walk test proves nothing here
+    for data in ({"receiver": "panel", "zone": 13, "code": "613"}, {"receiver": "other", "zone": 12, "code": "613"}):
+        assert walk(index, step("panel/12", "signal", "zone"), [("alarm.test_received", data)]).seen == {}
 
 
 def test_marks_never_claim_done(index: rules.SiteIndex) -> None:
@@ -216,7 +254,7 @@ def test_summary(index: rules.SiteIndex) -> None:
 
 EVENT_TYPES = st.sampled_from(["door.unlocked", "access.granted", "access.denied", "door.opened", "door.closed",
                                "door.held_open", "device.online", "meter.reading", "meter.anomaly", "meter.valve",
-                               "alarm.raised", "alarm.restored", "card.issued"])
+                               "alarm.raised", "alarm.restored", "alarm.test_received", "card.issued"])
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
                        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
                        max_leaves=8)

@@ -5,7 +5,8 @@ A technician on a phone starts a walk of building 3 from the page, sees the read
 turn "seen" by themselves, a door's contact seen as the simulated door opens and closes, marks a step not
 applicable with a reason (an empty reason is refused in words); the same walk on the duty-room screen in
 Chinese without English left on it; an operator follows without the buttons; the finish prints the report
-(a PDF through the browser's print). Screenshots: docs/screenshots/commissioning-*.png.
+(a PDF through the browser's print). Screenshots: commissioning-*.png in DOC_SHOTS (tests/artifacts/screenshots/,
+or docs/screenshots/ with ``EGW_UPDATE_SHOTS=1``).
 """
 
 from __future__ import annotations

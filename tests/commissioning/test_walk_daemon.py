@@ -1,15 +1,18 @@
 """The commissioning walk end to end: the daemon as a subprocess with a real mosquitto, a libosdp reader bus,
 pymodbus meters and a DC-09 transmitter. A run started over HTTP completes its steps as real swipes, door
-contacts, readings, a confirmed valve and a panel's signal happen; steps are marked failed and not applicable
+contacts, readings, a confirmed valve, a panel's signal and its restore, and a panel's walk test of another zone
+happen, and the main gate's reader comes up on the OSDP secure channel; steps are marked failed and not applicable
 with reasons (never done by hand); the finish stores the printed report and sends ``site.commissioned``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from commissioning.walk_site import (
+    MAIN_SCBK,
     SIDE_COIL,
     TEST_CARD,
     UNKNOWN_CARD,
@@ -31,7 +34,7 @@ API = "/api/v1/commissioning"
 
 @pytest.fixture
 def parts() -> Iterator[tuple[OsdpReaderSim, MeterSim, LineServer]]:
-    readers = OsdpReaderSim([0, 1]).start()
+    readers = OsdpReaderSim([0, 1], scbk={1: MAIN_SCBK}).start()
     meters = MeterSim()
     line = LineServer()
     yield readers, meters, line
@@ -56,11 +59,13 @@ def mark(gw: Any, run: int, device: str, step: str, status: str, reason: str = "
                    json={"device": device, "step": step, "status": status, "reason": reason})
 
 
-def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: Any,
+def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: Any, tmp_path: Path,
                                 parts: tuple[OsdpReaderSim, MeterSim, LineServer]) -> None:
     readers, meters, line = parts
     panel_port = new_panel_port()
-    gw = gateway_factory(site_toml(readers.url, meters.port, panel_port, line.port, meters.relay_port))
+    key = tmp_path / "r-b3main.scbk"
+    key.write_text(MAIN_SCBK.hex())
+    gw = gateway_factory(site_toml(readers.url, meters.port, panel_port, line.port, meters.relay_port, str(key)))
     central = mqtt_sub(mosquitto.port, f"{gw.topic_root}/event/site.commissioned")
 
     # who may start; what the scope must name
@@ -76,7 +81,7 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     assert [b["building"] for b in started["buildings"]] == ["3"]
     devices = {d["device"] for b in started["buildings"] for d in b["devices"]}
     assert devices == {"b3-u1", "b3-main", "b3-side", "r-b3u1", "r-b3main", "r-b3side", "hw-3-1-0101", "hw-3-1-0102",
-                       "duty-panel/5"}
+                       "duty-panel/5", "duty-panel/6"}
     side = [s["step"] for b in started["buildings"] for d in b["devices"] if d["device"] == "b3-side" for s in d["steps"]]
     assert side == ["granted", "refuse"]   # a Wiegand reader reports no door contact
     assert step_of(started, "hw-3-1-0101", "valve")["status"] == "pending"       # its profile has a valve
@@ -85,6 +90,9 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
 
     # readers are online (since before the run): the gateway sees it for itself
     wait_step(gw, run, "r-b3u1", "online")
+    # the main gate's reader: its secure channel up with the configured key
+    secure = wait_step(gw, run, "r-b3main", "secure")
+    assert secure["by"] == "gateway" and set(secure["seen"]["parts"]) == {"secure"}
     # the meter that answers is read in range
     reading = wait_step(gw, run, "hw-3-1-0101", "reading")
     assert reading["by"] == "gateway" and reading["seen"]["parts"]["reading"]["values"]["total_m3"] >= 321.5
@@ -125,7 +133,7 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
                    json={"device": "b3-main", "step": "grant", "status": "na", "reason": "x"}).status_code == 403
     assert mark(gw, run, "hw-3-1-0102", "reading", "failed", "meter does not answer on the bus").status_code == 200
     assert mark(gw, run, "hw-3-1-0102", "valve", "na", "no valve fitted in this flat").status_code == 200
-    for step in ("grant", "contact", "refuse", "held_open"):
+    for step in ("grant", "contact", "refuse", "held_open"):  # (its online and secure steps the gateway saw)
         assert mark(gw, run, "b3-main", step, "na", "gate motor replaced next week").status_code == 200
 
     # the valve: marked failed first, then commanded and read back: the gateway's proof wins, the mark stays
@@ -139,6 +147,13 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     send_dc09(panel_port, "1130 01 005", "3130 01 005")
     signal = wait_step(gw, run, "duty-panel/5", "signal")
     assert set(signal["seen"]["parts"]) == {"raised", "restored"}
+    # another zone walk-tested (Contact ID 613): no alarm, no restore, and the zone is proven by the test alone
+    send_dc09(panel_port, "1613 01 006")
+    walked = wait_step(gw, run, "duty-panel/6", "signal")
+    assert set(walked["seen"]["parts"]) == {"test"} and walked["seen"]["parts"]["test"]["code"] == "613"
+    [test_event] = gw.events_of_type("alarm.test_received")
+    assert test_event["data"] == {"receiver": "duty-panel", "account": "1234", "zone": 6, "code": "613"}
+    assert not [a for a in gw.get("/api/v1/alarms", role="operator").json()["items"] if a["zone"] == 6]
 
     # what is left, per building, live
     live = run_of(gw, run)
@@ -152,7 +167,7 @@ def test_a_walk_over_building_3(gateway_factory: Any, mosquitto: Any, mqtt_sub: 
     done = r.json()
     assert done["state"] == "finished" and done["finished_by"] == "test-technician"
     counts = done["summary"]["steps"]
-    assert counts["failed"] == 1 and counts["na"] == 5 and counts["done"] >= 9, counts
+    assert counts["failed"] == 1 and counts["na"] == 5 and counts["done"] >= 11, counts
     _, event = central.wait_for(lambda t, p: p["type"] == "site.commissioned", 15)
     data = event["data"]
     assert data["run"] == run and data["result"] == "failed" and data["site"] == "test-site"

@@ -1,14 +1,18 @@
 """The walk over a real store and event log, in-process: one commit's events settle together, an open walk
-survives a restart of the gateway, and a finish commits its report, event and audit row together."""
+survives a restart of the gateway, a finish commits its report, event and audit row together, and a mark the
+store refuses leaves the step in memory as the store has it."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from conftest import make_config, until
 
-from gateway.commissioning import CommissioningComponent
+from gateway.commissioning import CommissioningComponent, register
 from gateway.commissioning.models import FinishBody, MarkBody, StartBody
 from gateway.daemon import build_context, stop_context
 
@@ -55,7 +59,7 @@ def test_steps_from_the_event_log_survive_a_restart_and_finish_together(tmp_path
             await ctx.events.record("door.opened", {"door": "d1", "authorized": True})
             # one transaction: the signal and its restore arrive in one dispatch
             await ctx.events.transact(lambda conn, emit: [
-                emit("alarm.raised", {"alarm": 4, "receiver": "panel", "zone": 12, "kind": "test"}),
+                emit("alarm.raised", {"alarm": 4, "receiver": "panel", "zone": 12, "kind": "burglary"}),
                 emit("alarm.restored", {"alarm": 4, "receiver": "panel", "zone": 12})])
             await until(lambda: status(comp, run, "panel/12", "signal") == "done", 10, "the zone seen")
             assert status(comp, run, "d1", "grant") == "done"
@@ -88,3 +92,33 @@ def test_steps_from_the_event_log_survive_a_restart_and_finish_together(tmp_path
 
     run = asyncio.run(first_life())
     asyncio.run(second_life(run))
+
+
+def test_a_mark_the_store_refuses_changes_nothing_in_memory(tmp_path: Path) -> None:
+    """The store refuses the write (a trigger aborts it, as a full or broken disk would): the step stays pending
+    in memory as in the store, and no audit row; once the store takes writes again, the mark is kept."""
+    cfg = make_config(tmp_path, SITE)
+    refuse = ("CREATE TRIGGER refuse_steps BEFORE UPDATE ON commissioning_steps "
+              "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END")
+
+    async def main() -> None:
+        comp = CommissioningComponent()
+        ctx = await build_context(cfg, components=[comp])
+        try:
+            run = (await comp.walk.start(StartBody(scope="site"), "tech", "technician"))["id"]
+            await ctx.store.write(lambda conn: conn.execute(refuse))
+            body = MarkBody(device="d1", step="held_open", status="failed", reason="closer missing")
+            with pytest.raises(sqlite3.DatabaseError, match="the disk says no"):
+                await comp.walk.mark(run, body, "tech", "technician")
+            live = comp.tracker.runs[run][("d1", "held_open")]
+            assert (live.status, live.by, live.reason) == ("pending", None, "")
+            assert "commissioning.failed" not in [a["action"] for a in ctx.audit.query(0, 1000)]
+            await ctx.store.write(lambda conn: conn.execute("DROP TRIGGER refuse_steps"))
+            marked = await comp.walk.mark(run, body, "tech", "technician")
+            assert marked["status"] == "failed" and (live.status, live.reason) == ("failed", "closer missing")
+            stored = {(s.device, s.step): s for s in register.steps_of(ctx.store, run)}
+            assert stored[("d1", "held_open")].status == "failed"
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())

@@ -1,9 +1,9 @@
 """A small real site for the walk's tests: libosdp readers, pymodbus meters, a DC-09 receiver.
 
 Building 3: the unit 1 entrance (OSDP address 0, held-open alarm after 1 s) and the main gate
-(address 1), the side door behind a Wiegand-serial reader (a TCP line) with its lock on a pymodbus relay
+(address 1, on the OSDP secure channel with the key in ``scbk_file``), the side door behind a Wiegand-serial reader (a TCP line) with its lock on a pymodbus relay
 board (coil 2); meter hw-3-1-0101 with a valve (pymodbus, restrict profile) and hw-3-1-0102 that never
-answers; alarm zone 5 on the DC-09 receiver. Building 5: one meter. The meters run on their own loop
+answers; alarm zones 5 (a real signal and its restore) and 6 (a walk test) on the DC-09 receiver. Building 5: one meter. The meters run on their own loop
 in a thread with the relay board (the daemon is a subprocess; a browser test keeps Playwright's loop on the
 main thread).
 """
@@ -21,6 +21,8 @@ from drivers.cards import wiegand_encode
 TEST_CARD = wiegand_encode("H10301", 21, 1)
 SIDE_COIL = 2
 UNKNOWN_CARD = wiegand_encode("H10301", 21, 999)
+#: the main gate's reader (OSDP address 1) talks on the secure channel with this key
+MAIN_SCBK = bytes(range(16))
 
 
 class MeterSim:
@@ -50,7 +52,8 @@ class MeterSim:
         self.thread.join(5)
 
 
-def site_toml(osdp_url: str, meter_port: int, panel_port: int, line_port: int, relay_port: int) -> str:
+def site_toml(osdp_url: str, meter_port: int, panel_port: int, line_port: int, relay_port: int, scbk_file: str) -> str:
+    """The site; ``scbk_file``: where MAIN_SCBK is written (hex), for the main gate's reader."""
     meters = ""
     for mid, dev, profile in (("hw-3-1-0101", 1, "generic-hot-water-restrict"), ("hw-3-1-0102", 2, "generic-hot-water"),
                               ("hw-5-1-0101", 3, "generic-hot-water")):
@@ -68,6 +71,7 @@ id = "r-b3main"
 driver = "osdp"
 port = "{osdp_url}"
 address = 1
+scbk_file = "{scbk_file}"
 
 [[doors]]
 id = "b3-u1"
@@ -75,7 +79,7 @@ name = "Building 3 unit 1 entrance"
 building = "3"
 unit = "3-1"
 reader = "r-b3u1"
-unlock_s = 1
+unlock_s = 3
 held_open_s = 1
 
 [[doors]]
@@ -126,6 +130,12 @@ receiver = "duty-panel"
 zone = 5
 building = "3"
 name = "B3 shop back door"
+
+[[alarm_zones]]
+receiver = "duty-panel"
+zone = 6
+building = "3"
+name = "B3 bike store PIR"
 """
 
 

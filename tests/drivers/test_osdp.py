@@ -6,7 +6,6 @@ tests/conformance/readers/."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -94,23 +93,22 @@ def test_osdp_crash_loop_backs_off_and_stops_promptly(monkeypatch: pytest.Monkey
         bus.start()
         try:
             reasons: list[tuple[str, str]] = []
-            t0 = time.monotonic()
             while len(reasons) < 4:
                 ev = await asyncio.wait_for(queue.get(), 10)
                 assert isinstance(ev, ReaderStatus) and not ev.online
                 reasons.append((ev.reader, ev.reason))
-            took = time.monotonic() - t0
-            # every PD on the bus is reported, and the second crash waited longer than the first
+            # every PD on the bus is reported, and the second crash waits longer than the first
             assert sorted(r for r, _ in reasons) == ["r0", "r0", "r1", "r1"]
             assert [why.rsplit("restarting in ", 1)[1] for _, why in reasons] == ["1 s", "1 s", "2 s", "2 s"]
-            assert 0.9 < took < 5, took
             assert bus.stats["crashes"] == 2 and bus.cp is None
             assert not bus.output("r0", 0, pulse_s=1)  # no control panel while waiting: refused, no exception
         finally:
-            t1 = time.monotonic()
+            thread = bus._thread
             await asyncio.to_thread(bus.stop)
             sim.stop()
-        assert time.monotonic() - t1 < 1.0  # the 2 s backoff wait is interrupted by stop()
+        # stopped in its backoff wait: the thread is gone, no restart was tried (that stop interrupts a wait at
+        # once is tests/drivers/test_restart.py's, with a wait of an hour)
+        assert thread is not None and not thread.is_alive() and bus.stats["crashes"] == 2
 
     asyncio.run(main())
 

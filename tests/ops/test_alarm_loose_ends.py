@@ -18,6 +18,7 @@ from conftest import until
 
 from drivers import gb26875 as gb
 from drivers.contact_id import format_line
+from drivers.gb26875 import frame as gb_frame
 from drivers.gb26875.objects import FIXED, ComponentStatus, Gb26875Error, SystemOperation, encode_unit, parse_units, untimed_unit
 from drivers.sim.alarm_panel import Dc09Panel, GbSender, send_contact_id_lines
 from gateway.alarms import AlarmsComponent
@@ -58,8 +59,10 @@ async def send_raw(gbs: GbSender, data: bytes) -> gb.Frame:
 
 
 def test_untimed_objects_and_zero_header_time_are_confirmed_raised_and_logged_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.WARNING, logger="drivers.gb26875.frame")
+    # "once per transmitter" is per process: start from none seen, whatever ran before in this process
+    monkeypatch.setattr(gb_frame, "_UNTIMED_SEEN", set())
 
     async def body(ctx: Any, alarms: AlarmsComponent, fake: FakeAccess, panel: Dc09Panel) -> None:
         gbs = GbSender("127.0.0.1", alarms.ports["fire-panel"], source=b"\x79\x03\x00\x00\x00\x09")
