@@ -42,8 +42,12 @@ MAX_COMMAND_BYTES = 32 * 1024 * 1024
 MAX_COMMAND_DEPTH = 32
 OFF_LOOP_BYTES = 1024 * 1024
 #: codes of commands refused before they ran: the router logs them (once a minute), callers need not
+#: refused before the command ran (nothing stored under the id); logged by the router through QuietLog
 REFUSED = frozenset({"bad_json", "too_large", "too_deep", "bad_request", "missing_id", "unsigned", "bad_signature",
-                     "stale", "id_reused"})
+                     "stale", "id_reused", "unknown_command"})
+#: every code a sender can provoke at will with what it writes: the router logs these through QuietLog (one line a
+#: minute per (command, code)), so the command path must not log them again, once per message
+QUIET_CODES = REFUSED | {"bad_args"}
 
 
 class CommandError(DomainError):
@@ -120,6 +124,9 @@ class CommandRouter:
                 return self._reused(name, cmd_id, running[0])
             await asyncio.wait([running[1]])   # the same command again while it runs: its one answer
             return running[1].result()
+        if name not in self._handlers:   # refused before it runs: nothing stored for a name the sender made up
+            return self._refuse(name, cmd_id, "unknown_command",
+                                f"unknown command '{name[:128]}'; known: {', '.join(self.names)}")
         return await self._run(cmd_id, name, msg.get("args", {}))
 
     def _parse(self, name: str, raw: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -167,18 +174,20 @@ class CommandRouter:
             result["command"] = name[:128]   # id unreadable: central matches the answer by command name
         return self._count(result)
 
+    def _bad_args(self, name: str, cmd_id: str, problems: str) -> dict[str, Any]:
+        """Arguments that do not validate: answered (and stored, like any result), logged once a minute per command."""
+        self.quiet.log((name, "bad_args"), "command %s refused: bad_args (%s)", name, problems[:200])
+        return _error(cmd_id, "bad_args", problems)
+
     async def _dispatch(self, cmd_id: str, name: str, args: Any) -> dict[str, Any]:
-        entry = self._handlers.get(name)
-        if entry is None:
-            return _error(cmd_id, "unknown_command", f"unknown command '{name}'; known: {', '.join(self.names)}")
+        handler, model = self._handlers[name]
         if not isinstance(args, dict):
-            return _error(cmd_id, "bad_args", "field 'args' must be an object")
-        handler, model = entry
+            return self._bad_args(name, cmd_id, "field 'args' must be an object")
         try:
             parsed = model.model_validate(args) if model else args
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            return _error(cmd_id, "bad_args", problems)
+            return self._bad_args(name, cmd_id, problems)
         try:
             result = await handler(parsed)
         except DomainError as exc:
