@@ -109,9 +109,8 @@ class CommandRouter:
         cmd_id = msg.get("id")
         if not isinstance(cmd_id, str) or not ID_RE.match(cmd_id):
             return self._refuse(name, None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]")
-        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
-            code = refused["error"]["code"]
-            return self._refuse(name, cmd_id, code, refused["error"]["message"])
+        if (refused := self._screen_sender(name, msg)) is not None:
+            return self._refuse(name, cmd_id, refused["error"]["code"], refused["error"]["message"])
         stored = self.store.query_one("SELECT name, result FROM commands WHERE id=?", (cmd_id,))
         if stored is not None:
             if stored[0] != name:
@@ -124,9 +123,6 @@ class CommandRouter:
                 return self._reused(name, cmd_id, running[0])
             await asyncio.wait([running[1]])   # the same command again while it runs: its one answer
             return running[1].result()
-        if name not in self._handlers:   # refused before it runs: nothing stored for a name the sender made up
-            return self._refuse(name, cmd_id, "unknown_command",
-                                f"unknown command '{name[:128]}'; known: {', '.join(self.names)}")
         return await self._run(cmd_id, name, msg.get("args", {}))
 
     def _parse(self, name: str, raw: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -173,6 +169,15 @@ class CommandRouter:
         if cmd_id is None:
             result["command"] = name[:128]   # id unreadable: central matches the answer by command name
         return self._count(result)
+
+    def _screen_sender(self, name: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """A signature that does not hold, or a command name nobody registered: refused before it runs (nothing
+        is stored for a name the sender made up)."""
+        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
+            return refused
+        if name not in self._handlers:
+            return _error(msg.get("id"), "unknown_command", f"unknown command '{name[:128]}'; known: {', '.join(self.names)}")
+        return None
 
     def _bad_args(self, name: str, cmd_id: str, problems: str) -> dict[str, Any]:
         """Arguments that do not validate: answered (and stored, like any result), logged once a minute per command."""
