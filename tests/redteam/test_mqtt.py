@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config, mqtt_pub, wait_until
+from conftest import DOOR_SITE, make_config, mqtt_pub, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,18 +26,6 @@ from gateway.metrics import Metrics
 from gateway.store import Store
 
 pytestmark = pytest.mark.timeout(120)
-
-DOOR_SITE = """
-[[readers]]
-id = "r1"
-driver = "serial-ascii"
-port = "loop://"
-
-[[doors]]
-id = "d1"
-building = "3"
-reader = "r1"
-"""
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
