@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from benchkit import summary, write_results  # noqa: E402
-from conftest import BIN, GatewayProc, Mosquitto, free_port, wait_until  # noqa: E402
+from conftest import GatewayProc, Mosquitto, free_port, own_fd_room  # noqa: E402
 
 from drivers import gb26875 as gb  # noqa: E402
 from drivers.sia_dc09 import Framer, build_block, parse_response  # noqa: E402
@@ -62,28 +60,10 @@ listen = "127.0.0.1:{gb_port}"
 """
 
 
-def own_fd_room(need: int) -> str | None:
-    """Raise this process's soft fd limit to ``need`` (None), or say why it cannot."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= need:
-        return None
-    if hard != resource.RLIM_INFINITY and hard < need:
-        return f"this process may open {hard} files, the flood needs {need}"
-    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-    return None
-
-
 def start_limited(gw: GatewayProc, soft: int = FD_LIMIT) -> GatewayProc:
     """Start the daemon as GatewayProc.start does, with its fd limit at 1,024 (the soft one at ``soft``)."""
-
-    def fd_limited() -> None:   # preexec_fn: the fd limit of a unit without LimitNOFILE
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, FD_LIMIT))
-
-    logf = open(gw.log, "ab")  # noqa: SIM115 -- the daemon's stdout for its lifetime
-    gw.proc = subprocess.Popen([str(BIN), "run", "-c", str(gw.config_path)], stdout=logf, stderr=subprocess.STDOUT,
-                               env=gw.env, cwd=gw.workdir, preexec_fn=fd_limited)
-    wait_until(gw._healthy, 30, what=f"gateway health (log: {gw.log})")
-    return gw
+    gw.nofile = (soft, FD_LIMIT)   # the fd limit of a unit without LimitNOFILE
+    return gw.start()
 
 
 def flood(port: int, n: int, source: str = ATTACKER, first: bytes = b"\n") -> list[socket.socket]:

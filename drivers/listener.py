@@ -76,14 +76,32 @@ class ListenerStats:
     refused: dict[str, int] = field(default_factory=dict)
 
 
-def _address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def host_address(host: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``host`` (text; an IPv6 zone id dropped), None if it is not one.
+
+    An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``, what a ``[::]`` listener reports for an
+    IPv4 client) is unwrapped to its IPv4 address, so IPv4 networks in the config match it.
+    """
     try:
-        addr = ipaddress.ip_address(peer[0].split("%")[0])
-    except (TypeError, IndexError, ValueError, AttributeError):
+        addr = ipaddress.ip_address(host.split("%")[0])
+    except (TypeError, ValueError, AttributeError):
         return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def peer_address(peer: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of a socket's ``peername`` (a tuple whose first item is the host), as :func:`host_address`."""
+    try:
+        return host_address(peer[0])
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
+def in_networks(addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None, nets: Iterable[Network]) -> bool:
+    """Whether ``addr`` is in one of ``nets`` (None is in none)."""
+    return addr is not None and any(addr in net for net in nets if net.version == addr.version)
 
 
 def source_key(addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
@@ -135,11 +153,10 @@ class GuardedListener:
         valid message (:func:`mark_proven`), so idle or garbage connections from many addresses
         cannot lock a real panel out; only when every connection is proven is a new one refused.
         """
-        addr = _address(peer)
+        addr = peer_address(peer)
         source = source_key(addr)
         lim = self.limits
-        if lim.allow_from and (addr is None or not any(addr in net for net in lim.allow_from
-                                                       if net.version == addr.version)):
+        if lim.allow_from and not in_networks(addr, lim.allow_from):
             return NOT_ALLOWED, source
         if self._per_source.get(source, 0) >= lim.max_per_source:
             return TOO_MANY_FROM_SOURCE, source
@@ -179,7 +196,7 @@ class GuardedListener:
             async with asyncio.timeout(self.limits.idle_timeout_s):
                 return await reader.read(n)
         except TimeoutError:
-            self.refused(IDLE, source_key(_address(writer.get_extra_info("peername"))), log_it=False)
+            self.refused(IDLE, source_key(peer_address(writer.get_extra_info("peername"))), log_it=False)
             return b""
 
     def refused(self, reason: str, source: str, *, log_it: bool = True) -> None:

@@ -42,8 +42,12 @@ MAX_COMMAND_BYTES = 32 * 1024 * 1024
 MAX_COMMAND_DEPTH = 32
 OFF_LOOP_BYTES = 1024 * 1024
 #: codes of commands refused before they ran: the router logs them (once a minute), callers need not
+#: refused before the command ran (nothing stored under the id); logged by the router through QuietLog
 REFUSED = frozenset({"bad_json", "too_large", "too_deep", "bad_request", "missing_id", "unsigned", "bad_signature",
-                     "stale", "id_reused"})
+                     "stale", "id_reused", "unknown_command"})
+#: every code a sender can provoke at will with what it writes: the router logs these through QuietLog (one line a
+#: minute per (command, code)), so the command path must not log them again, once per message
+QUIET_CODES = REFUSED | {"bad_args"}
 
 
 class CommandError(DomainError):
@@ -105,9 +109,8 @@ class CommandRouter:
         cmd_id = msg.get("id")
         if not isinstance(cmd_id, str) or not ID_RE.match(cmd_id):
             return self._refuse(name, None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]")
-        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
-            code = refused["error"]["code"]
-            return self._refuse(name, cmd_id, code, refused["error"]["message"])
+        if (refused := self._screen_sender(name, msg)) is not None:
+            return self._refuse(name, cmd_id, refused["error"]["code"], refused["error"]["message"])
         stored = self.store.query_one("SELECT name, result FROM commands WHERE id=?", (cmd_id,))
         if stored is not None:
             if stored[0] != name:
@@ -167,18 +170,29 @@ class CommandRouter:
             result["command"] = name[:128]   # id unreadable: central matches the answer by command name
         return self._count(result)
 
+    def _screen_sender(self, name: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """A signature that does not hold, or a command name nobody registered: refused before it runs (nothing
+        is stored for a name the sender made up)."""
+        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
+            return refused
+        if name not in self._handlers:
+            return _error(msg.get("id"), "unknown_command", f"unknown command '{name[:128]}'; known: {', '.join(self.names)}")
+        return None
+
+    def _bad_args(self, name: str, cmd_id: str, problems: str) -> dict[str, Any]:
+        """Arguments that do not validate: answered (and stored, like any result), logged once a minute per command."""
+        self.quiet.log((name, "bad_args"), "command %s refused: bad_args (%s)", name, problems[:200])
+        return _error(cmd_id, "bad_args", problems)
+
     async def _dispatch(self, cmd_id: str, name: str, args: Any) -> dict[str, Any]:
-        entry = self._handlers.get(name)
-        if entry is None:
-            return _error(cmd_id, "unknown_command", f"unknown command '{name}'; known: {', '.join(self.names)}")
+        handler, model = self._handlers[name]
         if not isinstance(args, dict):
-            return _error(cmd_id, "bad_args", "field 'args' must be an object")
-        handler, model = entry
+            return self._bad_args(name, cmd_id, "field 'args' must be an object")
         try:
             parsed = model.model_validate(args) if model else args
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            return _error(cmd_id, "bad_args", problems)
+            return self._bad_args(name, cmd_id, problems)
         try:
             result = await handler(parsed)
         except DomainError as exc:

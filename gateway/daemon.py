@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.listener import quiet_accept_errors, raise_fd_limit
-from gateway import __version__
+from gateway import __version__, fd_budget
 from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.commands import CommandRouter
@@ -212,6 +212,7 @@ class Daemon:
         loop.set_exception_handler(quiet_accept_errors(log))
         if (raised := raise_fd_limit()) is not None:
             log.info("open file limit raised from %d to %d", *raised)
+        fd_budget.warn_if_short(self.cfg)   # every listener at its cap must fit under the limit (issue 18)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.commands import REFUSED, CommandError, CommandRouter
+from gateway.commands import QUIET_CODES, CommandError, CommandRouter
 from gateway.events import EventLog
 
 log = logging.getLogger("gateway.uplink")
@@ -94,7 +94,7 @@ class CommandPath:
                 result = await self.router.handle(name, payload)
         finally:
             self._running.discard(key)
-        if (code := None if result.get("ok") else result.get("error", {}).get("code")) not in REFUSED:
+        if (code := None if result.get("ok") else result.get("error", {}).get("code")) not in QUIET_CODES:
             log.info("command %s id=%s -> %s", name, result.get("id"), code or "ok")   # refusals: QuietLog'd
         for part in split_answer(result, self.result_topic, self.max_packet):
             self.publish(self.result_topic, json.dumps(part, ensure_ascii=False))

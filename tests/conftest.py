@@ -9,6 +9,7 @@ import asyncio
 import getpass
 import json
 import os
+import resource
 import shutil
 import signal
 import ssl
@@ -292,15 +293,60 @@ def mqtt_pub_fixture() -> Callable[..., None]:
 
 # ---------------------------------------------------------------------- the daemon
 def config_text(data_dir: Path, mqtt_port: int, http_port: int, extra: str = "", *, gateway_id: str = "gw-test",
-                mqtt_extra: str = "") -> str:
+                mqtt_extra: str = "", api_extra: str = "") -> str:
     return (f'[gateway]\nid = "{gateway_id}"\nsite = "test-site"\ndata_dir = "{data_dir}"\n\n'
             f'[mqtt]\nurl = "mqtt://127.0.0.1:{mqtt_port}"\n{mqtt_extra}\n'
-            f'[api]\nlisten = "127.0.0.1:{http_port}"\n\n{tokens_toml()}\n{extra}\n')
+            f'[api]\nlisten = "127.0.0.1:{http_port}"\n{api_extra}\n{tokens_toml()}\n{extra}\n')
+
+
+def own_fd_room(need: int) -> str | None:
+    """Raise this process's soft fd limit to ``need`` (None), or say why it cannot. As root the hard limit
+    is raised too: a flood test must not skip for want of a limit root can lift."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < need:
+        if os.geteuid() != 0:
+            return f"this process may open {hard} files, the test needs {need}"
+        hard = need
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    except (ValueError, OSError) as exc:
+        return f"cannot raise the fd limit to {need}: {exc}"
+    return None
+
+
+def need_fd_room(need: int) -> None:
+    """:func:`own_fd_room`, or skip -- but fail under CI (``CI`` set), where a skipped flood test would hide."""
+    reason = own_fd_room(need)
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: not skipping)")
+    pytest.skip(reason)
+
+
+#: a door with a loop-back serial reader: the site the MQTT and access tests act on
+DOOR_SITE = """
+[[readers]]
+id = "r1"
+driver = "serial-ascii"
+port = "loop://"
+
+[[doors]]
+id = "d1"
+building = "3"
+reader = "r1"
+"""
 
 
 class GatewayProc:
+    """The daemon as a subprocess: ``extra`` is appended to the config, ``api_extra`` goes into ``[api]``,
+    ``nofile`` = (soft, hard) fd limit (or one number for both) it is started under."""
+
     def __init__(self, workdir: Path, mqtt_port: int, extra: str = "", *, mqtt_extra: str = "",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, api_extra: str = "",
+                 nofile: int | tuple[int, int] | None = None) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "var"
         self.http_port = free_port()
@@ -308,7 +354,9 @@ class GatewayProc:
         #: what httpx checks the server certificate against (the site CA's file when testing HTTPS)
         self.verify: ssl.SSLContext | bool = True
         self.config_path = workdir / "gateway.toml"
-        self.config_path.write_text(config_text(self.data_dir, mqtt_port, self.http_port, extra, mqtt_extra=mqtt_extra))
+        self.config_path.write_text(config_text(self.data_dir, mqtt_port, self.http_port, extra, mqtt_extra=mqtt_extra,
+                                                api_extra=api_extra))
+        self.nofile = (nofile, nofile) if isinstance(nofile, int) else nofile
         self.topic_root = "estate/test-site/gw-test"
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -322,8 +370,15 @@ class GatewayProc:
 
     def start(self, wait: bool = True) -> "GatewayProc":
         logf = open(self.log, "ab")
+        nofile = self.nofile
+
+        def fd_limited() -> None:   # preexec_fn: the fd limit of a unit without LimitNOFILE
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
         self.proc = subprocess.Popen([str(BIN), "run", "-c", str(self.config_path)], stdout=logf,
-                                     stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+                                     stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+                                     preexec_fn=fd_limited if nofile is not None else None)
         if wait:
             wait_until(self._healthy, 30, what=f"gateway health (log: {self.log})")
         return self

@@ -33,7 +33,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from drivers.quietlog import QuietLog
-from gateway.api.addresses import Network, in_networks
+from gateway.api.addresses import Network, in_networks, source_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ConnectionTable:
         """Count ``conn`` in, evicting an idle connection if a cap is reached; False = refuse it."""
         source = conn.source
         if (self.by_source.get(source, 0) >= self.limits.max_per_source
-                and not in_networks(source, self.limits.exempt)
+                and not in_networks(conn.host, self.limits.exempt)
                 and not self._evict(self.idle_by_source.get(source), "per_source")):
             self.on_refused("per_source")
             return False
@@ -120,7 +120,8 @@ class BoundedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.source = "?"
+        self.host = "?"     # the peer's address as the socket gives it
+        self.source = "?"   # its per-source bucket: the IPv4 address or the IPv6 /64, as on the receivers
         self._counted = False
         self._deadline: asyncio.TimerHandle | None = None
         self._seen_cycle: Any = None
@@ -137,7 +138,8 @@ class BoundedH11Protocol(H11Protocol):
     # ---- the connection's life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.source = self.client[0] if self.client else "?"
+        self.host = self.client[0] if self.client else "?"
+        self.source = source_of(self.host)
         if not self.table.admit(self):
             self.transport.close()
             return

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.listener import parse_networks
+from drivers.listener import host_address, parse_networks
 from gateway.config.base import ANY_ID, Strict, host_port
 
 #: seconds a panel may stay silent before a ``fault`` alarm, per protocol, where ``supervision_s`` is not given:
@@ -81,6 +81,18 @@ class AlarmReceiverConfig(Strict):
             return True
         keyed = {a.upper() for a in self.account_keys}
         return bool(self.accounts) and all(a.upper() in keyed for a in self.accounts)
+
+    @property
+    def open_to_anyone(self) -> bool:
+        """TCP, listening beyond loopback, with neither encryption nor ``allow_from``: anyone who reaches the
+        port can send a fire, which releases the escape doors. check-config warns and the daemon logs it at
+        start, from this one test. Loopback is 127.0.0.0/8, ``::1`` (also IPv4-mapped) and ``localhost``;
+        an empty host or a name may be reachable from anywhere."""
+        if not self.listen or self.allow_from or self.encrypted:
+            return False
+        host = self.listen.rpartition(":")[0].strip("[]")
+        addr = host_address(host)
+        return host != "localhost" and not (addr is not None and addr.is_loopback)
 
 
 ALARM_KINDS = ("fire", "smoke", "burglary", "panic", "fault", "supervisory", "test", "other")

@@ -165,24 +165,12 @@ def _open_receivers(cfg: GatewayConfig) -> list[tuple[Loc, str]]:
     network can send it a fire, which releases the escape doors."""
     out: list[tuple[Loc, str]] = []
     for i, rc in enumerate(cfg.alarm_receivers):
-        if not rc.listen or rc.allow_from or rc.encrypted:
-            continue
-        host = rc.listen.rpartition(":")[0].strip("[]")
-        if host == "localhost" or _loopback(host):
+        if not rc.open_to_anyone:
             continue
         out.append((("alarm_receivers", i, "listen"),
                     f"listens on {rc.listen} with neither encryption (key_file/account_keys) nor allow_from: "
                     "anyone who reaches the port can raise a fire and release the escape doors"))
     return out
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False   # a name or "" (every address)
 
 
 #: problems that do not stop the gateway: check-config prints them and still passes

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config
+from conftest import DOOR_SITE, make_config
 from pydantic import ValidationError
 
 from drivers.cards import wiegand_encode
@@ -19,18 +19,6 @@ pytestmark = pytest.mark.timeout(150)
 
 N = 100_000
 
-SITE = """
-[[readers]]
-id = "r1"
-driver = "serial-ascii"
-port = "loop://"
-
-[[doors]]
-id = "d1"
-building = "3"
-reader = "r1"
-"""
-
 
 def cards(facility: int, n: int = N) -> list[CardIn]:
     return [CardIn.model_construct(card=wiegand_encode("H10304", facility, i), unit=f"3-{i % 9 + 1}-{i % 1000:04d}",
@@ -40,7 +28,7 @@ def cards(facility: int, n: int = N) -> list[CardIn]:
 
 def test_snapshot_of_100k_is_atomic_while_swipes_go_on(tmp_path: Path) -> None:
     async def main() -> None:
-        ctx = await build_context(make_config(tmp_path, SITE), components=[AccessComponent()])
+        ctx = await build_context(make_config(tmp_path, DOOR_SITE), components=[AccessComponent()])
         access: AccessComponent = ctx.components["access"]
         try:
             old, new = cards(1), cards(2)
@@ -72,7 +60,7 @@ def test_snapshot_of_100k_is_atomic_while_swipes_go_on(tmp_path: Path) -> None:
 
 def test_apply_rules_in_process(tmp_path: Path) -> None:
     async def main() -> None:
-        ctx = await build_context(make_config(tmp_path, SITE), components=[AccessComponent()])
+        ctx = await build_context(make_config(tmp_path, DOOR_SITE), components=[AccessComponent()])
         access: AccessComponent = ctx.components["access"]
         card = wiegand_encode("H10301", 1, 1)
         up: dict[str, Any] = {"op": "upsert", "card": {"card": card, "unit": "3-1-0101", "holder_kind": "worker",

@@ -19,11 +19,6 @@ from pki import make_pki
 pytestmark = pytest.mark.timeout(120)
 
 
-def api_keys(gw: GatewayProc, keys: str) -> None:
-    listen = f'listen = "127.0.0.1:{gw.http_port}"'
-    gw.config_path.write_text(gw.config_path.read_text().replace(listen, f"{listen}\n{keys}", 1))
-
-
 def sign_in(gw: GatewayProc, role: str, client: httpx.Client | None = None) -> httpx.Client:
     client = client or httpx.Client(base_url=gw.url, timeout=10, verify=gw.verify)
     r = client.post("/login", data={"token": token_for(role)}, follow_redirects=False)
@@ -51,17 +46,17 @@ def test_every_sign_in_rotates_the_session(gateway_factory: Any) -> None:
 
 
 def test_a_session_ends_after_its_idle_time(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    gw = GatewayProc(tmp_path, mosquitto.port)
-    api_keys(gw, "session_idle_h = 0.0008")  # ~2.9 s
+    # ~7.2 s idle: requests 1 s apart keep it alive on a loaded box too, 12 s without one ends it
+    gw = GatewayProc(tmp_path, mosquitto.port, api_extra="session_idle_h = 0.002")
     gw.start()
     try:
         sid = sign_in(gw, "operator").cookies["egw_session"]
         session = as_session(gw, sid)
-        for _ in range(3):  # requests keep it alive past its idle time
+        for _ in range(9):  # requests keep it alive past its idle time
             assert session.get("/api/v1/doors").status_code == 200
-            time.sleep(1.2)
+            time.sleep(1.0)
         assert session.get("/api/v1/doors").status_code == 200
-        time.sleep(4.0)  # now idle for longer than session_idle_h
+        time.sleep(12.0)  # now idle for longer than session_idle_h
         r = session.get("/api/v1/doors")
         assert r.status_code == 401 and "sign in again" in r.json()["error"]["message"]
         assert session.get("/", follow_redirects=False).headers["location"] == "/login"
@@ -94,8 +89,8 @@ def test_hsts_over_https_only(tmp_path: Path, mosquitto: Mosquitto, gateway_fact
     plain = gateway_factory()
     assert "strict-transport-security" not in httpx.get(f"{plain.url}/api/v1/health", timeout=10).headers
     pki = make_pki(tmp_path / "pki")
-    gw = GatewayProc(tmp_path, mosquitto.port)
-    api_keys(gw, f'tls_cert_file = "{pki.server_cert}"\ntls_key_file = "{pki.server_key}"')
+    gw = GatewayProc(tmp_path, mosquitto.port,
+                     api_extra=f'tls_cert_file = "{pki.server_cert}"\ntls_key_file = "{pki.server_key}"')
     gw.url = f"https://127.0.0.1:{gw.http_port}"
     gw.verify = ssl.create_default_context(cafile=str(pki.ca))
     gw.start()

@@ -252,3 +252,17 @@ def test_every_pattern_in_the_config_has_words() -> None:
                     if pattern is not None and pattern not in PATTERN_ADVICE:
                         missing.append(f"{obj.__name__}.{name}: {pattern}")
     assert not missing, missing
+
+
+@pytest.mark.parametrize(("listen", "is_open"), [
+    ("127.0.0.1:7000", False), ("127.0.0.2:7000", False), ("[::1]:7000", False), ("localhost:7000", False),
+    ("[::ffff:127.0.0.1]:7000", False), ("0.0.0.0:7000", True), (":7000", True), ("10.0.5.1:7000", True),
+    ("[::]:7000", True), ("panel-gw.local:7000", True)])
+def test_one_test_says_whether_a_receiver_is_open_to_anyone(listen: str, is_open: bool) -> None:
+    """check-config's warning and the daemon's start-up warning both read AlarmReceiverConfig.open_to_anyone."""
+    from gateway.config.alarms import AlarmReceiverConfig
+
+    rc = AlarmReceiverConfig.model_validate({"id": "fire", "protocol": "gb26875", "listen": listen})
+    assert rc.open_to_anyone is is_open
+    assert not AlarmReceiverConfig.model_validate(
+        {"id": "fire", "protocol": "gb26875", "listen": listen, "allow_from": ["10.0.0.0/8"]}).open_to_anyone

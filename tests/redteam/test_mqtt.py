@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_config, mqtt_pub, wait_until
+from conftest import DOOR_SITE, make_config, mqtt_pub, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,18 +26,6 @@ from gateway.metrics import Metrics
 from gateway.store import Store
 
 pytestmark = pytest.mark.timeout(120)
-
-DOOR_SITE = """
-[[readers]]
-id = "r1"
-driver = "serial-ascii"
-port = "loop://"
-
-[[doors]]
-id = "d1"
-building = "3"
-reader = "r1"
-"""
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
@@ -208,3 +196,41 @@ def test_hostile_commands_each_get_a_result_and_the_daemon_lives(gateway_factory
     for code in ("too_deep", "too_large", "bad_json", "id_reused"):
         assert f'estate_gateway_commands_refused_total{{reason="{code}"}}' in metrics
     assert "RecursionError" not in gw.log.read_text() and "Traceback" not in gw.log.read_text()
+
+
+def test_a_thousand_made_up_commands_leave_a_bounded_log(gateway_factory: Any, mosquitto: Any,
+                                                         mqtt_sub: Any) -> None:
+    """Unknown names and bad args are the sender's choice: each answered, the log gets a line a minute, not 1,000."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    gw = gateway_factory(DOOR_SITE)
+    results = mqtt_sub(mosquitto.port, f"{gw.topic_root}/cmd-result")
+    wait_until(lambda: gw.health()["uplink"]["connected"], 30, what="uplink")
+    lines_before = len(gw.log.read_text().splitlines())
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rt-flood")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        sent = [client.publish(f"{gw.topic_root}/cmd/made-up-{i}", json.dumps({"id": f"u-{i}", "args": {}}), qos=1)
+                for i in range(900)]
+        sent += [client.publish(f"{gw.topic_root}/cmd/ping", json.dumps({"id": f"b-{i}", "args": [i]}), qos=1)
+                 for i in range(100)]
+        for info in sent:
+            info.wait_for_publish(30)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+    def answered() -> dict[str, str]:
+        return {p["id"]: p["error"]["code"] for _, p in results.snapshot()
+                if isinstance(p, dict) and str(p.get("id")).startswith(("u-", "b-"))}
+    wait_until(lambda: len(answered()) == 1000, 90, interval=0.5, what="1,000 answers")
+    codes = answered()
+    assert {codes[f"u-{i}"] for i in range(900)} == {"unknown_command"}
+    assert {codes[f"b-{i}"] for i in range(100)} == {"bad_args"}
+    new_lines = gw.log.read_text().splitlines()[lines_before:]
+    assert len([ln for ln in new_lines if "made-up" in ln]) <= 2, new_lines[:5]   # once a minute, with a count
+    assert len(new_lines) <= 10, new_lines[:20]
+    metrics = gw.get("/metrics").text
+    assert 'estate_gateway_commands_refused_total{reason="unknown_command"} 900' in metrics

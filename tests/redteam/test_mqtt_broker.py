@@ -17,7 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import ROOT, GatewayProc, Mosquitto, free_port, mosquitto_user_line, wait_until
+from conftest import DOOR_SITE, ROOT, GatewayProc, Mosquitto, free_port, mosquitto_user_line, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from drivers.cards import wiegand_encode
@@ -26,17 +26,6 @@ pytestmark = pytest.mark.timeout(300)
 
 USERS = {"gw-test": "pw-test", "central": "pw-central"}
 ROOT_TOPIC = "estate/test-site/gw-test"
-DOOR_SITE = """
-[[readers]]
-id = "r1"
-driver = "serial-ascii"
-port = "loop://"
-
-[[doors]]
-id = "d1"
-building = "3"
-reader = "r1"
-"""
 
 
 class ShippedBroker:

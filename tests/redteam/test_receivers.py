@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, ROOT, GatewayProc, free_port, wait_until
+from conftest import BIN, ROOT, GatewayProc, free_port, need_fd_room, wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,9 +138,7 @@ unlock_doors = ["b3-u1"]
 
 # ---------------------------------------------------------------------- bounded connections
 def test_2000_idle_connections_per_port_under_a_1024_fd_limit(mosquitto: Any, tmp_path: Path) -> None:
-    reason = bench_hostile.own_fd_room(2 * 2000 + 256)
-    if reason:
-        pytest.skip(reason)
+    need_fd_room(2 * 2000 + 256)
     res = bench_hostile.scenario(tmp_path, mosquitto.port, 2000, 20)
     assert res["answers"] == ["ACK"] * 20
     assert res["gb_answer"] == gb.CMD_CONFIRM
@@ -150,8 +148,7 @@ def test_2000_idle_connections_per_port_under_a_1024_fd_limit(mosquitto: Any, tm
 
 
 def test_out_of_fds_pauses_accept_never_stops_it_and_logs_a_line(mosquitto: Any, tmp_path: Path) -> None:
-    if bench_hostile.own_fd_room(1500 + 256):
-        pytest.skip("cannot open 1,500 connections here")
+    need_fd_room(1500 + 256)
     port = free_port()
     gw = GatewayProc(tmp_path, mosquitto.port, f"""
 [[alarm_receivers]]
@@ -342,6 +339,23 @@ def test_the_daemon_raises_its_soft_fd_limit_to_the_hard_one(mosquitto: Any, tmp
     finally:
         gw.stop()
     assert gw.log.read_text().count("open file limit raised from 256 to 1024") == 1
+    assert "is below what the listeners may hold" not in gw.log.read_text()   # HTTP 256 + reserve fit in 1,024
+
+
+def test_a_limit_below_every_listener_at_its_cap_is_said_once_at_start(mosquitto: Any, tmp_path: Path) -> None:
+    """Three TCP receivers and the HTTP port at 256 each do not fit in the 1,024 fds of a unit without LimitNOFILE."""
+    receivers = "".join(f'[[alarm_receivers]]\nid = "gb-{i}"\nprotocol = "gb26875"\n'
+                        f'listen = "127.0.0.1:{free_port()}"\n\n' for i in range(3))
+    gw = bench_hostile.start_limited(GatewayProc(tmp_path, mosquitto.port, receivers), soft=256)
+    try:
+        assert gw.health()["status"] in ("ok", "degraded")
+    finally:
+        gw.stop()
+    warned = [ln for ln in gw.log.read_text().splitlines() if "is below what the listeners may hold" in ln]
+    assert len(warned) == 1, warned
+    # the numbers (4 x 256 + 128 reserve + 3 devices) and the fix
+    assert "open file limit 1024" in warned[0] and "= 1155" in warned[0] and "gb-2 max_connections" in warned[0]
+    assert "LimitNOFILE=1155" in warned[0] and "lower max_connections" in warned[0]
 
 
 @settings(max_examples=80)

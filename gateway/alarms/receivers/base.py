@@ -83,9 +83,9 @@ class AlarmReceiver(ABC):
     def on_refuse(self, reason: str, source: str) -> None:
         self.host.refused_connection(self.rc.id, reason, source)
 
-    def warn_if_open(self, host: str) -> None:
+    def warn_if_open(self) -> None:
         """Say at start (once) what check-config says: a port beyond loopback that takes blocks from anyone."""
-        if not self.rc.allow_from and not self.rc.encrypted and host not in ("127.0.0.1", "::1", "localhost"):
+        if self.rc.open_to_anyone:
             log.warning("alarm receiver %s: listens on %s with neither encryption nor allow_from: anyone who "
                         "reaches the port can raise a fire (set allow_from, see docs/security.md)",
                         self.rc.id, self.rc.listen)

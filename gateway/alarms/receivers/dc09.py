@@ -107,7 +107,7 @@ class Dc09AlarmReceiver(AlarmReceiver):
         self.server.allow_plain = rc.allow_plain
         guard = self.server.listener
         guard.name, guard.limits, guard.on_refuse = f"alarm receiver {rc.id}", self.limits(), self.on_refuse
-        self.warn_if_open(host)
+        self.warn_if_open()
         try:
             self.port = await self.server.start()
         except OSError as exc:

@@ -45,7 +45,7 @@ class StreamAlarmReceiver(AlarmReceiver):
                 await self.offline(CANNOT_LISTEN(error=exc))
                 return
             self.port = self._server.port
-            self.warn_if_open(host)
+            self.warn_if_open()
             await self.host.listening(rc.id)
         else:
             self._source = SerialSource(rc.port, rc.baud, self.new_decoder(), self.handle, on_link=self._link)
