@@ -28,7 +28,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from drivers.quietlog import QuietLog
-from gateway.api.addresses import Network, in_networks
+from gateway.api.addresses import Network, in_networks, source_of
 from gateway.api.errors import ApiError
 from gateway.api.sessions import SessionBook
 
@@ -148,7 +148,9 @@ def client_address(request: Request) -> str:
     proxy (``[api] trusted_proxies``), the right-most X-Forwarded-For address that is not one."""
     peer = request.client.host if request.client else "?"
     trusted: tuple[Network, ...] = getattr(request.app.state, "trusted_proxies", ())
-    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted)
+    # counted per source like the connection caps: an IPv4 address, or an IPv6 /64 (one host may own a whole
+    # /64, so rotating addresses inside it must not escape the throttle)
+    return source_of(forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted))
 
 
 def forwarded_client(peer: str, forwarded: list[str], trusted: tuple[Network, ...]) -> str:

@@ -154,3 +154,26 @@ def test_behind_a_trusted_proxy_each_forwarded_address_is_throttled_alone(tmp_pa
         until_throttled(lambda: send("198.51.100.9, 198.51.100.1"), 4)
     finally:
         gw.stop()
+
+
+def test_the_throttle_counts_an_ipv6_client_per_64() -> None:
+    """Rotating addresses inside one IPv6 /64 (one host may own it all) is one source to the throttle;
+    an IPv4 client and a forwarded one behind a trusted proxy are counted as themselves."""
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from gateway.api.addresses import networks
+    from gateway.api.auth import client_address
+
+    app = SimpleNamespace(state=SimpleNamespace(trusted_proxies=networks(["10.0.0.0/8"])))
+
+    def source(peer: str, xff: str | None = None) -> str:
+        headers = [(b"x-forwarded-for", xff.encode())] if xff else []
+        return client_address(Request({"type": "http", "client": (peer, 1234), "headers": headers, "app": app}))
+
+    assert {source(f"2001:db8:1:2::{i:x}") for i in range(1, 50)} == {"2001:db8:1:2::/64"}
+    assert source("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert source("192.0.2.7") == "192.0.2.7" and source("::ffff:192.0.2.7") == "192.0.2.7"
+    assert source("10.0.0.2", "2001:db8:9:9::abcd") == "2001:db8:9:9::/64"
+    assert source("192.0.2.7", "198.51.100.1") == "192.0.2.7"  # not a trusted proxy: its header is not read
