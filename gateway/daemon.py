@@ -35,7 +35,7 @@ from gateway.devices import DeviceRegistry
 from gateway.events import EventLog
 from gateway.gauges import register as register_gauges
 from gateway.metrics import Metrics
-from gateway.store import Store, sweep_partial_backups
+from gateway.store import Store, secure_dir, sweep_partial_backups
 from gateway.supervisor import Supervisor
 from gateway.uplink_outbound import ResendArgs
 
@@ -351,6 +351,8 @@ class Backups:
 
     def take(self, dest: Path | None = None) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        if dest is None or dest.parent.resolve() == self.dir.resolve():
+            secure_dir(self.dir)  # our own folder is private; one the user names keeps its mode
         dest = dest or self.dir / f"gateway-{stamp}.db"
         store = self.store or Store(self.cfg.db_path)
         out = store.backup_to(dest)

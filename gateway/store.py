@@ -166,6 +166,7 @@ class Store(Writer):
             secure_file(f"{self.path}{suffix}")
         if existed and behind and backup_dir is not None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
+            secure_dir(Path(backup_dir))
             dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
             log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)

@@ -141,6 +141,30 @@ def test_backup_and_restore_commands(tmp_path: Path) -> None:
     assert res.returncode == 1 and "not a gateway database" in res.stderr
 
 
+def test_backup_to_a_folder_the_user_names_leaves_its_mode_alone(tmp_path: Path) -> None:
+    """``backup --to DIR/x.db``: the file is 0600, but DIR (a shared 1777 folder like /tmp) keeps its
+    mode; only the gateway's own data_dir and its backup folder are made 0700."""
+    import os
+    import stat
+
+    cfg = make_config(tmp_path)
+    store = open_store(cfg.db_path)
+    store.close()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    res = subprocess.run([str(BIN), "backup", "-c", str(tmp_path / "gateway.toml"), "--to", str(shared / "x.db")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "x.db").stat().st_mode) == 0o600
+    res = subprocess.run([str(BIN), "backup", "-c", str(tmp_path / "gateway.toml")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    own = Path(res.stdout.strip()).parent
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700 and stat.S_IMODE(cfg.data_path.stat().st_mode) == 0o700
+
+
 def test_upgrade_takes_a_backup_before_migrating(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
     store = open_store(db, demo=[(1, "CREATE TABLE a(x);")])
