@@ -60,18 +60,31 @@ WriteFn = Callable[[sqlite3.Connection], T]
 
 
 class RideAlong:
-    """Work to commit with the current task's next successful write (an HTTP request's audit row)."""
+    """Work to commit with the owning task's next successful write (an HTTP request's audit row)."""
 
     def __init__(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         self.fn = fn
         self.committed = False
         self.failed = False
+        #: the task that runs the route (see :meth:`claim`); only its writes carry the row
+        self.owner: asyncio.Task[Any] | None = None
+
+    def claim(self) -> None:
+        """Make the current task the owner (the first to claim wins)."""
+        if self.owner is None:
+            self.owner = asyncio.current_task()
+
+    def rides_with(self, task: asyncio.Task[Any] | None) -> bool:
+        return not (self.committed or self.failed) and task is not None and task is self.owner
 
 
 #: Set by the HTTP audit middleware for the length of one request. Why a context variable: the audit
 #: row must commit in the same transaction as the request's action (or not at all), and the action is
-#: written deep inside an area's code that knows nothing of HTTP. The request's task (and the tasks it
-#: starts) see the variable; :meth:`Store.write` adds the row to the first write it carries.
+#: written deep inside an area's code that knows nothing of HTTP. Why an owner task too: every task
+#: started inside the request inherits the variable, and one that outlives it (a console session's
+#: ``last_seen`` update) would commit the row with a status the request never answered. So only the
+#: task that runs the route (claimed by the innermost middleware) carries the row: :meth:`Store.write`
+#: adds it to the first write of that task; writes of other tasks never carry it.
 ride_along: ContextVar[RideAlong | None] = ContextVar("egw_ride_along", default=None)
 
 
@@ -243,10 +256,10 @@ class Store(Writer):
         """Run ``fn(conn)`` in the writer's transaction; return once committed.
 
         An HTTP request's pending audit row (:data:`ride_along`) commits in the
-        same transaction as the request's first write, or not at all.
+        same transaction as the first write of the request's own task, or not at all.
         """
         ride = ride_along.get()
-        if ride is None or ride.committed or ride.failed:
+        if ride is None or not ride.rides_with(asyncio.current_task()):
             return await asyncio.wrap_future(self.submit(fn))
 
         def both(conn: sqlite3.Connection) -> T:
