@@ -88,6 +88,14 @@ class RideAlong:
 ride_along: ContextVar[RideAlong | None] = ContextVar("egw_ride_along", default=None)
 
 
+def release_ride_along() -> None:
+    """The write that carried the request's audit row failed, but earlier writes of the request had
+    committed: the row is to be written alone after the answer (with its status), not dropped."""
+    if (ride := ride_along.get()) is not None and not ride.committed:
+        ride.failed = False
+        ride.owner = None  # no later write carries it: the audit middleware writes it alone
+
+
 def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL",
             busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     """Open a connection with the settings every connection of the gateway uses."""
