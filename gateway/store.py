@@ -121,7 +121,7 @@ class Store(Writer):
     CORE = "core"
 
     def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full",
-                 busy_timeout_s: float = 30.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
+                 busy_timeout_s: float = 2.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch

@@ -44,7 +44,7 @@ def create_private(path: Path | str) -> None:
     secure_file(path)
 
 
-def backup_database(path: Path, dest: Path, busy_timeout_s: float = 30.0) -> Path:
+def backup_database(path: Path, dest: Path, busy_timeout_s: float = 2.0) -> Path:
     """Online backup with SQLite's backup API (consistent while writes go on).
 
     Written to ``dest.part`` created 0600, renamed into place when complete; on any failure (a full

@@ -299,6 +299,32 @@ def test_a_lock_past_the_busy_timeout_refuses_callers_then_heals_by_itself(tmp_p
     store.close()
 
 
+def test_the_writer_says_how_long_its_attempt_has_run(tmp_path: Path) -> None:
+    """The watchdog's view of the writer: an attempt under way has an age (a wedged one grows past the
+    busy timeout and the pings stop); an idle writer has none."""
+    import threading
+
+    store = open_store(tmp_path / "g.db")
+    entered, gate = threading.Event(), threading.Event()
+
+    def stuck(conn: sqlite3.Connection) -> None:
+        entered.set()
+        gate.wait(30)
+
+    assert store.attempt_age() == 0.0 and store.attempt_started is None
+    fut = store.submit(stuck)
+    assert entered.wait(30)
+    assert store.attempt_started is not None and store.attempt_age() > 0
+    gate.set()
+    fut.result(30)
+    for _ in range(300):
+        if store.attempt_started is None:
+            break
+        time.sleep(0.01)
+    assert store.attempt_age() == 0.0
+    store.close()
+
+
 def test_no_exception_ends_the_writer(tmp_path: Path) -> None:
     store = open_store(tmp_path / "g.db")
     boom = {"n": 0}
