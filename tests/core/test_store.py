@@ -132,9 +132,15 @@ def test_backup_and_restore_commands(tmp_path: Path) -> None:
     cfg.db_path.unlink()
     res = subprocess.run([str(BIN), "restore", "-c", str(cfg_path), "--from", str(backup)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+    assert "no seq files" not in res.stderr  # the seq files found are kept: a rewind is seen at the next start
+    assert cfg.db_path.with_name(cfg.db_path.name + ".seq-used").exists()
     conn = sqlite3.connect(cfg.db_path)
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 10
     conn.close()
+    for seq_file in cfg.data_path.glob("*.seq-*"):  # an empty data_dir (a new machine): say what is not seen
+        seq_file.unlink()
+    res = subprocess.run([str(BIN), "restore", "-c", str(cfg_path), "--from", str(backup)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "no seq files" in res.stderr, res.stderr
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database" * 100)
     res = subprocess.run([str(BIN), "restore", "-c", str(cfg_path), "--from", str(garbage)], capture_output=True, text=True, timeout=60)
