@@ -285,15 +285,13 @@ def test_a_lock_past_the_busy_timeout_refuses_callers_then_heals_by_itself(tmp_p
             store.write_sync(lambda c: c.execute("INSERT INTO meta VALUES('a', '1')"), timeout=30)
         assert store.trouble is not None and "locked" in store.trouble[0]
         assert store._thread is not None and store._thread.is_alive()
+        store.fail_after_s = 60  # from now on a caller's bound outlasts the lock, however loaded the machine
         waiting = store.submit(lambda c: c.execute("INSERT INTO meta VALUES('b', '2')"))
     finally:
         other.execute("COMMIT")
         other.close()
     # a write still within its bound when the lock goes is committed, not lost
-    try:
-        waiting.result(30)
-    except StoreUnavailable:
-        pass  # a loaded machine may take longer than 0.5 s to retry: then it was refused, not half-done
+    waiting.result(30)
     wait = 0
     while store.trouble is not None and wait < 300:  # the probe heals it with nothing queued
         time.sleep(0.1)
@@ -301,7 +299,7 @@ def test_a_lock_past_the_busy_timeout_refuses_callers_then_heals_by_itself(tmp_p
     assert store.trouble is None
     store.write_sync(lambda c: c.execute("INSERT INTO meta VALUES('c', '3')"))
     keys = {r[0] for r in store.query("SELECT key FROM meta")}
-    assert "a" not in keys and "c" in keys  # the refused write was not done behind the caller's back
+    assert "a" not in keys and {"b", "c"} <= keys  # the refused write was not done behind the caller's back
     store.close()
 
 
