@@ -266,6 +266,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         shutil.copy2(db, keep)
         secure_file(keep)
         print(f"current database kept as {keep}", file=sys.stderr)
+    if not db.with_name(db.name + ".seq-used").exists():  # the seq files found are kept (docs/hardening.md)
+        print(f"no seq files beside {db}: seq reuse after this restore cannot be detected (no store.rewound); "
+              "copy the old data_dir's gateway.db.seq-* files here first if you have them", file=sys.stderr)
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     shutil.copy2(src, db)

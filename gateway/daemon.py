@@ -35,7 +35,7 @@ from gateway.devices import DeviceRegistry
 from gateway.events import EventLog
 from gateway.gauges import register as register_gauges
 from gateway.metrics import Metrics
-from gateway.store import Store, sweep_partial_backups
+from gateway.store import Store, secure_dir, sweep_partial_backups
 from gateway.supervisor import Supervisor
 from gateway.uplink_outbound import ResendArgs
 
@@ -132,6 +132,11 @@ def sd_notify(message: str) -> bool:
     except OSError as exc:
         log.warning("sd_notify failed: %s", exc)
         return False
+
+
+#: an attempt of the store writer may run this much longer than the busy timeout (a big batch on a slow
+#: card) before the watchdog calls the writer wedged
+WRITER_MARGIN_S = 10.0
 
 
 def watchdog_interval() -> float | None:
@@ -300,20 +305,32 @@ class Daemon:
         log.info("stopped")
 
     async def _watchdog(self, interval: float) -> None:
-        """Ping systemd only while the loop *and* the store writer are alive.
+        """Ping systemd while the loop *and* the store writer are alive.
 
-        A degraded store (a lock held by someone else, a full disk) is not a dead one: its writer is alive
-        and retrying, and a restart would not free the lock or the disk -- so while the store reports
-        trouble, the writer thread being alive is enough. A healthy store must commit a no-op in time."""
+        The writer is alive when its thread runs and it is idle (waiting, backing off) or inside an
+        attempt that began less than ``busy_timeout_s`` + :data:`WRITER_MARGIN_S` ago. A degraded
+        store (a lock held by someone else, a full disk) is not a dead one: each of its attempts ends
+        within the busy timeout and the writer retries, and a restart would not free the lock or the
+        disk. A writer wedged inside one attempt (stuck in Python) stops the pings: systemd restarts.
+        Nothing here waits on the store, and no exception ends this task (logged once, carries on)."""
         assert self.ctx is not None
         store = self.ctx.store
+        limit = store.busy_timeout_s + WRITER_MARGIN_S
+        said: set[str] = set()
         while True:
-            if store.trouble is not None:
-                if store.writer_alive():
+            try:
+                age = store.attempt_age()
+                if store.writer_alive() and age < limit:
                     sd_notify("WATCHDOG=1")
-            else:
-                await asyncio.wait_for(store.write(lambda c: None), timeout=interval)
-                sd_notify("WATCHDOG=1")
+                    said.discard("wedged")
+                elif "wedged" not in said:
+                    said.add("wedged")
+                    log.error("watchdog: the store writer is %s: no ping, systemd will restart the gateway",
+                              f"stuck in one attempt for {age:.0f} s" if store.writer_alive() else "dead")
+            except Exception:  # the watchdog must outlive its own trouble
+                if "error" not in said:
+                    said.add("error")
+                    log.exception("watchdog: check failed (carrying on)")
             await asyncio.sleep(interval)
 
     async def _housekeeping(self) -> None:
@@ -352,6 +369,8 @@ class Backups:
 
     def take(self, dest: Path | None = None) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        if dest is None or dest.parent.resolve() == self.dir.resolve():
+            secure_dir(self.dir)  # our own folder is private; one the user names keeps its mode
         dest = dest or self.dir / f"gateway-{stamp}.db"
         store = self.store or Store(self.cfg.db_path)
         out = store.backup_to(dest)

@@ -60,19 +60,40 @@ WriteFn = Callable[[sqlite3.Connection], T]
 
 
 class RideAlong:
-    """Work to commit with the current task's next successful write (an HTTP request's audit row)."""
+    """Work to commit with the owning task's next successful write (an HTTP request's audit row)."""
 
     def __init__(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         self.fn = fn
         self.committed = False
         self.failed = False
+        #: the task that runs the route (see :meth:`claim`); only its writes carry the row
+        self.owner: asyncio.Task[Any] | None = None
+
+    def claim(self) -> None:
+        """Make the current task the owner (the first to claim wins)."""
+        if self.owner is None:
+            self.owner = asyncio.current_task()
+
+    def rides_with(self, task: asyncio.Task[Any] | None) -> bool:
+        return not (self.committed or self.failed) and task is not None and task is self.owner
 
 
 #: Set by the HTTP audit middleware for the length of one request. Why a context variable: the audit
 #: row must commit in the same transaction as the request's action (or not at all), and the action is
-#: written deep inside an area's code that knows nothing of HTTP. The request's task (and the tasks it
-#: starts) see the variable; :meth:`Store.write` adds the row to the first write it carries.
+#: written deep inside an area's code that knows nothing of HTTP. Why an owner task too: every task
+#: started inside the request inherits the variable, and one that outlives it (a console session's
+#: ``last_seen`` update) would commit the row with a status the request never answered. So only the
+#: task that runs the route (claimed by the innermost middleware) carries the row: :meth:`Store.write`
+#: adds it to the first write of that task; writes of other tasks never carry it.
 ride_along: ContextVar[RideAlong | None] = ContextVar("egw_ride_along", default=None)
+
+
+def release_ride_along() -> None:
+    """The write that carried the request's audit row failed, but earlier writes of the request had
+    committed: the row is to be written alone after the answer (with its status), not dropped."""
+    if (ride := ride_along.get()) is not None and not ride.committed:
+        ride.failed = False
+        ride.owner = None  # no later write carries it: the audit middleware writes it alone
 
 
 def connect(path: Path | str, *, readonly: bool = False, synchronous: str = "FULL",
@@ -100,7 +121,7 @@ class Store(Writer):
     CORE = "core"
 
     def __init__(self, path: Path | str, *, max_batch: int = 2000, synchronous: str = "full",
-                 busy_timeout_s: float = 30.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
+                 busy_timeout_s: float = 2.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
         self.max_batch = max_batch
@@ -166,6 +187,7 @@ class Store(Writer):
             secure_file(f"{self.path}{suffix}")
         if existed and behind and backup_dir is not None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
+            secure_dir(Path(backup_dir))
             dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
             log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)
@@ -242,10 +264,10 @@ class Store(Writer):
         """Run ``fn(conn)`` in the writer's transaction; return once committed.
 
         An HTTP request's pending audit row (:data:`ride_along`) commits in the
-        same transaction as the request's first write, or not at all.
+        same transaction as the first write of the request's own task, or not at all.
         """
         ride = ride_along.get()
-        if ride is None or ride.committed or ride.failed:
+        if ride is None or not ride.rides_with(asyncio.current_task()):
             return await asyncio.wrap_future(self.submit(fn))
 
         def both(conn: sqlite3.Connection) -> T:

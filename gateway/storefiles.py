@@ -1,8 +1,9 @@
 """The store's files: private modes, backups written whole or not at all, and what a corrupt file says.
 
 Why: the database and its backups hold holder names. Outside systemd (umask 022) SQLite would create
-them 0644 in a 0755 folder, readable by every account on the box. ``data_dir`` is therefore made 0700
-and the database, its WAL and SHM and every backup 0600 whatever the umask: files are created with
+them 0644 in a 0755 folder, readable by every account on the box. ``data_dir`` and its backup
+folder are therefore made 0700 (never a folder the user names for a backup: it keeps its mode), and
+the database, its WAL and SHM and every backup 0600 whatever the umask: files are created with
 ``os.open(..., 0o600)`` before SQLite opens them (SQLite gives -wal/-shm the mode of the database
 file) and chmod-ed in case they predate this. A backup goes to ``*.part`` and is renamed when
 complete; a failed one (full disk) removes its part, and the daemon sweeps stale parts at start.
@@ -43,12 +44,15 @@ def create_private(path: Path | str) -> None:
     secure_file(path)
 
 
-def backup_database(path: Path, dest: Path, busy_timeout_s: float = 30.0) -> Path:
+def backup_database(path: Path, dest: Path, busy_timeout_s: float = 2.0) -> Path:
     """Online backup with SQLite's backup API (consistent while writes go on).
 
     Written to ``dest.part`` created 0600, renamed into place when complete; on any failure (a full
-    disk) the partial file is removed."""
-    secure_dir(dest.parent)
+    disk) the partial file is removed. The folder is the caller's: a missing one is created 0700, an
+    existing one keeps its mode (``backup --to /tmp/x.db`` must not make a shared 1777 /tmp private);
+    the gateway's own folders are made 0700 by their owners (:class:`gateway.daemon.Backups`,
+    :meth:`gateway.store.Store.open`)."""
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     tmp = dest.with_suffix(dest.suffix + ".part")
     try:
         tmp.unlink(missing_ok=True)

@@ -9,6 +9,12 @@ timeout) with :class:`StoreUnavailable` (an ``sqlite3.OperationalError``: HTTP t
 the retry, so nothing is done behind the back of a caller who was told no. While writes fail,
 ``trouble`` says why and since when (``/health`` answers 503 ``degraded``); with nothing to write, the
 writer probes with a one-row write, so health turns ``ok`` by itself once the disk or lock is back.
+How long a caller waits at most: the backoff is cut short when a pending write's ``fail_after_s`` is
+up, and a write queued during an attempt joins the next one, so a caller is refused by
+``max(fail_after_s, busy_timeout_s) + busy_timeout_s`` (7 s with the defaults, 5 and 2; an I/O error or
+a full disk fails an attempt at once: then about ``fail_after_s``). The writer notes when each attempt
+began (``attempt_started``): the systemd watchdog pings while no attempt has run longer than the busy
+timeout plus a margin, so a lock held outside does not get the gateway killed, a wedged writer does.
 No exception ends the writer thread: one that escapes is logged and the loop carries on. A write that
 raises on its own (not a storage error) is rolled back to its savepoint and fails alone, as before.
 """
@@ -78,6 +84,13 @@ class Writer:
     _after_commit: list[Callable[[], None]]
     _after_commit_conn: list[Callable[[sqlite3.Connection], None]]
     _after_rollback: list[Callable[[], None]]
+    #: time.monotonic() when the attempt under way began; None while the writer waits or backs off
+    attempt_started: float | None = None
+
+    def attempt_age(self) -> float:
+        """Seconds the attempt under way has run (0 when none is): the watchdog's view of the writer."""
+        started = self.attempt_started
+        return 0.0 if started is None else time.monotonic() - started
 
     def _run_writer(self) -> None:
         pending: list[_Item] = []
@@ -85,8 +98,10 @@ class Writer:
         while True:
             try:
                 if pending or self.trouble is not None:
-                    time.sleep(delay)  # the backoff holds however fast new writes arrive
-                    stop = self._take(pending, 0)
+                    stop = self._take(pending, 0)  # writes queued during the failed attempt count too
+                    if not stop:
+                        time.sleep(self._backoff(delay, pending))  # holds however fast new writes arrive
+                        stop = self._take(pending, 0)
                 else:
                     stop = self._take(pending, None)
                 if stop:
@@ -102,6 +117,11 @@ class Writer:
             except Exception:  # never end the writer: log, wait a little, carry on
                 log.exception("store: writer loop error (carrying on)")
                 delay = 1.0
+
+    def _backoff(self, delay: float, pending: list[_Item]) -> float:
+        """The backoff, cut short when a pending write's ``fail_after_s`` is up (it gets one more attempt)."""
+        due = min((item.t0 + self.fail_after_s for item in pending), default=float("inf"))
+        return max(0.0, min(delay, due - time.monotonic()))
 
     def _take(self, pending: list[_Item], wait: float | None) -> bool:
         """Add queued writes to ``pending``: block for the first if ``wait`` is None. True on close."""
@@ -125,6 +145,13 @@ class Writer:
 
     def _attempt(self, pending: list[_Item]) -> bool:
         """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed."""
+        self.attempt_started = time.monotonic()
+        try:
+            return self._attempt_once(pending)
+        finally:
+            self.attempt_started = None
+
+    def _attempt_once(self, pending: list[_Item]) -> bool:
         conn = self._writer
         assert conn is not None
         try:

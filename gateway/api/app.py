@@ -166,6 +166,7 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
     with the action carries the status the route answers on success); a request whose
     carrying transaction failed changed nothing, so no row claims it did (the failure is logged)."""
     book: TokenBook = app.state.tokens
+    app.add_middleware(_RouteOwnsRideAlong)  # added first: innermost, in the task that runs the route
 
     @app.middleware("http")
     async def audit_writes(request: Request, call_next: Any) -> Any:
@@ -205,6 +206,21 @@ def _install_audit(app: FastAPI, ctx: GatewayContext) -> None:
             return _storage_unavailable(f"refused ({response.status_code}), and the audit row of the refusal "
                                         f"could not be stored ({exc}); nothing was changed")
         return response
+
+
+class _RouteOwnsRideAlong:
+    """Pure ASGI, innermost: the task that runs the route owns the request's pending audit row.
+
+    ``call_next`` runs the app in a task of its own, so the middleware cannot name the owner itself;
+    tasks the route starts inherit the row but never carry it (:data:`gateway.store.ride_along`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (ride := ride_along.get()) is not None:
+            ride.claim()
+        await self.app(scope, receive, send)
 
 
 def _writer_of(request: Request, book: TokenBook) -> Any:

@@ -18,6 +18,7 @@ so a restart may end a session up to a minute early, never late.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import secrets
@@ -139,7 +140,9 @@ class SessionBook:
 
     def _spawn(self, coro: Any) -> None:
         try:
-            task = asyncio.get_running_loop().create_task(coro)
+            # an empty context: the task outlives the request and must not see (or commit) its
+            # pending audit row (gateway.store.ride_along)
+            task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
         except RuntimeError:  # no loop (a sync caller): the start-up prune catches up
             coro.close()
             return

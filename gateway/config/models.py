@@ -201,7 +201,7 @@ class StoreSection(Strict):
     #: with commits ~10x faster (door decisions well under 2 ms on slow flash)
     synchronous: Literal["full", "normal"] = "full"
     #: how long a write waits for another process's lock before the attempt fails and is retried
-    busy_timeout_s: float = Field(default=30, gt=0, le=600)
+    busy_timeout_s: float = Field(default=2, gt=0, le=600)
     #: how long a caller (a DC-09 block, an HTTP request) waits for a failing store before it is refused
     #: (NAK / 503 storage_unavailable); the writer keeps retrying the write itself
     fail_after_s: float = Field(default=5, gt=0, le=600)
