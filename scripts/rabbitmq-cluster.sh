@@ -109,12 +109,15 @@ step() {   # step WHAT N args...: a rabbitmqctl step that must succeed before th
 
 pid_of() { cat "$DIR/egw$1/pid" 2>/dev/null || true; }
 
-# A node left behind without a pid file (a start cut short): its beam.smp names egwN@localhost and
-# carries this cluster's directory in its environment (another cluster's nodes are not touched).
+# A node left behind without a pid file (a start cut short): a beam.smp whose environment names node
+# egwN@localhost and this cluster's directory (its command line names neither; another cluster's nodes
+# are not touched).
 strays() {
-  local p
-  for p in $(pgrep -f "beam.smp.*egw$1@localhost" 2>/dev/null || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "RABBITMQ_MNESIA_BASE=$DIR/egw$1/mnesia" && echo "$p"
+  local p env
+  for p in $(pgrep -x beam.smp 2>/dev/null || true); do
+    env=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ") || continue
+    grep -qx "RABBITMQ_NODENAME=egw$1@localhost" <<<"$env" &&
+      grep -qx "RABBITMQ_MNESIA_BASE=$DIR/egw$1/mnesia" <<<"$env" && echo "$p"
   done
   return 0
 }
@@ -167,7 +170,7 @@ case "${1:-}" in
     for n in "${NODES[@]}"; do
       pid=$(pid_of "$n")
       [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
-      for p in $(strays "$n"); do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null || true; done
+      for p in $(strays "$n"); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
     done
     rm -rf "$DIR"
     stop_epmd
