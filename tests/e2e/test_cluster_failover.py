@@ -181,3 +181,12 @@ def test_check_config_refuses_url_and_urls_together_or_neither(tmp_path: Path) -
     path.write_text(base.replace('url = "mqtt://127.0.0.1:1883"', 'urls = ["mqtt://n1:1883", "mqtt://n2:1883"]'))
     res = subprocess.run([str(BIN), "check-config", "-c", str(path)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_central_looks_for_gaps_from_the_first_seq_it_saw_of_each_gateway() -> None:
+    central = Central([])   # no broker: only its bookkeeping
+    central.seqs = {"estate/s/late": {500, 501, 504}, "estate/s/early": {1, 3}}
+    assert central.gaps("estate/s/late") == [(501, 2)]          # not 1..499: it started after them
+    assert central.gaps("estate/s/late", 506) == [(501, 2), (504, 2)]
+    assert central.gaps("estate/s/early") == [(1, 1)]
+    assert central.gaps("estate/s/unknown") == []
