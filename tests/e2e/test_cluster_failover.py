@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,59 @@ def test_central_looks_for_gaps_from_the_first_seq_it_saw_of_each_gateway() -> N
     assert central.gaps("estate/s/late", 506) == [(501, 2), (504, 2)]
     assert central.gaps("estate/s/early") == [(1, 1)]
     assert central.gaps("estate/s/unknown") == []
+
+
+def test_failover_between_two_tls_nodes(tmp_path: Path) -> None:
+    """``urls`` of mqtts:// nodes: the next node gets the same TLS settings (CA, server name check)."""
+    import json
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    tls = (f"cafile {pki.ca}\ncertfile {pki.server_cert}\nkeyfile {pki.server_key}\ntls_version tlsv1.2\n"
+           f"require_certificate false\n")
+    nodes: list[Mosquitto] = []
+    got: list[dict[str, Any]] = []
+    gw: GatewayProc | None = None
+    central = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-tls", clean_session=False)
+    try:
+        for i in range(2):
+            (tmp_path / f"tls{i}").mkdir()
+            nodes.append(Mosquitto(tmp_path / f"tls{i}", extra_conf=tls).start())
+        central.tls_set(ca_certs=str(pki.ca))
+        subscribed = threading.Event()
+        central.on_connect = lambda cl, u, f, rc, p: cl.subscribe(f"{ROOT}/event/#", qos=1)
+        central.on_subscribe = lambda *a: subscribed.set()
+        central.on_message = lambda cl, u, m: got.append(json.loads(m.payload))
+        central.connect_async("127.0.0.1", nodes[1].port)
+        central.loop_start()
+        assert subscribed.wait(10), "TLS central could not subscribe on node 2"
+
+        workdir = tmp_path / "gw"
+        workdir.mkdir()
+        gw = GatewayProc(workdir, nodes[0].port, mqtt_extra=f'keepalive_s = 5\nca_file = "{pki.ca}"\n')
+        urls = ", ".join(f'"mqtts://127.0.0.1:{b.port}"' for b in nodes)
+        gw.config_path.write_text(gw.config_path.read_text().replace(
+            f'url = "mqtt://127.0.0.1:{nodes[0].port}"', f"urls = [{urls}]"))
+        gw.start()
+        wait_until(lambda: gw.health()["uplink"]["connected"], 20, what="uplink over TLS on node 1")
+        assert gw.health()["uplink"]["node"] == f"mqtts://127.0.0.1:{nodes[0].port}"
+        assert nodes[0].proc is not None
+        nodes[0].proc.kill()
+        nodes[0].proc.wait()
+        wait_until(lambda: gw.health()["uplink"]["connected"] and gw.health()["uplink"]["failovers"] == 1, 30,
+                   what="the failover to the second TLS node")
+        up = gw.health()["uplink"]
+        assert up["node"] == f"mqtts://127.0.0.1:{nodes[1].port}" and up["last_error"] == "", up
+        burst(gw, 50)
+        wait_until(lambda: {e["data"]["n"] for e in list(got) if e["type"] == "gateway.test"} >= set(range(1, 51)),
+                   30, what="50 events over TLS on the second node")
+    finally:
+        if gw is not None:
+            gw.stop()
+        central.loop_stop()
+        central.disconnect()
+        for b in nodes:
+            b.stop()
