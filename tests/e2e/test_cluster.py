@@ -167,6 +167,7 @@ def test_rolling_restart_of_all_three_nodes(tmp_path: Path, cluster: Cluster) ->
     try:
         gw.start()
         wait_until(lambda: gw.health()["uplink"]["connected"], 30, what="uplink on the cluster")
+        wait_until(lambda: _listening(panel_port), 30, what="the DC-09 receiver listening")
         sender.start()
         for n in (1, 2, 3):
             assert cluster.run("stop-node", str(n)).returncode == 0
@@ -193,6 +194,7 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
     try:
         gw.start()
         wait_until(lambda: gw.health()["uplink"]["connected"], 30, what="uplink on the cluster")
+        wait_until(lambda: _listening(panel_port), 30, what="the DC-09 receiver listening")
         assert cluster.node_of(gw.health()["uplink"]["node"]) == 1
 
         # a dotted command name reaches the gateway through RabbitMQ (delivered as cmd/events/resend)
@@ -249,6 +251,14 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
     finally:
         gw.stop()
         central.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
