@@ -27,10 +27,10 @@ lock: venv
 
 # ruff (rules and complexity limits in pyproject.toml), mypy, and the size limits (file 400, class 300, function 60 lines)
 lint: venv
-	$(BIN)/ruff check gateway drivers
+	$(BIN)/ruff check gateway drivers examples
 	$(BIN)/ruff check --select F,E9 tests bench scripts
 	$(BIN)/mypy
-	$(BIN)/python scripts/lint_sizes.py gateway drivers
+	$(BIN)/python scripts/lint_sizes.py gateway drivers examples
 
 system-deps:
 	bash scripts/system-deps.sh

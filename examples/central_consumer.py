@@ -38,15 +38,17 @@ class Central:
         self.events: dict[str, dict[str, Any]] = {}          # id -> event (deduped)
         self.seqs: dict[str, set[int]] = {}                  # gateway root -> seqs seen
         self.answers: dict[str, list[dict[str, Any]]] = {}   # command id -> cmd-result message(s)
+        self.seen_on: dict[str, str] = {}                    # gateway root -> the node url it was last heard on
         self.duplicates = 0
         self.clients: dict[str, mqtt.Client] = {}
         for url in urls:
-            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{host_port(url)[1]}", clean_session=False)
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{host_port(url)[1]}", clean_session=False,
+                            userdata=url)
             subscribed = threading.Event()
             c.on_connect = lambda cl, u, f, rc, p, t=topic: cl.subscribe(t, qos=1)
             c.on_subscribe = lambda *a, ev=subscribed: ev.set()
             c.on_message = self._on_message
-            c.reconnect_delay_set(0.2, 2)
+            c.reconnect_delay_set(1, 2)
             c.connect_async(*host_port(url))
             c.loop_start()
             self.clients[url] = c
@@ -62,6 +64,7 @@ class Central:
         except ValueError:
             return
         with self.lock:
+            self.seen_on[root] = userdata   # its node: where a command to it goes
             if kind == "event" and isinstance(payload, dict) and "id" in payload:
                 if payload["id"] in self.events:
                     self.duplicates += 1
@@ -72,12 +75,18 @@ class Central:
                 self.answers.setdefault(str(payload.get("id")), []).append(payload)
 
     def gaps(self, root: str, last_seq: int | None = None) -> list[tuple[int, int]]:
-        """The seq runs missing for one gateway, as (after_seq, limit); up to ``last_seq`` if given."""
+        """The seq runs missing for one gateway, as (after_seq, limit); up to ``last_seq`` if given.
+
+        From the first seq seen of that gateway: a consumer started after the gateway does not ask
+        for its whole history (read that with events.resend from 0 if it is wanted).
+        """
         with self.lock:
             have = set(self.seqs.get(root, set()))
+        if not have:
+            return []
         top = max(have | {last_seq or 0})
         runs: list[tuple[int, int]] = []
-        for seq in range(1, top + 1):
+        for seq in range(min(have), top + 1):
             if seq in have:
                 continue
             if runs and sum(runs[-1]) == seq - 1:
@@ -86,19 +95,31 @@ class Central:
                 runs.append((seq - 1, 1))
         return runs
 
-    def command(self, url: str, root: str, name: str, args: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
-        """Publish a command on the node ``url`` and wait for its answer."""
+    def command(self, url: str | None, root: str, name: str, args: dict[str, Any], timeout: float = 30,
+                tries: int = 3) -> dict[str, Any]:
+        """Publish a command (on ``url``, or the node the gateway was last heard on) and wait for its answer.
+
+        With no answer after ``timeout / tries`` seconds the same command goes again with the same id:
+        the gateway answers a repeated id with its stored result, it never runs twice (an answer can
+        be lost when the link drops, docs/scale-out.md "Central's side").
+        """
         cmd_id = f"central-{uuid.uuid4().hex[:12]}"
-        self.clients[url].publish(f"{root}/cmd/{name}", json.dumps({"id": cmd_id, "args": args}), qos=1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if cmd_id in self.answers:
-                    return self.answers[cmd_id][0]
-            time.sleep(0.05)
+        message = json.dumps({"id": cmd_id, "args": args})
+        for _ in range(tries):
+            self.clients[url or self.node_of(root)].publish(f"{root}/cmd/{name}", message, qos=1)
+            deadline = time.monotonic() + timeout / tries
+            while time.monotonic() < deadline:
+                with self.lock:
+                    if cmd_id in self.answers:
+                        return self.answers[cmd_id][0]
+                time.sleep(0.05)
         raise TimeoutError(f"no answer to {name} {cmd_id}")
 
-    def recover(self, url: str, root: str, last_seq: int | None = None) -> int:
+    def node_of(self, root: str) -> str:
+        with self.lock:
+            return self.seen_on.get(root) or next(iter(self.clients))
+
+    def recover(self, url: str | None, root: str, last_seq: int | None = None) -> int:
         """Ask the gateway for every gap (events.resend); returns how many events were asked for."""
         asked = 0
         for after, limit in self.gaps(root, last_seq):
@@ -139,7 +160,7 @@ def main() -> None:
                     since = first_seen.setdefault((root, gap[0]), time.monotonic())
                     if time.monotonic() - since >= args.settle:
                         print(f"{root}: gap after seq {gap[0]} ({gap[1]} events): asking for it again")
-                        central.recover(args.urls[0], root)
+                        central.recover(None, root)   # through the node it was last heard on
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,6 +11,7 @@ pulls is also an MQTT command. This module holds the uplink's share of that:
   a reading pull of thousands of items, a billing export) is split into parts that each fit, every
   part a whole result with a share of ``items`` and ``"part": k, "parts": n`` beside ``id``: a
   broker would otherwise drop the packet, or the link, and central would never get its answer.
+  What no split makes fit (a single item over the limit) is answered ``too_large`` instead.
 """
 
 from __future__ import annotations
@@ -105,18 +106,26 @@ def _size(obj: Any) -> int:
 
 
 def split_answer(answer: dict[str, Any], topic: str, max_packet: int) -> list[dict[str, Any]]:
-    """The answer as one message, or as parts of ``result.items`` that each fit ``max_packet`` bytes."""
+    """The answer as one message, or as parts of ``result.items`` that each fit ``max_packet`` bytes.
+
+    What cannot fit whatever the split (one item, or a result without ``items``, over the limit) is
+    answered ``too_large``: a broker would drop the packet (or the link) and central wait for nothing.
+    """
     budget = max_packet - len(topic.encode()) - TOPIC_HEADROOM
     result = answer.get("result")
-    if _size(answer) <= budget or not isinstance(result, dict) or not isinstance(result.get("items"), list):
+    if _size(answer) <= budget or not answer.get("ok"):
         return [answer]
+    if not isinstance(result, dict) or not isinstance(result.get("items"), list):
+        return [_too_large(answer, "the answer", _size(answer), max_packet)]
     items = result["items"]
     head = {**answer, "part": 10**9, "parts": 10**9, "result": {**result, "items": []}}
     room = budget - _size(head)
     chunks: list[list[Any]] = [[]]
     used = 0
-    for item in items:
+    for k, item in enumerate(items):
         size = _size(item) + 2   # ", "
+        if size > room:
+            return [_too_large(answer, f"item {k} of the answer", size, max_packet)]
         if chunks[-1] and used + size > room:
             chunks.append([])
             used = 0
@@ -125,6 +134,12 @@ def split_answer(answer: dict[str, Any], topic: str, max_packet: int) -> list[di
     n = len(chunks)
     return [{**answer, "part": k, "parts": n, "result": {**result, "items": chunk}}
             for k, chunk in enumerate(chunks, start=1)]
+
+
+def _too_large(answer: dict[str, Any], what: str, size: int, max_packet: int) -> dict[str, Any]:
+    message = (f"{what} is {size} bytes: more than fits one MQTT packet ([mqtt] max_packet_bytes = {max_packet}); "
+               f"ask for less, or raise the broker's and the gateway's packet limit")
+    return {"id": answer.get("id"), "ok": False, "error": {"code": "too_large", "message": message}}
 
 
 __all__ = ["CommandPath", "ResendArgs", "Resender", "split_answer"]

@@ -7,11 +7,15 @@
 #   scripts/rabbitmq-cluster.sh stop             stop them all and remove their directories
 #   scripts/rabbitmq-cluster.sh kill N           kill -9 node N (1..3)
 #   scripts/rabbitmq-cluster.sh freeze|thaw N    SIGSTOP / SIGCONT node N (no answers, TCP stays open)
-#   scripts/rabbitmq-cluster.sh stop-node|start-node N   a graceful restart of one node (rolling restart)
+#   scripts/rabbitmq-cluster.sh stop-node|start-node N   a graceful restart of one node (rolling restart):
+#                                stop-node waits until the node is not quorum critical, start-node until
+#                                all three nodes are online again (what RabbitMQ advises between nodes)
 #   scripts/rabbitmq-cluster.sh ports            the MQTT ports, one a line
 #
 # EGW_RMQ_DIR (default /tmp/egw-rabbitmq) holds each node's data, logs, config and pid file;
 # EGW_RMQ_BASE (default 31000): node N listens on AMQP BASE+N, distribution BASE+100+N, MQTT BASE+200+N.
+# EGW_RMQ_BOOT_S (default 120): the deadline of a whole start or start-node; stop kills what is left after
+# 30 s (nodes without a pid file too) and ends epmd when no other node is registered on it.
 # Node names are egwN@localhost. Runs as root (the nodes run as user rabbitmq, like Debian's service)
 # or as the rabbitmq user. Debian's own node (the package's service) is not touched.
 set -euo pipefail
@@ -45,10 +49,15 @@ node_env() {
     RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf"
 }
 
-ctl() {   # ctl N args...: rabbitmqctl against node N
+# One deadline for a whole command (start: all three nodes; start-node: one), EGW_RMQ_BOOT_S seconds:
+# the callers (the tests) give the script more than that, so it always ends by itself and says why.
+DEADLINE=$((SECONDS + ${EGW_RMQ_BOOT_S:-120}))
+left() { local s=$((DEADLINE - SECONDS)); [ $s -gt 1 ] && echo $s || echo 1; }
+
+ctl() {   # ctl N args...: rabbitmqctl against node N, within what is left of the deadline
   local n=$1; shift
   # shellcheck disable=SC2046
-  as_rabbitmq env $(node_env "$n") "$BIN/rabbitmqctl" -n "egw$n@localhost" "$@"
+  as_rabbitmq timeout "$(left)" env $(node_env "$n") "$BIN/rabbitmqctl" -n "egw$n@localhost" "$@"
 }
 
 prepare() {
@@ -79,19 +88,63 @@ start_node() {
   as_rabbitmq env $(node_env "$n") setsid "$BIN/rabbitmq-server" >>"$d/log/console.log" 2>&1 </dev/null &
 }
 
+# One deadline for a whole command (start: all three nodes; start-node: one), EGW_RMQ_BOOT_S seconds:
+# callers (the tests) give the script more than that, so it always ends by itself and says why.
+DEADLINE=$((SECONDS + ${EGW_RMQ_BOOT_S:-120}))
+left() { local s=$((DEADLINE - SECONDS)); [ $s -gt 0 ] || die "${1:-gave up}: over EGW_RMQ_BOOT_S"; echo $s; }
+
 await_node() {
-  local n=$1 deadline=$((SECONDS + ${EGW_RMQ_BOOT_S:-120}))
+  local n=$1
   # await_startup fails at once until the node has registered with epmd: poll
   until ctl "$n" await_startup --timeout 10 >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "node egw$n did not start (log: $DIR/egw$n/log)"
+    [ $SECONDS -lt $DEADLINE ] || die "node egw$n did not start within EGW_RMQ_BOOT_S (log: $DIR/egw$n/log)"
     sleep 1
   done
 }
 
+step() {   # step WHAT N args...: a rabbitmqctl step that must succeed before the deadline
+  local what=$1; shift
+  ctl "$@" >/dev/null || die "$what failed or timed out (log: $DIR/egw$1/log)"
+}
+
 pid_of() { cat "$DIR/egw$1/pid" 2>/dev/null || true; }
+
+# A node left behind without a pid file (a start cut short): a beam.smp whose environment names node
+# egwN@localhost and this cluster's directory (its command line names neither; another cluster's nodes
+# are not touched).
+strays() {
+  local p env
+  for p in $(pgrep -x beam.smp 2>/dev/null || true); do
+    env=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ") || continue
+    grep -qx "RABBITMQ_NODENAME=egw$1@localhost" <<<"$env" &&
+      grep -qx "RABBITMQ_MNESIA_BASE=$DIR/egw$1/mnesia" <<<"$env" && echo "$p"
+  done
+  return 0
+}
+
+# epmd (started by the first node, as rabbitmq) outlives the nodes: end it when no node is left on it
+stop_epmd() {
+  local names
+  names=$(as_rabbitmq epmd -names 2>/dev/null | grep -c '^name ' || true)
+  if [ "${names:-0}" -eq 0 ]; then as_rabbitmq epmd -kill >/dev/null 2>&1 || true; fi
+}
+
+quorum_safe() {   # before stopping node N: until none of its quorum queues would lose its majority
+  # shellcheck disable=SC2046
+  until as_rabbitmq timeout "$(left)" env $(node_env "$1") "$BIN/rabbitmq-queues" -n "egw$1@localhost" \
+        check_if_node_is_quorum_critical >/dev/null 2>&1; do
+    [ $SECONDS -lt $DEADLINE ] || die "node egw$1 stays quorum critical: not stopped"
+    sleep 1
+  done
+}
 
 case "${1:-}" in
   start)
+    for n in "${NODES[@]}"; do   # the node names are fixed: a second cluster on this machine cannot start
+      if as_rabbitmq epmd -names 2>/dev/null | grep -q "^name egw$n at"; then
+        die "node egw$n is already running on this machine (another cluster? scripts/rabbitmq-cluster.sh stop)"
+      fi
+    done
     mkdir -p "$DIR"
     chmod 755 "$DIR"
     for n in "${NODES[@]}"; do prepare "$n"; done
@@ -99,31 +152,35 @@ case "${1:-}" in
     for n in "${NODES[@]}"; do start_node "$n"; done
     for n in "${NODES[@]}"; do await_node "$n"; done
     for n in 2 3; do
-      ctl "$n" stop_app >/dev/null
-      ctl "$n" join_cluster egw1@localhost >/dev/null
-      ctl "$n" start_app >/dev/null
+      step "egw$n stop_app" "$n" stop_app
+      step "egw$n join_cluster" "$n" join_cluster egw1@localhost
+      step "egw$n start_app" "$n" start_app
     done
-    ctl 1 await_online_nodes 3 --timeout 60 >/dev/null 2>&1 || ctl 1 cluster_status >&2
+    step "await_online_nodes 3" 1 await_online_nodes 3 --timeout "$(left)"
     echo "rabbitmq cluster up: MQTT on 127.0.0.1:$((BASE + 201)), :$((BASE + 202)), :$((BASE + 203))"
     ;;
   stop)
+    DEADLINE=$((SECONDS + 30))   # a node that does not stop within 30 s is killed
     for n in "${NODES[@]}"; do
       pid=$(pid_of "$n")
       [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null || true
-      [ -n "$pid" ] && timeout 30 "$0" stop-node "$n" >/dev/null 2>&1 &
+      if [ -n "$pid" ]; then (ctl "$n" stop >/dev/null 2>&1 || true) & fi
     done
     wait || true
     for n in "${NODES[@]}"; do
       pid=$(pid_of "$n")
       [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+      for p in $(strays "$n"); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
     done
     rm -rf "$DIR"
+    stop_epmd
     ;;
   kill)   pid=$(pid_of "${2:?node}"); [ -n "$pid" ] && kill -9 "$pid" ;;
   freeze) pid=$(pid_of "${2:?node}"); [ -n "$pid" ] && kill -STOP "$pid" ;;
   thaw)   pid=$(pid_of "${2:?node}"); [ -n "$pid" ] && kill -CONT "$pid" ;;
-  stop-node) ctl "${2:?node}" stop >/dev/null ;;
-  start-node) start_node "${2:?node}"; await_node "$2" ;;
+  stop-node) quorum_safe "${2:?node}"; step "egw$2 stop" "$2" stop ;;
+  start-node)   # back in the cluster with all three nodes online before the next node is stopped
+    start_node "${2:?node}"; await_node "$2"; step "await_online_nodes 3" "$2" await_online_nodes 3 --timeout "$(left)" ;;
   await) await_node "${2:?node}" ;;
   ports) for n in "${NODES[@]}"; do echo $((BASE + 200 + n)); done ;;
   *) die "usage: $0 start|stop|kill N|freeze N|thaw N|stop-node N|start-node N|await N|ports" ;;

@@ -23,6 +23,18 @@ echo "installing: ${want[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# No service starts during the install: rabbitmq-server's and prometheus's postinst run
+# `invoke-rc.d ... start || exit 1`, so a node that cannot start (no systemd, a port taken) would fail apt
+# and `make test`. A policy-rc.d that exits 101 ("action forbidden") makes invoke-rc.d skip the start; ours
+# is written only where there is none (the admin's own is left as it is) and removed again on exit.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# written by estate-gateway scripts/system-deps.sh for one install; removed after it\nexit 101\n' \
+    | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  trap '$SUDO rm -f "$POLICY"' EXIT
+  trap 'exit 130' INT TERM
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 if [[ " ${want[*]} " == *" prometheus "* ]]; then   # only promtool is wanted, not a server on 9090

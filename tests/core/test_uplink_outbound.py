@@ -40,6 +40,18 @@ def test_small_answers_and_errors_go_whole() -> None:
     assert split_answer(small, TOPIC, 4096) == [small]
 
 
+def test_an_item_too_big_for_one_packet_is_answered_too_large_not_sent_oversized() -> None:
+    answer = {"id": "c-4", "ok": True, "result": {"items": [{"n": 1}, {"blob": "x" * 8000}, {"n": 3}]}}
+    [only] = split_answer(answer, TOPIC, 4096)
+    assert only["id"] == "c-4" and only["ok"] is False and only["error"]["code"] == "too_large"
+    assert "item 1" in only["error"]["message"] and "max_packet_bytes = 4096" in only["error"]["message"]
+    assert len(json.dumps(only).encode()) + len(TOPIC) + 64 <= 4096
+    unsplittable = {"id": "c-5", "ok": True, "result": {"export": "y" * 8000}}
+    assert split_answer(unsplittable, TOPIC, 4096)[0]["error"]["code"] == "too_large"
+    # the same item under a larger limit goes through, in parts or whole
+    assert [i for p in split_answer(answer, TOPIC, 20000) for i in p["result"]["items"]] == answer["result"]["items"]
+
+
 def test_nodes_go_round_and_count_a_failover_only_on_another_node() -> None:
     nodes = Nodes(["mqtt://a:1", "mqtt://b:1", "mqtt://c:1"])
     assert nodes.cluster and nodes.current == "mqtt://a:1"
