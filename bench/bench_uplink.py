@@ -187,6 +187,7 @@ def measure(broker: Mosquitto, gw: GatewayProc, sustained: int, backlog: int, cm
     results["lost"] = expected + backlog - counter.count()
     gw.stop()
     broker.stop()
+    results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}
     return results
 
