@@ -60,7 +60,7 @@ WriteFn = Callable[[sqlite3.Connection], T]
 
 #: rows a big delete (the hourly prunes) removes per transaction: the writer also commits every door
 #: decision, so a day of rows goes in slices with the queue served between them, never in one transaction
-DELETE_SLICE = 2000
+DELETE_SLICE = 100
 
 #: ``fn(conn, after, limit)`` deletes at most ``limit`` rows keyed above ``after``; returns (rows, last key)
 SliceFn = Callable[[sqlite3.Connection, int, int], tuple[int, int]]
