@@ -61,6 +61,8 @@ WriteFn = Callable[[sqlite3.Connection], T]
 #: rows a big delete (the hourly prunes) removes per transaction: the writer also commits every door
 #: decision, so a day of rows goes in slices with the queue served between them, never in one transaction
 DELETE_SLICE = 100
+#: and pause this long between slices: the prune takes at most about half the writer's time
+DELETE_PAUSE_S = 0.002
 
 #: ``fn(conn, after, limit)`` deletes at most ``limit`` rows keyed above ``after``; returns (rows, last key)
 SliceFn = Callable[[sqlite3.Connection, int, int], tuple[int, int]]
@@ -280,7 +282,7 @@ class Store(Writer):
             if n < slice_rows:
                 return total, slices
             after = last
-            await asyncio.sleep(0)
+            await asyncio.sleep(DELETE_PAUSE_S)
 
     def write_sync(self, fn: WriteFn[T], timeout: float | None = 60) -> T:
         """Blocking variant for threads and the CLI (never call it on the event loop)."""
