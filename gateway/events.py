@@ -25,6 +25,7 @@ bound and says so loudly rather than drop one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -376,15 +377,23 @@ class EventLog:
         return int(row[0]) if row else 0
 
     async def prune(self, keep_days: float) -> int:
-        """Drop delivered events older than ``keep_days`` (never the newest: it anchors seq)."""
+        """Drop delivered events older than ``keep_days`` (never the newest: it anchors seq), in slices of
+        :data:`~gateway.store.DELETE_SLICE` rows so door decisions commit between them."""
         cutoff = format_ts(self.clock() - timedelta(days=keep_days))
+        row = await asyncio.to_thread(  # the ts index; off the event loop: after an outage it may be long
+            self.store.query_one, "SELECT MAX(seq) FROM events WHERE ts < ?", (cutoff,))
+        top = self.last_seq()
+        hi = min(int(row[0]), top - 1) if row and row[0] is not None else 0
+        if hi <= 0:
+            return 0
 
-        def run(conn: sqlite3.Connection) -> int:
-            return conn.execute(
-                "DELETE FROM events WHERE ts < ? AND seq < (SELECT MAX(seq) FROM events) "
-                "AND seq NOT IN (SELECT seq FROM outbox) AND seq IN "
-                "(SELECT seq FROM events WHERE ts < ? ORDER BY seq LIMIT 50000)",
-                (cutoff, cutoff),
-            ).rowcount
+        def run(conn: sqlite3.Connection, after: int, limit: int) -> tuple[int, int]:
+            seqs = [r[0] for r in conn.execute(
+                "SELECT seq FROM events WHERE seq > ? AND seq <= ? AND ts < ? "
+                "AND seq NOT IN (SELECT seq FROM outbox) ORDER BY seq LIMIT ?", (after, hi, cutoff, limit))]
+            if seqs:
+                conn.execute(f"DELETE FROM events WHERE seq IN ({','.join('?' * len(seqs))})", seqs)
+            return len(seqs), seqs[-1] if seqs else after
 
-        return await self.store.write(run)
+        n, _slices = await self.store.delete_in_slices(run)
+        return n

@@ -58,6 +58,15 @@ T = TypeVar("T")
 
 WriteFn = Callable[[sqlite3.Connection], T]
 
+#: rows a big delete (the hourly prunes) removes per transaction: the writer also commits every door
+#: decision, so a day of rows goes in slices with the queue served between them, never in one transaction
+DELETE_SLICE = 100
+#: and pause this long between slices: the prune takes at most about half the writer's time
+DELETE_PAUSE_S = 0.002
+
+#: ``fn(conn, after, limit)`` deletes at most ``limit`` rows keyed above ``after``; returns (rows, last key)
+SliceFn = Callable[[sqlite3.Connection, int, int], tuple[int, int]]
+
 
 class RideAlong:
     """Work to commit with the owning task's next successful write (an HTTP request's audit row)."""
@@ -283,6 +292,20 @@ class Store(Writer):
         ride.committed = True
         return value
 
+    async def delete_in_slices(self, fn: SliceFn, slice_rows: int = DELETE_SLICE) -> tuple[int, int]:
+        """Run ``fn`` as one write per slice of at most ``slice_rows`` rows, resuming after the last key each
+        time, until a slice comes back short; whatever was queued meanwhile (door decisions) commits between
+        slices. Returns (rows deleted, slices)."""
+        total = slices = after = 0
+        while True:
+            n, last = await self.write(_slice(fn, after, slice_rows))
+            total += n
+            slices += 1
+            if n < slice_rows:
+                return total, slices
+            after = last
+            await asyncio.sleep(DELETE_PAUSE_S)
+
     def write_sync(self, fn: WriteFn[T], timeout: float | None = 60) -> T:
         """Blocking variant for threads and the CLI (never call it on the event loop)."""
         return self.submit(fn).result(timeout)
@@ -310,6 +333,10 @@ class Store(Writer):
     def backup_to(self, dest: Path | str) -> Path:
         """Online backup with SQLite's backup API (consistent while writes go on); 0600; no .part left."""
         return backup_database(self.path, Path(dest), self.busy_timeout_s)
+
+
+def _slice(fn: SliceFn, after: int, limit: int) -> WriteFn[tuple[int, int]]:
+    return lambda conn: fn(conn, after, limit)
 
 
 def _iso_now() -> str:

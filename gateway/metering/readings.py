@@ -169,10 +169,14 @@ class Readings:
     async def prune(self) -> int:
         """Drop readings older than ``keep_days`` (the disk stays bounded; billing readings are kept)."""
         cutoff = format_ts(self.ctx.clock.now() - timedelta(days=self.ctx.config.metering.keep_days))
-        n = await self.ctx.store.write(lambda conn: register.prune_readings(conn, cutoff))
+        hi = await asyncio.to_thread(register.last_reading_before, self.ctx.store, cutoff)
+        if hi <= 0:
+            return 0
+        n, slices = await self.ctx.store.delete_in_slices(
+            lambda conn, after, limit: register.prune_readings(conn, cutoff, after, hi, limit))
         if n:
-            log.info("pruned %d readings older than %s", n, cutoff)
-        return int(n)
+            log.info("pruned %d readings older than %s in %d slice(s)", n, cutoff, slices)
+        return n
 
 
 def _condition(conn: sqlite3.Connection, emit: Emit, meter: str, unit: str, change: str, kind: str,

@@ -98,9 +98,22 @@ def readings_after(store: Store, after: int, limit: int, *, meters: list[str] | 
     return items, max(after, top)
 
 
-def prune_readings(conn: sqlite3.Connection, cutoff: str) -> int:
-    """Delete readings taken before ``cutoff``; billing readings are another table and stay."""
-    return int(conn.execute("DELETE FROM readings WHERE read_at < ?", (cutoff,)).rowcount)
+def last_reading_before(store: Store, cutoff: str) -> int:
+    """The highest id of a reading taken before ``cutoff`` (0: none): the bound of a prune. A full scan
+    (no index on read_at: it would cost every reading ~30 bytes), so run it off the event loop; it reads
+    through a reader connection, never holding the writer."""
+    row = store.query_one("SELECT MAX(id) FROM readings WHERE read_at < ?", (cutoff,))
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def prune_readings(conn: sqlite3.Connection, cutoff: str, after: int, hi: int, limit: int) -> tuple[int, int]:
+    """Delete at most ``limit`` readings taken before ``cutoff`` with ``after < id <= hi``; (rows, last id).
+    Billing readings are another table and stay."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM readings WHERE id > ? AND id <= ? AND read_at < ? "
+                                      "ORDER BY id LIMIT ?", (after, hi, cutoff, limit))]
+    if ids:
+        conn.execute(f"DELETE FROM readings WHERE id IN ({','.join('?' * len(ids))})", ids)
+    return len(ids), ids[-1] if ids else after
 
 
 # ---------------------------------------------------------------------- billing

@@ -1,0 +1,72 @@
+"""Big deletes go in slices: the hourly prunes (events, metering readings) remove exactly what they should,
+in several commits of at most DELETE_SLICE rows, so the writer commits door decisions between them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conftest import make_config
+
+from gateway.daemon import build_context, stop_context
+from gateway.events import EventLog
+from gateway.metering import MeteringComponent
+from gateway.store import DELETE_SLICE, Store
+
+OLD = 2 * DELETE_SLICE + 345  # three slices' worth
+
+
+def test_event_prune_runs_in_slices_and_keeps_undelivered_young_and_newest(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = Store(tmp_path / "g.db")
+        store.open()
+        now = [datetime.now(UTC) - timedelta(days=100)]
+        log = EventLog(store, clock=lambda: now[0])
+
+        def batch(conn, emit) -> list[int]:
+            return [emit("gateway.test", {"i": i}).seq for i in range(OLD)]
+
+        old = await log.transact(batch)
+        await log.mark_delivered(old[:-10])  # ten old ones still undelivered: kept
+        now[0] = datetime.now(UTC)
+        young = [(await log.record("gateway.test", {"young": i})).seq for i in range(3)]
+        await log.mark_delivered(young)
+        commits = store.commits
+        assert await log.prune(90) == OLD - 10
+        assert store.commits - commits >= 3  # several transactions, not one
+        left = [e.seq for e in log.query(0, 1000)]
+        assert left == old[-10:] + young
+        store.close()
+
+    asyncio.run(main())
+
+
+def test_readings_prune_runs_in_slices_removes_exactly_the_old_ones(tmp_path: Path) -> None:
+    async def main() -> None:
+        comp = MeteringComponent()
+        ctx = await build_context(make_config(tmp_path, "[metering]\nkeep_days = 30\n"), components=[comp])
+        try:
+            def seed(conn) -> None:
+                rows = []
+                for i in range(OLD):  # old ones with a few young ones among them (a late-arriving order)
+                    ts = "2026-11-20T00:00:00.000Z" if i % 1000 == 7 else "2026-01-01T00:00:00.000Z"
+                    rows.append((f"m{i % 50}", ts))
+                rows += [("m0", "2026-11-21T00:00:00.000Z")] * 5 + [("m1", "2026-02-01T00:00:00.000Z")]
+                conn.executemany("INSERT INTO readings(meter, unit, read_at, vals) VALUES(?,'u',?,'{}')", rows)
+                conn.execute("INSERT INTO billing_readings VALUES('m','2025Q4','u','2025-12-26T00:00:00.000Z','{}')")
+            await ctx.store.write(seed)
+            young = ctx.store.query_one("SELECT COUNT(*) FROM readings WHERE read_at >= '2026-10-24'")[0]
+            total = ctx.store.query_one("SELECT COUNT(*) FROM readings")[0]
+            ctx.clock.set(datetime(2026, 11, 23, tzinfo=UTC))
+            commits = ctx.store.commits
+            assert await comp.readings.prune() == total - young
+            assert ctx.store.commits - commits >= 3
+            assert ctx.store.query_one("SELECT COUNT(*) FROM readings")[0] == young
+            assert ctx.store.query_one("SELECT COUNT(*) FROM readings WHERE read_at < '2026-10-24'")[0] == 0
+            assert ctx.store.query_one("SELECT COUNT(*) FROM billing_readings")[0] == 1
+            assert await comp.readings.prune() == 0
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())

@@ -1,0 +1,39 @@
+"""The benches stay runnable: each one run here at a tiny size (its figures are never asserted; `make bench`
+runs them at full size and writes bench/results/)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import bench_uplink  # noqa: E402
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_bench_uplink_runs_small_with_any_backlog_and_reports_the_ratio() -> None:
+    # a backlog under 100,000 used to record nothing and wait forever
+    res = bench_uplink.main(sustained=300, backlog=1_234, cmp_n=200, repeats=1)
+    assert res["lost"] == 0
+    assert res["backlog_events"] == 1_234
+    cmp = res["vs_mosquitto_pub"]
+    assert len(cmp["ratios"]) == 1 and cmp["ratio_median"] > 0
+
+
+def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench_year
+
+    for name, value in (("DAYS", 3), ("METERS", 20), ("EVENTS", 300), ("CARDS", 2000), ("BILLING_YEARS", 1),
+                        ("AUDIT", 24), ("SWIPES", 40), ("HTTP_N", 2), ("PAGES", 2)):
+        monkeypatch.setattr(bench_year, name, value)
+    res = bench_year.main()
+    dec = res["decision"]
+    assert dec["quiet"]["n"] == 40 and dec["quiet_after"]["n"] == 40
+    assert dec["prune"]["job"]["readings"] == 20 * 96 and dec["prune"]["job"]["events"] > 0  # the first day
+    assert dec["snapshot"]["job"]["ok"] is True
+    assert res["at_3_days"]["rows"]["readings"] == 3 * 20 * 96
+    assert res["daemon"]["events_paging"]["rows"] > 0 and res["daemon"]["readings_paging"]["rows"] > 0
