@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from gateway.api.auth import Principal
-from gateway.api.i18n import alarm_texts, catalogue, t
+from gateway.api.errors import ApiError
+from gateway.api.i18n import LANGS, alarm_texts, catalogue, t
 from gateway.config import AccessSection, GatewayConfig
 
 API_DIR = Path(__file__).resolve().parent.parent / "api"
@@ -120,6 +121,22 @@ def same_origin(request: Request) -> bool:
         return origin is None
     host = request.headers.get("host", "")
     return urllib.parse.urlsplit(origin).netloc == host
+
+
+def lang_redirect(lang: str, to: str) -> RedirectResponse:
+    """Remember the page language (a known one) in its cookie and go back to ``to``."""
+    resp = RedirectResponse(to, status_code=303)
+    if lang in LANGS:
+        resp.set_cookie(LANG_COOKIE, lang, samesite="strict", path="/", max_age=3600 * 24 * 365)
+    return resp
+
+
+def asset(name: str, allowed: dict[str, str]) -> FileResponse:
+    """A static file named in ``allowed`` (name -> media type; a whitelist: no path reaches the filesystem)."""
+    media = allowed.get(name)
+    if media is None:
+        raise ApiError(404, "not_found", "no such asset")
+    return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
 def page(body: str, status: int = 200) -> HTMLResponse:

@@ -11,14 +11,21 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from gateway.api.auth import TokenBook, csrf_for
 from gateway.api.deps import area
-from gateway.api.errors import ApiError
-from gateway.api.i18n import LANGS, catalogue, pick_lang, t
+from gateway.api.i18n import catalogue, pick_lang, t
 from gateway.commissioning import CommissioningComponent
-from gateway.console.pages import LANG_COOKIE, SESSION_COOKIE, STATIC, load_template, page, render
+from gateway.console.pages import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    asset,
+    lang_redirect,
+    load_template,
+    page,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 _commissioning = area(CommissioningComponent)
@@ -54,15 +61,9 @@ async def commissioning_page(request: Request, comp: CommissioningComponent = De
 
 @router.get("/commissioning/lang/{lang}")
 async def commissioning_lang(lang: str) -> Response:
-    resp = RedirectResponse("/commissioning", status_code=303)
-    if lang in LANGS:
-        resp.set_cookie(LANG_COOKIE, lang, samesite="strict", path="/", max_age=3600 * 24 * 365)
-    return resp
+    return lang_redirect(lang, "/commissioning")
 
 
 @router.get("/commissioning/static/{name}")
 async def commissioning_asset(name: str) -> Response:
-    media = ASSETS.get(name)
-    if media is None:
-        raise ApiError(404, "not_found", "no such asset")
-    return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})
+    return asset(name, ASSETS)

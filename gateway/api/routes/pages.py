@@ -16,13 +16,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from gateway.api.auth import AuthThrottle, Principal, TokenBook, client_address, csrf_for, session_principal
 from gateway.api.deps import area
 from gateway.api.errors import ApiError
-from gateway.api.i18n import LANGS, pick_lang, t
+from gateway.api.i18n import pick_lang, t
 from gateway.console import ConsoleComponent
 from gateway.console.pages import (
     LANG_COOKIE,
     SESSION_COOKIE,
     STATIC,
     STATIC_FILES,
+    asset,
+    lang_redirect,
     page,
     parse_form,
     render_login,
@@ -109,18 +111,12 @@ async def logout(request: Request, console: ConsoleComponent = Depends(_console)
 
 @router.get("/lang/{lang}")
 async def set_lang(lang: str) -> Response:
-    resp = RedirectResponse("/", status_code=303)
-    if lang in LANGS:
-        resp.set_cookie(LANG_COOKIE, lang, samesite="strict", path="/", max_age=3600 * 24 * 365)
-    return resp
+    return lang_redirect(lang, "/")
 
 
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
-    media = STATIC_FILES.get(name)
-    if media is None:
-        raise ApiError(404, "not_found", "no such asset")
-    return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})
+    return asset(name, STATIC_FILES)
 
 
 @router.get("/favicon.ico")
