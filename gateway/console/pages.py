@@ -31,6 +31,7 @@ LANG_COOKIE = "egw_lang"
 
 #: static files served, by name -> media type (a whitelist: no path ever reaches the filesystem)
 STATIC_FILES = {
+    "dom.js": "text/javascript; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
     "duty.js": "text/javascript; charset=utf-8",
     "tech.js": "text/javascript; charset=utf-8",

@@ -47,9 +47,12 @@ def test_every_script_is_served_and_loaded() -> None:
     """The scripts the page loads are the ones the asset whitelist serves, in the order they depend on."""
     shell = (TEMPLATES / "console.html").read_text()
     loaded = re.findall(r'<script src="/static/([a-z]+\.js)"', shell)
-    assert loaded == ["console.js", "duty.js", "tech.js", "meters.js", "start.js"]
+    assert loaded == ["dom.js", "console.js", "duty.js", "tech.js", "meters.js", "start.js"]
     assert set(loaded) == {n for n in console.STATIC_FILES if n.endswith(".js")}
     assert all((STATIC / n).exists() for n in console.STATIC_FILES)
+    # the commissioning page shares dom.js (config, labels, el, apiCall) and loads it before its own script
+    walk = (TEMPLATES / "commissioning.html").read_text()
+    assert re.findall(r'<script src="(/[a-z/]+\.js)"', walk) == ["/static/dom.js", "/commissioning/static/commissioning.js"]
 
 
 def test_pick_lang() -> None:

@@ -1,57 +1,19 @@
 /* The commissioning walk page: start a walk, see what is left per building (polled every 2 s), mark a step
  * not applicable or failed with a reason, finish and open the printed report. Plain JS, no build step.
  * Writes send X-CSRF-Token (the session's value from the page config). Steps turn "seen" only when the
- * gateway saw them happen: the page has no button that claims one done. */
+ * gateway saw them happen: the page has no button that claims one done. $, CFG, L, Lf, el, apiCall: dom.js. */
 "use strict";
 
-const CFG = JSON.parse(document.getElementById("comm-config").textContent);
-const $ = (id) => document.getElementById(id);
 const API = "/api/v1/commissioning";
 const POLL_MS = 2000;
 
-const has = (key) => Object.prototype.hasOwnProperty.call(CFG.labels, key);
-const L = (key) => (has(key) ? CFG.labels[key] : key);
-function Lf(key, vars) {
-  return L(key).replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] !== undefined && vars[k] !== null ? String(vars[k]) : m));
-}
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (method !== "GET") { headers["X-CSRF-Token"] = CFG.csrf; headers["Content-Type"] = "application/json"; }
-  let resp;
-  try {
-    resp = await fetch(API + path, { method, headers, credentials: "same-origin",
-                                      body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    return { ok: false, status: 0, data: null };
-  }
-  if (resp.status === 401) window.location.href = "/login";
-  let data = null;
-  try { data = await resp.json(); } catch (e) { data = null; }
-  return { ok: resp.ok, status: resp.status, data };
-}
+const api = (method, path, body) => apiCall(API, method, path, body);
 
 function errText(r) {
   if (r.status === 0) return L("err.network");
   if (r.status === 403) return L("err.forbidden");
   const e = r.data && r.data.error;
-  if (e && has(`comm.err.${e.code}`)) return L(`comm.err.${e.code}`);
+  if (e && hasLabel(`comm.err.${e.code}`)) return L(`comm.err.${e.code}`);
   return L("err.generic") + (e ? `: ${e.message || e.code}` : ` (${r.status})`);
 }
 

@@ -4,6 +4,7 @@
  * Writes send X-CSRF-Token (the session's CSRF value from the page config).
  *
  * Files (classic scripts sharing one global scope, loaded in this order):
+ *   dom.js      the page config, labels, el() and the API call (shared with the commissioning page)
  *   console.js  helpers, labels, tabs, dialogs, alarm sound, event summaries
  *   duty.js     alarms and the alarm banner, doors, device health and the uplink banner, handover, latest events
  *   tech.js     enrolment with the scope picker, verification with each swipe's result, cards of a unit
@@ -11,18 +12,9 @@
  *   start.js    the live stream and start-up */
 "use strict";
 
-const CFG = JSON.parse(document.getElementById("console-config").textContent);
-const $ = (id) => document.getElementById(id);
 const API = "/api/v1";
 
-/* ---------------------------------------------------------------- labels */
-const hasLabel = (key) => Object.prototype.hasOwnProperty.call(CFG.labels, key);
-/** A label; an unknown key shows itself (visible, and the browser tests look for such gaps). */
-const L = (key) => (hasLabel(key) ? CFG.labels[key] : key);
-/** A label with {slots} filled. */
-function Lf(key, vars) {
-  return L(key).replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] !== undefined && vars[k] !== null ? String(vars[k]) : m));
-}
+/* ---------------------------------------------------------------- labels (L, Lf, hasLabel: dom.js) */
 /** The label of a code under a prefix ("reason" + "outside_schedule"), else the code itself. */
 function Lc(prefix, code) {
   const key = `${prefix}.${code}`;
@@ -49,40 +41,7 @@ const state = {
 };
 
 /* ---------------------------------------------------------------- helpers */
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (method !== "GET") {
-    headers["X-CSRF-Token"] = CFG.csrf;
-    headers["Content-Type"] = "application/json";
-  }
-  let resp;
-  try {
-    resp = await fetch(API + path, { method, headers, credentials: "same-origin",
-                                      body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    return { ok: false, status: 0, data: { error: { code: "network", message: String(e) } } };
-  }
-  if (resp.status === 401) { window.location.href = "/login"; }
-  let data = null;
-  try { data = await resp.json(); } catch (e) { data = null; }
-  return { ok: resp.ok, status: resp.status, data };
-}
+const api = (method, path, body) => apiCall(API, method, path, body);
 
 const errCode = (r) => (r.data && r.data.error && r.data.error.code) || "";
 
