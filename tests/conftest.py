@@ -260,6 +260,16 @@ class Subscriber:
 
 
 @pytest.fixture
+def osdp_reader() -> Iterator[Any]:
+    """A libosdp reader (PD at address 0) on a socket: the door's reader for tests that need one."""
+    from drivers.sim.osdp_reader import OsdpReaderSim
+
+    s = OsdpReaderSim([0]).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def mqtt_sub() -> Iterator[Callable[[int, str], Subscriber]]:
     subs: list[Subscriber] = []
 

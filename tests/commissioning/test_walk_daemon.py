@@ -18,12 +18,12 @@ from commissioning.walk_site import (
     UNKNOWN_CARD,
     MeterSim,
     new_panel_port,
-    send_dc09,
     site_toml,
     step_of,
     wiegand_line,
 )
 from conftest import LineServer, wait_until
+from panels import send_dc09
 
 from drivers.sim.osdp_reader import OsdpReaderSim
 

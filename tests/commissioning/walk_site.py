@@ -139,34 +139,6 @@ name = "B3 bike store PIR"
 """
 
 
-def send_dc09(port: int, *payloads: str) -> None:
-    """A DC-09 transmitter reports ADM-CID blocks until each is ACKed (its own thread: callers may hold a loop)."""
-    from drivers.sim.alarm_panel import Dc09Panel
-
-    async def main() -> None:
-        panel = Dc09Panel("127.0.0.1", port, account="1234")
-        try:
-            for payload in payloads:
-                assert await panel.send("ADM-CID", payload) == "ACK"
-        finally:
-            await panel.close()
-
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
-    assert not worker.is_alive(), "DC-09 panel did not finish"
-    if errors:
-        raise errors[0]
-
-
 def wiegand_line(card: str) -> bytes:
     """What a Wiegand-to-serial converter prints for ``card``: its bits as 0/1 characters."""
     from drivers.cards import parse_card_id

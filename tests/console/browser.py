@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, GatewayProc, Mosquitto, free_port, two_osdp_readers_site, wait_until
+from panels import send_dc09
 
 from drivers.sim.osdp_reader import OsdpReaderSim
 
@@ -161,35 +162,6 @@ def running_site(workdir: Path) -> Iterator[Site]:
         finally:
             s.stop()
             browser.close()
-
-
-def send_dc09(port: int, *payloads: str) -> None:
-    """The alarm panel reports over SIA DC-09 (ADM-CID payloads) until each block is ACKed."""
-    from drivers.sim.alarm_panel import Dc09Panel
-
-    async def main() -> None:
-        panel = Dc09Panel("127.0.0.1", port, account="1234")
-        try:
-            for payload in payloads:
-                assert await panel.send("ADM-CID", payload) == "ACK"
-        finally:
-            await panel.close()
-
-    # Playwright's sync API keeps its own loop on this thread: the panel talks from another one
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # re-raised in the test thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
-    assert not worker.is_alive(), "DC-09 panel did not finish"
-    if errors:
-        raise errors[0]
 
 
 def open_page(site: Site, role: str, viewport: dict[str, int], lang: str = "en", context: Any = None) -> Any:

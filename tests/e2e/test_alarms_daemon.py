@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -126,15 +125,8 @@ def test_kill_9_between_commit_and_ack_yields_one_alarm(gateway_factory: Any) ->
     assert len(events(gw, "alarm.raised")) == 1
 
 
-@pytest.fixture
-def sim() -> Iterator[OsdpReaderSim]:
-    s = OsdpReaderSim([0]).start()
-    yield s
-    s.stop()
-
-
 def test_fire_releases_doors_within_a_second_and_relocks_after_restore_and_ack(
-        gateway_factory: Any, mosquitto: Any, sim: OsdpReaderSim) -> None:
+        gateway_factory: Any, mosquitto: Any, osdp_reader: OsdpReaderSim) -> None:
     port = free_port()
     zone = """
 [[alarm_zones]]
@@ -148,7 +140,7 @@ unlock_doors = ["b3-u1"]
 [[readers]]
 id = "r-b3u1"
 driver = "osdp"
-port = "{sim.url}"
+port = "{osdp_reader.url}"
 
 [[doors]]
 id = "b3-u1"
@@ -159,10 +151,10 @@ reader = "r-b3u1"
     wait_until(lambda: all(d["reader_online"] for d in gw.get("/api/v1/doors", role="operator").json()["items"]),
                30, what="reader online")
     mosquitto.stop()   # linkage must not depend on the uplink
-    n = len([c for c in sim.commands(0) if c["command"] == OUTPUT])
+    n = len([c for c in osdp_reader.commands(0) if c["command"] == OUTPUT])
     t0 = time.monotonic()
     assert send(port, "SIA-DCS", "Nri1/FA012") == "ACK"
-    relay = wait_until(lambda: [c for c in sim.commands(0)[n:] if c["command"] == OUTPUT], 5, what="relay")
+    relay = wait_until(lambda: [c for c in osdp_reader.commands(0)[n:] if c["command"] == OUTPUT], 5, what="relay")
     assert relay[0]["at"] - t0 < 1.0, relay[0]["at"] - t0
     unlocked = wait_until(lambda: events(gw, "door.unlocked"), 5, what="door.unlocked")
     assert unlocked[0]["data"] == {"door": "b3-u1", "reason": "fire"}

@@ -54,13 +54,6 @@ def boards() -> Iterator[Boards]:
     b.close()
 
 
-@pytest.fixture
-def osdp() -> Iterator[OsdpReaderSim]:
-    s = OsdpReaderSim([0]).start()
-    yield s
-    s.stop()
-
-
 def site(osdp: OsdpReaderSim, boards: Boards, panel_port: int) -> str:
     relay = 'output = {{ bus = "relays", device_id = 3, coil = {} }}'
     return f"""
@@ -135,16 +128,16 @@ def doors(gw: Any) -> dict[str, Any]:
 
 
 def test_unplaced_fire_releases_every_egress_door_broker_down(gateway_factory: Any, mosquitto: Any,
-                                                               osdp: OsdpReaderSim, boards: Boards) -> None:
+                                                               osdp_reader: OsdpReaderSim, boards: Boards) -> None:
     port = free_port()
-    gw = gateway_factory(site(osdp, boards, port))
+    gw = gateway_factory(site(osdp_reader, boards, port))
     wait_until(lambda: doors(gw)["b3-main"]["reader_online"] and doors(gw)["b3-side"]["output"]["online"], 30,
                what="reader and relay board online")
     mosquitto.stop()   # release must not depend on the uplink
-    n = len(osdp.commands(0))
+    n = len(osdp_reader.commands(0))
     t0 = time.monotonic()
     assert send(port, "SIA-DCS", "Nri1/FA099") == "ACK"            # fire in a zone nobody mapped
-    relay = wait_until(lambda: [c for c in osdp.commands(0)[n:] if c["command"] == OUTPUT and c["control_code"] == ON],
+    relay = wait_until(lambda: [c for c in osdp_reader.commands(0)[n:] if c["command"] == OUTPUT and c["control_code"] == ON],
                        5, what="OSDP output on")
     side = wait_until(lambda: boards.on_at(B3_SIDE, t0), 5, what="coil b3-side on")
     gate = wait_until(lambda: boards.on_at(B5_GATE, t0), 5, what="coil b5-gate on")
@@ -180,23 +173,23 @@ def test_unplaced_fire_releases_every_egress_door_broker_down(gateway_factory: A
     wait_until(lambda: doors(gw)["b3-side"]["holds"][0]["active"] is False, 5, what="fire restored")
     assert boards.board.relays[B3_SIDE] and [e["data"]["door"] for e in gw.events_of_type("door.relocked")] == [
         "b5-gate"]
-    n = len(osdp.commands(0))
+    n = len(osdp_reader.commands(0))
     assert gw.post(f"/api/v1/alarms/{aid}/ack", role="operator", json={"note": "checked"}).status_code == 200
     wait_until(lambda: not boards.board.relays[B3_SIDE], 5, what="b3-side relocked")
-    wait_until(lambda: [c for c in osdp.commands(0)[n:] if c["command"] == OUTPUT and c["control_code"] == OFF], 5,
+    wait_until(lambda: [c for c in osdp_reader.commands(0)[n:] if c["command"] == OUTPUT and c["control_code"] == OFF], 5,
                what="OSDP output off")
     assert {d["state"] for d in doors(gw).values()} <= {"closed", "open"}
     mosquitto.start()
 
 
-def test_fire_while_the_board_is_away_and_a_kill_9(gateway_factory: Any, osdp: OsdpReaderSim,
+def test_fire_while_the_board_is_away_and_a_kill_9(gateway_factory: Any, osdp_reader: OsdpReaderSim,
                                                    boards: Boards) -> None:
     """A system-level fire (Contact ID zone 000) while the relay board does not answer: the panel is ACKed at
     once, the doors show offline, and the coils go on as soon as the board answers; a kill -9 and restart
     keeps the hold (the board, power-cut meanwhile, is driven again)."""
     boards.call(boards.sim.stop())
     port = free_port()
-    gw = gateway_factory(site(osdp, boards, port))
+    gw = gateway_factory(site(osdp_reader, boards, port))
     wait_until(lambda: doors(gw)["b3-side"]["state"] == "offline", 30, what="board offline")
     assert any(d["id"] == "relays:3" and d["online"] is False for d in gw.health()["devices"])
     assert send(port, "ADM-CID", "1110 01 000") == "ACK"

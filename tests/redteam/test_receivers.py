@@ -21,7 +21,6 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +67,14 @@ def verdict(answer: bytes) -> str | None:
 
 
 # ---------------------------------------------------------------------- authentic input, through fire linkage
-@pytest.fixture
-def sim() -> Iterator[OsdpReaderSim]:
-    s = OsdpReaderSim([0]).start()
-    yield s
-    s.stop()
-
-
 def test_plain_fire_and_a_foreign_source_release_no_door_the_encrypted_panel_does(
-        gateway_factory: Any, sim: OsdpReaderSim, tmp_path: Path) -> None:
+        gateway_factory: Any, osdp_reader: OsdpReaderSim, tmp_path: Path) -> None:
     port = free_port()
     gw = gateway_factory(f"""
 [[readers]]
 id = "r-b3u1"
 driver = "osdp"
-port = "{sim.url}"
+port = "{osdp_reader.url}"
 
 [[doors]]
 id = "b3-u1"
@@ -107,7 +99,7 @@ unlock_doors = ["b3-u1"]
     gw.start()
     wait_until(lambda: all(d["reader_online"] for d in gw.get("/api/v1/doors", role="operator").json()["items"]),
                30, what="reader online")
-    relays = len([c for c in sim.commands(0) if c["command"] == OUTPUT])
+    relays = len([c for c in osdp_reader.commands(0) if c["command"] == OUTPUT])
     key = bytes.fromhex(KEY)
 
     # the burglar's laptop: a plain fire block, from an allowed address -> DUH, nothing acted on
@@ -116,7 +108,7 @@ unlock_doors = ["b3-u1"]
     # the same fire, even encrypted with the real key, from outside allow_from -> closed unread
     assert exchange(port, build_block("SIA-DCS", 4, "1234", "Nri1/FA012", key=key), source="127.0.0.2") == b""
     assert events(gw, "alarm.raised") == [] and events(gw, "door.unlocked") == []
-    assert [c for c in sim.commands(0)[relays:] if c["command"] == OUTPUT] == []
+    assert [c for c in osdp_reader.commands(0)[relays:] if c["command"] == OUTPUT] == []
 
     health = gw.health()
     [rcv] = [d for d in health["devices"] if d["id"] == "duty-panel"]

@@ -1,7 +1,7 @@
 /* The commissioning walk page: start a walk, see what is left per building (polled every 2 s), mark a step
  * not applicable or failed with a reason, finish and open the printed report. Plain JS, no build step.
  * Writes send X-CSRF-Token (the session's value from the page config). Steps turn "seen" only when the
- * gateway saw them happen: the page has no button that claims one done. $, CFG, L, Lf, el, apiCall: dom.js. */
+ * gateway saw them happen: the page has no button that claims one done. $, CFG, L, Lf, el, apiCall, errorText, toast: dom.js. */
 "use strict";
 
 const API = "/api/v1/commissioning";
@@ -9,22 +9,8 @@ const POLL_MS = 2000;
 
 const api = (method, path, body) => apiCall(API, method, path, body);
 
-function errText(r) {
-  if (r.status === 0) return L("err.network");
-  if (r.status === 403) return L("err.forbidden");
-  const e = r.data && r.data.error;
-  if (e && hasLabel(`comm.err.${e.code}`)) return L(`comm.err.${e.code}`);
-  return L("err.generic") + (e ? `: ${e.message || e.code}` : ` (${r.status})`);
-}
-
-let toastTimer = null;
-function toast(text, bad) {
-  const t = $("toast");
-  t.textContent = text;
-  t.className = "toast show" + (bad ? " bad" : "");
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { t.className = "toast"; }, 4000);
-}
+/** An error's text: the walk's own label for its code where there is one. */
+const errText = (r) => errorText(r, (e) => (e && hasLabel(`comm.err.${e.code}`) ? L(`comm.err.${e.code}`) : ""));
 
 function fmtTime(ts) {
   const d = new Date(ts);

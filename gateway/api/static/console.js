@@ -4,7 +4,7 @@
  * Writes send X-CSRF-Token (the session's CSRF value from the page config).
  *
  * Files (classic scripts sharing one global scope, loaded in this order):
- *   dom.js      the page config, labels, el() and the API call (shared with the commissioning page)
+ *   dom.js      the page config, labels, el(), the API call, errors and toasts (shared with the commissioning page)
  *   console.js  helpers, labels, tabs, dialogs, alarm sound, event summaries
  *   duty.js     alarms and the alarm banner, doors, device health and the uplink banner, handover, latest events
  *   tech.js     enrolment with the scope picker, verification with each swipe's result, cards of a unit
@@ -50,22 +50,7 @@ function routeMissing(r) {
   return r.status === 405 || (r.status === 404 && r.data && r.data.error && r.data.error.message === "Not Found");
 }
 
-function errText(r) {
-  if (r.status === 0) return L("err.network");
-  if (r.status === 403) return L("err.forbidden");
-  if (routeMissing(r)) return L("na.route");
-  const e = r.data && r.data.error;
-  return L("err.generic") + (e ? `: ${e.message || e.code}` : ` (${r.status})`);
-}
-
-let toastTimer = null;
-function toast(text, bad) {
-  const t = $("toast");
-  t.textContent = text;
-  t.className = "toast show" + (bad ? " bad" : "");
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { t.className = "toast"; }, 4000);
-}
+const errText = (r) => errorText(r, () => (routeMissing(r) ? L("na.route") : ""));
 
 function fmtTime(ts) {
   if (!ts) return "";

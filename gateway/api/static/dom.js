@@ -1,6 +1,6 @@
 /* What the console and the commissioning page share (a classic script, loaded before either page's own):
  * the page's config (the JSON block the server renders with the page), its labels, element building, and
- * the JSON API call with the session's CSRF header. Why one file: both pages build their DOM the same way
+ * the JSON API call with the session's CSRF header, an error's text and the toast. Why one file: both pages build their DOM the same way
  * and must treat 401, network errors and CSRF the same; two copies drift. */
 "use strict";
 
@@ -54,4 +54,23 @@ async function apiCall(base, method, path, body) {
   let data = null;
   try { data = await resp.json(); } catch (e) { data = null; }
   return { ok: resp.ok, status: resp.status, data };
+}
+
+/** An error's text for a toast: network, forbidden, then ``own(error)`` (the page's words for it, or ""),
+ *  else the generic text with the server's message. */
+function errorText(r, own) {
+  if (r.status === 0) return L("err.network");
+  if (r.status === 403) return L("err.forbidden");
+  const e = r.data && r.data.error;
+  return (own && own(e)) || L("err.generic") + (e ? `: ${e.message || e.code}` : ` (${r.status})`);
+}
+
+/* ---------------------------------------------------------------- toast */
+let toastTimer = null;
+function toast(text, bad) {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = "toast show" + (bad ? " bad" : "");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.className = "toast"; }, 4000);
 }
