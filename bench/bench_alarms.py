@@ -175,7 +175,7 @@ def profiler(pid: int) -> subprocess.Popen[bytes] | None:
                              "--output", out, *os.environ.get("PYSPY_ARGS", "--nonblocking").split()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def main() -> None:
+def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker = Mosquitto(work).start()
@@ -204,7 +204,7 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
             c0 = cpu()
             lat_res = asyncio.run(latency(port))
             c1 = cpu()
-            thr_res = asyncio.run(throughput(port))
+            thr_res = asyncio.run(throughput(port, PANELS, BLOCKS))
             c2 = cpu()
             spy = profiler(gw.proc.pid)  # type: ignore[union-attr]
             t2 = threads_cpu(proc)
@@ -248,6 +248,7 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
     print(f"answers  : {lat['answers']} / {thr['answers']} / {ten['answers']}")
     print(f"machine  : {results['machine']['cpus']} CPUs, load average {results['machine']['loadavg_1m_after']}")
     print(f"written  : {out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class CommitQueue:
         self.pending: list[tuple[Item, asyncio.Future[Outcome], int]] = []
         self.flushing = False
         self.batches = 0
+        #: batches that waited for a hot connection's next block
+        self.gathers = 0
         self._answered: dict[int, float] = {}    # connection -> when its last block was answered
         self._hot: set[int] = set()              # connections sending back to back
         self._expected: set[int] = set()         # hot connections of the last batch not yet heard again
@@ -83,6 +85,7 @@ class CommitQueue:
         if not self._expected or wait <= 0:
             return
         self._all_in = loop.create_future()
+        self.gathers += 1
         try:
             async with asyncio.timeout(wait):
                 await self._all_in
