@@ -79,6 +79,9 @@ class UplinkClient(mqtt.Client):
         """
         if self._sock is None or not messages:
             return None if self._sock is None else []
+        if self._protocol == mqtt.MQTTv5:   # the packets built here are 3.1.1's: paho's own path then
+            infos = [self.publish(topic.decode(), payload, qos=1) for topic, payload in messages]
+            return [i.mid for i in infos] if all(i.rc == MQTTErrorCode.MQTT_ERR_SUCCESS for i in infos) else None
         blob = bytearray()
         mids: list[int] = []
         with self._mid_generate_mutex:   # the same counter as paho's own publishes: ids never collide

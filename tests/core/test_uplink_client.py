@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import Mosquitto, Subscriber, wait_until
@@ -69,3 +70,27 @@ def test_a_batch_with_no_link_is_refused(tmp_path: Path) -> None:
     client = UplinkClient(CallbackAPIVersion.VERSION2, client_id="egw-batch-none")
     assert client.publish_rows([(1, "gateway.test", "{}")]) is None
     assert client.publish_batch([]) is None
+
+
+def test_mqtt5_batches_go_through_paho_s_own_publish(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path).start()
+    sub = Subscriber(broker.port, "t/event/#")
+    own: list[int] = []
+    connected = threading.Event()
+    client = UplinkClient(CallbackAPIVersion.VERSION2, client_id="egw-batch-v5", protocol=mqtt.MQTTv5,
+                          topic_prefix="t/event/")
+    client.on_publish = lambda c, u, mid, reason, props: own.append(mid)
+    client.on_connect = lambda c, u, f, rc, p: connected.set()
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10)
+        mids = client.publish_rows([(seq, "gateway.test", f'{{"seq":{seq}}}') for seq in range(1, 51)])
+        assert mids is not None and len(mids) == 50
+        wait_until(lambda: len(sub.snapshot()) >= 50 and sorted(own) == sorted(mids), 30, what="50 at QoS 1")
+        assert [p["seq"] for _, p in sub.snapshot()] == list(range(1, 51))
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        sub.close()
+        broker.stop()
