@@ -22,6 +22,13 @@ def test_bench_uplink_runs_small_with_any_backlog_and_reports_the_ratio() -> Non
     assert res["backlog_events"] == 1_234
     cmp = res["vs_mosquitto_pub"]
     assert len(cmp["ratios"]) == 1 and cmp["ratio_median"] > 0
+    assert res["backlog_drain_events_per_s"] > 0 and "backlog_reconnect_s" in res
+
+
+def test_bench_uplink_runs_with_no_backlog() -> None:
+    res = bench_uplink.main(sustained=0, backlog=0, cmp_n=100, repeats=1)
+    assert res["lost"] == 0 and res["backlog_events"] == 0 and "backlog_drain_s" not in res
+    assert res["vs_mosquitto_pub"]["ratio_median"] > 0
 
 
 def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
