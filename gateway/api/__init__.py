@@ -13,6 +13,8 @@ So before either is imported, each is registered as a stand-in that answers what
 (``pydantic.v1.BaseModel``, a class nothing is an instance of; ``uvicorn.main.Server``/``main``/``run``) and
 loads the real module the moment anything else is read from it -- from then on it is the real one. A class
 derived from the stand-in's ``BaseModel`` is refused with a TypeError (a v1 model there would be no model).
+And FastAPI's own models (the OpenAPI schema's, about 40) are defined with pydantic's ``defer_build``
+(:func:`gateway.memory.defer_model_builds`): built when the schema is first asked for, not at start.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import sys
 import types
 from collections.abc import Callable
 from typing import Any
+
+from gateway.memory import defer_model_builds
 
 
 def _real(name: str, stand_in: types.ModuleType) -> Any:
@@ -68,3 +72,4 @@ def _uvicorn_cli(attr: str) -> Callable[[types.ModuleType], Any]:
 stand_in("pydantic.v1", {"BaseModel": lambda mod: _NoV1Model})
 stand_in("uvicorn.main", {"Server": lambda mod: importlib.import_module("uvicorn.server").Server,
                           "main": _uvicorn_cli("main"), "run": _uvicorn_cli("run")})
+defer_model_builds()
