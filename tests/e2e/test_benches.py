@@ -37,3 +37,17 @@ def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dec["snapshot"]["job"]["ok"] is True
     assert res["at_3_days"]["rows"]["readings"] == 3 * 20 * 96
     assert res["daemon"]["events_paging"]["rows"] > 0 and res["daemon"]["readings_paging"]["rows"] > 0
+
+
+def test_bench_memory_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench_memory
+
+    for name, value in (("IDLE_S", 0.2), ("SAMPLES", 1), ("RUNS", 1)):
+        monkeypatch.setattr(bench_memory, name, value)
+    res = bench_memory.main()
+    daemon = res["daemon"]
+    assert daemon["devices"] >= 8  # the readers, meters and alarm receivers configured are known devices
+    assert set(daemon["console_visit_status"].values()) <= {200, 303} and daemon["openapi_status"] == 200
+    assert daemon["sqlite_connections"] >= 1 and daemon["threads"] >= 2
+    assert res["imports"]["all_imports_mb"] > res["imports"]["interpreter_mb"] > 0
+    assert "pydantic.v1" in " ".join(res["imports"]["skipped_mb"])  # what the stand-ins save is measured
