@@ -4,7 +4,7 @@ Two of the libraries it stands on load, at import, code that a running gateway n
 memory for the daemon's life (docs/hardening.md, "Idle memory: what the 60 MB are"):
 
 * FastAPI asks, for every route parameter and response model it sets up and for objects it encodes, whether
-  the type is a *pydantic.v1* model, and to ask it imports ``pydantic.v1``: about 2 MB for a compatibility
+  the type is a *pydantic.v1* model, and to ask it imports ``pydantic.v1``: 1-2 MB for a compatibility
   layer nothing here uses (every model is pydantic 2; FastAPI refuses v1 models anyway).
 * ``import uvicorn`` imports its command line (``uvicorn.main``: click, and multiprocessing for its
   reloader and workers): about 1.5 MB; the daemon runs ``uvicorn.Server`` in its own loop.
