@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -230,13 +231,14 @@ def main() -> dict[str, Any]:
             run_dir = work / f"run{i}"
             run_dir.mkdir()
             daemons.append(one_daemon(run_dir, broker))
+        imports = import_breakdown(work)
     finally:
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
     best = min(daemons, key=lambda d: d["rss_idle_mb"])
     res["daemon"] = best
     res["rss_idle_mb_runs"] = [d["rss_idle_mb"] for d in daemons]
     res["rss_idle_mb"] = statistics.median(res["rss_idle_mb_runs"])
-    imports = import_breakdown(work)
     res["imports"] = imports
     res["runtime_rest_mb"] = round(res["rss_idle_mb"] - imports["all_imports_mb"], 2)
     res["target_mb"] = 60
