@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_CONFIG if exc.code not in (0, None) else EXIT_OK
+    del parser  # every subcommand's parser (0.1 MB) is not held for the daemon's life
     setup_logging(args.log_level)
     try:
         return int(args.fn(args) or 0)

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gateway.api  # noqa: F401 - before uvicorn: its stand-ins keep uvicorn's command line unloaded
 from drivers.listener import quiet_accept_errors, raise_fd_limit
 from gateway import __version__, fd_budget
 from gateway.audit import AuditLog

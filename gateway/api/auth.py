@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,12 +222,13 @@ def csrf_for(session: str) -> str:
     return hmac.new(hashlib.sha256(session.encode("utf-8")).digest(), b"egw-csrf-v1", hashlib.sha256).hexdigest()
 
 
-def require_role(*roles: str) -> Callable[..., Principal]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency: the caller's principal if its role is one of ``roles`` (or admin)."""
     allowed = set(roles) | {"admin"}
 
     # the roles travel into the OpenAPI schema as the bearer requirement's role list (OpenAPI 3.1)
-    def dep(principal: Principal = Security(current_principal, scopes=sorted(allowed))) -> Principal:
+    # async: a plain def would run in a worker thread on every request
+    async def dep(principal: Principal = Security(current_principal, scopes=sorted(allowed))) -> Principal:
         if principal.role not in allowed:
             raise ApiError(403, "forbidden", f"role '{principal.role}' may not do this (needs {' or '.join(sorted(allowed))})")
         return principal

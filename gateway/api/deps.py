@@ -7,7 +7,7 @@ over a component instance and mypy knows what it gets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -17,14 +17,17 @@ from gateway.context import GatewayContext
 T = TypeVar("T")
 
 
-def context(request: Request) -> GatewayContext:
+async def context(request: Request) -> GatewayContext:
+    """``async`` (as every dependency here): FastAPI runs a plain ``def`` dependency in a worker thread, a
+    hop per request and an idle thread kept (docs/hardening.md, "Idle memory: what the 60 MB are")."""
     ctx: GatewayContext = request.app.state.ctx
     return ctx
 
 
-def area(kind: type[T]) -> Callable[[Request], T]:
-    def dependency(request: Request) -> T:
-        return context(request).area(kind)
+def area(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    async def dependency(request: Request) -> T:
+        ctx: GatewayContext = request.app.state.ctx
+        return ctx.area(kind)
 
     dependency.__name__ = f"area_{kind.__name__}"
     return dependency

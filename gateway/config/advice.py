@@ -9,7 +9,6 @@ timezone for a misspelt one (``held_open_sec`` -> ``held_open_s``, ``[[door]]`` 
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Any, get_args, get_origin
 
@@ -98,6 +97,8 @@ def unknown_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
     if model is None:
         return "unknown key"
     known = [f for f in model.model_fields if not model.model_fields[f].exclude]
+    import difflib  # only when a config is wrong: not held by a running daemon (docs/hardening.md)
+
     near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if not near and "_" in name:  # held_open_sec -> held_open_s: compare without the last word's tail
         near = [k for k in known if k.rsplit("_", 1)[0] == name.rsplit("_", 1)[0]][:1]
@@ -139,6 +140,8 @@ def suggest_timezone(value: str) -> str | None:
     if key in TZ_ALIASES:
         return TZ_ALIASES[key]
     cities = _zone_cities()
+    import difflib
+
     near = difflib.get_close_matches(key, list(cities), n=1, cutoff=0.75)
     return cities[near[0]] if near else None
 

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.memory import defer_model_builds
+
+defer_model_builds()  # before any model is defined (gateway.memory says why)
+
 ID = r"^[a-z0-9][a-z0-9-]{0,31}$"
 ANY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 

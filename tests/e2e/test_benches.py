@@ -58,3 +58,17 @@ def test_bench_alarms_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ten["answers"] == {"ACK": 60} and res["throughput"]["answers"] == {"ACK": 30}
     assert set(ten["daemon_threads_cpu_ms_per_block"]) >= {"main", "system_all_threads"}
     assert ten["daemon_cpu_ms_per_block"] > 0 and ten["panels_cpu_ms_per_block"] >= 0
+
+
+def test_bench_memory_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench_memory
+
+    for name, value in (("IDLE_S", 0.2), ("SAMPLES", 1), ("RUNS", 1)):
+        monkeypatch.setattr(bench_memory, name, value)
+    res = bench_memory.main()
+    daemon = res["daemon"]
+    assert daemon["devices"] >= 8  # the readers, meters and alarm receivers configured are known devices
+    assert set(daemon["console_visit_status"].values()) <= {200, 303} and daemon["openapi_status"] == 200
+    assert daemon["sqlite_connections"] >= 1 and daemon["threads"] >= 2
+    assert res["imports"]["all_imports_mb"] > res["imports"]["interpreter_mb"] > 0
+    assert "pydantic.v1" in " ".join(res["imports"]["skipped_mb"])  # what the stand-ins save is measured
