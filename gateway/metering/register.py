@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.events import json_column
 from gateway.store import Store
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -96,7 +97,8 @@ def readings_after(store: Store, after: int, limit: int, *, meters: list[str] | 
     if end:
         sql, args = sql + " AND read_at < ?", args + [end]
     rows = store.query(sql + " ORDER BY id LIMIT ?", (*args, limit))
-    items = [{"meter": r[1], "unit": r[2], "values": json.loads(r[3]), "read_at": r[4]} for r in rows]
+    items = [{"meter": r[1], "unit": r[2], "values": v, "read_at": r[4]} for r, v in
+             zip(rows, json_column(rows, 3), strict=True)]
     if len(rows) == limit:
         return items, rows[-1][0]
     return items, max(after, top)
