@@ -253,7 +253,7 @@ def timed(fn: Any, n: int) -> dict[str, Any]:
 def paging(client: httpx.Client, path: str, limit: int, proc: psutil.Process | None = None) -> dict[str, Any]:
     """PAGES pages of ``limit`` from the start (the cursor in ``next``): rows/s (wall, the client's JSON parse
     included) and rows per CPU second of the daemon (what the server spent: steadier on a shared box)."""
-    after, rows, t0 = "0", 0, time.perf_counter()
+    after, rows, t0, mine = "0", 0, time.perf_counter(), time.process_time()
     cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
     for _ in range(PAGES):
         body = client.get(f"{path}after={after}&limit={limit}").json()
@@ -262,7 +262,8 @@ def paging(client: httpx.Client, path: str, limit: int, proc: psutil.Process | N
         rows += len(body["items"])
         after = str(body["next"])
     dt = time.perf_counter() - t0
-    out = {"rows": rows, "s": round(dt, 3), "rows_per_s": round(rows / dt) if dt else None}
+    out = {"rows": rows, "s": round(dt, 3), "rows_per_s": round(rows / dt) if dt else None,
+           "client_cpu_s": round(time.process_time() - mine, 3)}
     if proc is not None:
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         out.update(daemon_cpu_s=round(cpu, 3), rows_per_daemon_cpu_s=round(rows / cpu) if cpu else None)
