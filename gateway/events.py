@@ -30,13 +30,13 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.seqmark import SeqMark
-from gateway.store import Store
+from gateway.store import Store, json_column
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +93,6 @@ class Event:
     def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> Event:
         seq, id_, ts, type_, historical, data = tuple(row)[:6]
         return cls(id=id_, seq=seq, ts=ts, type=type_, historical=bool(historical), data=json.loads(data))
-
-
-def json_column(rows: Sequence[Sequence[Any]], col: int) -> list[Any]:
-    """Column ``col`` (JSON text) of every row, decoded in one parse: a page of 5,000 values is one C call, not
-    5,000 Python-level ``json.loads``. Row by row when the texts do not parse as one list of as many values."""
-    if not rows:
-        return []
-    try:
-        out = json.loads("[" + ",".join(r[col] for r in rows) + "]")
-    except ValueError:
-        out = None
-    if not isinstance(out, list) or len(out) != len(rows):
-        out = [json.loads(r[col]) for r in rows]
-    return out
 
 
 Emit = Callable[[str, dict[str, Any]], Event]
@@ -366,28 +352,7 @@ class EventLog:
 
     # ------------------------------------------------------------------ log queries
     def query(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> list[Event]:
-        return [Event.from_row(r) for r in self._after(after, limit, types)]
-
-    def page(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> list[dict[str, Any]]:
-        """:meth:`query` as envelopes, built straight from the rows with every row's data decoded in one parse:
-        the ``GET /events`` pull (a page of 1,000 without an :class:`Event` and a ``json.loads`` per row)."""
-        rows = self._after(after, limit, types)
-        return [{"id": r[1], "seq": r[0], "ts": r[2], "type": r[3], "historical": bool(r[4]), "data": d}
-                for r, d in zip(rows, json_column(rows, 5), strict=True)]
-
-    def _after(self, after: int, limit: int, types: list[str] | None) -> list[sqlite3.Row]:
-        limit = max(1, min(limit, 1000))
-        if types:
-            marks = ",".join("?" * len(types))
-            return self.store.query(
-                f"SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? AND type IN ({marks}) "
-                "ORDER BY seq LIMIT ?",
-                (after, *types, limit),
-            )
-        return self.store.query(
-            "SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        )
+        return [Event.from_row(r) for r in rows_after(self.store, after, limit, types)]
 
     def oldest_pending_ts(self) -> str | None:
         """When the oldest undelivered event was recorded (None: the outbox is empty); the outbox's first row."""
@@ -419,3 +384,17 @@ class EventLog:
 
         n, _slices = await self.store.delete_in_slices(run)
         return n
+
+
+def rows_after(store: Store, after: int, limit: int, types: list[str] | None = None) -> list[sqlite3.Row]:
+    """Logged events with seq > ``after`` (of these types), in seq order, at most ``limit`` (<= 1,000)."""
+    where = f"AND type IN ({','.join('?' * len(types))}) " if types else ""
+    return store.query(f"SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? {where}"
+                       "ORDER BY seq LIMIT ?", (after, *(types or []), max(1, min(limit, 1000))))
+
+
+def page(store: Store, after: int, limit: int, types: list[str] | None = None) -> list[dict[str, Any]]:
+    """The ``GET /events`` pull: envelopes straight from the rows, the data decoded in one parse (no Event each)."""
+    rows = rows_after(store, after, limit, types)
+    return [{"id": r[1], "seq": r[0], "ts": r[2], "type": r[3], "historical": bool(r[4]), "data": d}
+            for r, d in zip(rows, json_column(rows, 5), strict=True)]

@@ -16,8 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.events import json_column
-from gateway.store import Store
+from gateway.store import Store, json_column
 
 MIGRATIONS: list[tuple[int, str]] = [
     (1, """

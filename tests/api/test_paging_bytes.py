@@ -16,7 +16,7 @@ from gateway.api.app import create_app
 from gateway.api.routes.core import Page
 from gateway.api.routes.metering import ReadingPage
 from gateway.daemon import build_context, stop_context
-from gateway.events import json_column
+from gateway.store import json_column
 from gateway.metering import MeteringComponent, register
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,6 +17,7 @@ from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
 from gateway.events import Emit
+from gateway.events import page as event_page
 from gateway.store import StoreUnavailable, release_ride_along
 
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
@@ -78,7 +79,7 @@ async def events(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(
                  ctx: GatewayContext = Depends(context)) -> Response:
     """Events after a cursor: written straight to JSON (pydantic's serializer: the same bytes as through ``Page``,
     without validating a page of envelopes the event log just built)."""
-    items = ctx.events.page(after, limit, type)
+    items = event_page(ctx.store, after, limit, type)
     return Response(pydantic_core.to_json({"items": items, "next": items[-1]["seq"] if items else after}),
                     media_type="application/json")
 
