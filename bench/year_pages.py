@@ -89,10 +89,11 @@ def query_plans(db: Path, days: int) -> dict[str, Any]:
         rec = Recorder(conn)
         reads(rec, days)
         out: dict[str, Any] = {}
-        for i, (name, sql, args) in enumerate(rec.seen):
+        for name, sql, args in rec.seen:
             plan = [str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
             best = min(_timed(conn, sql, args) for _ in range(3))
-            key = name if name not in out else f"{name}_{i}"
+            n = sum(1 for k in out if k == name or k.startswith(f"{name}."))
+            key = f"{name}.{n + 1}" if n else name  # a read's second statement: readings_pull.2
             out[key] = {"plan": plan, "ms": round(best * 1000, 2), "full_scan": full_scan(plan, sql)}
         out["full_scans"] = [k for k, v in out.items() if v["full_scan"]]
         return out
