@@ -55,6 +55,8 @@ def reads(st: Any, days: int) -> None:
         return fn(*args, **kw)
 
     named("alarms_open", alarms_db.list_alarms, st, alarms_db.LIST_FILTERS["open"], (), 500)
+    named("alarms_unacknowledged", alarms_db.list_alarms, st, alarms_db.LIST_FILTERS["unacknowledged"], (), 500)
+    named("handover_supervision_faults", alarms_db.active_silences, st)
     named("handover_last", alarms_db.last_handover, st)
     named("handover_last_seq", alarms_db.last_handover_seq, st)
     named("handover_missed_open", alarms_db.open_missed, st)
