@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_access import RelayRecorder, snapshot_cards  # noqa: E402
 from benchkit import summary, write_results  # noqa: E402
+from year_pages import query_plans  # noqa: E402
 
 from conftest import GatewayProc, Mosquitto, make_config, wait_until  # noqa: E402
 
@@ -248,9 +250,11 @@ def timed(fn: Any, n: int) -> dict[str, Any]:
     return summary(lat)
 
 
-def paging(client: httpx.Client, path: str, limit: int) -> dict[str, Any]:
-    """PAGES pages of ``limit`` from the start (the cursor in ``next``): rows/s."""
-    after, rows, t0 = "0", 0, time.perf_counter()
+def paging(client: httpx.Client, path: str, limit: int, proc: psutil.Process | None = None) -> dict[str, Any]:
+    """PAGES pages of ``limit`` from the start (the cursor in ``next``): rows/s (wall, the client's JSON parse
+    included) and rows per CPU second of the daemon (what the server spent: steadier on a shared box)."""
+    after, rows, t0, mine = "0", 0, time.perf_counter(), time.process_time()
+    cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
     for _ in range(PAGES):
         body = client.get(f"{path}after={after}&limit={limit}").json()
         if not body["items"]:
@@ -258,32 +262,58 @@ def paging(client: httpx.Client, path: str, limit: int) -> dict[str, Any]:
         rows += len(body["items"])
         after = str(body["next"])
     dt = time.perf_counter() - t0
-    return {"rows": rows, "s": round(dt, 3), "rows_per_s": round(rows / dt) if dt else None}
+    out = {"rows": rows, "s": round(dt, 3), "rows_per_s": round(rows / dt) if dt else None,
+           "client_cpu_s": round(time.process_time() - mine, 3)}
+    if proc is not None:
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        out.update(daemon_cpu_s=round(cpu, 3), rows_per_daemon_cpu_s=round(rows / cpu) if cpu else None)
+    return out
+
+
+def started(gw: GatewayProc) -> float:
+    """Spawn to health 200, in seconds."""
+    t0 = time.perf_counter()
+    gw.start(wait=False)
+    wait_until(gw._healthy, 600, interval=0.05, what="ready on the year's database")
+    return round(time.perf_counter() - t0, 2)
 
 
 def daemon(work: Path, res: dict[str, Any]) -> None:
+    """The daemon on the built database: its first start (the areas the in-process build did not load migrate,
+    after a backup of the whole file: what an upgrade costs), a restart (what every other start costs), the HTTP
+    figures, then each duty-page and pull query's plan and time on the file (bench/year_pages.py)."""
     broker = Mosquitto(work).start()
     gw = GatewayProc(work, broker.port, site_toml(DAYS, METERS))
     try:
-        t0 = time.perf_counter()
-        gw.start(wait=False)
-        wait_until(gw._healthy, 600, interval=0.05, what="ready on the year's database")
-        out: dict[str, Any] = {"start_to_ready_s": round(time.perf_counter() - t0, 2)}
+        out: dict[str, Any] = {"start_to_ready_s": started(gw)}
+        out["first_start_migrated_after_backup"] = "need migrating; backup first" in gw.log.read_text()
+        gw.stop(60)
+        out["restart_to_ready_s"] = started(gw)
+        out["restart_imports_s"] = imports_s()
         proc = psutil.Process(gw.proc.pid)  # type: ignore[union-attr]
         time.sleep(2)
         out["rss_ready_mb"] = round(proc.memory_info().rss / 1e6, 1)
         # kept-alive connections, as a page and central have: the figures are the server's, not a TCP handshake's
         with httpx.Client(base_url=f"{gw.url}/api/v1", headers=gw.headers("operator"), timeout=120) as op, \
                 httpx.Client(base_url=f"{gw.url}/api/v1", headers=gw.headers("central"), timeout=120) as central:
-            out.update(http_figures(op, central))
+            out.update(http_figures(op, central, proc))
         out["rss_after_mb"] = round(proc.memory_info().rss / 1e6, 1)
         res["daemon"] = out
     finally:
         gw.stop(60)
         broker.stop()
+    res["daemon"]["query_plans"] = query_plans(gw.data_dir / "gateway.db", DAYS)
 
 
-def http_figures(op: httpx.Client, central: httpx.Client) -> dict[str, Any]:
+def imports_s() -> float:
+    """What a start costs before it opens the database: the interpreter and the daemon's imports (fresh process)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import gateway.cli, gateway.daemon, gateway.api.app"], check=True,
+                   cwd=ROOT)
+    return round(time.perf_counter() - t0, 2)
+
+
+def http_figures(op: httpx.Client, central: httpx.Client, proc: psutil.Process | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     duty = ["/alarms?state=open", "/console/events?limit=40", "/doors", "/meters", "/handover"]
     out["duty_page"] = {p: timed(lambda p=p: op.get(p), HTTP_N) for p in duty}
@@ -295,8 +325,8 @@ def http_figures(op: httpx.Client, central: httpx.Client) -> dict[str, Any]:
     out["latest_events"] = timed(lambda: op.get("/console/events?limit=40"), HTTP_N)
     start, end = format_ts(datetime.now(UTC) - timedelta(days=DAYS + 3)), format_ts(datetime.now(UTC))
     out["one_meter_whole_history"] = paging(central, f"/readings?meter=m7&from={start}&to={end}&", 5000)
-    out["events_paging"] = paging(central, "/events?", 1000)
-    out["readings_paging"] = paging(central, "/readings?", 5000)
+    out["events_paging"] = paging(central, "/events?", 1000, proc)
+    out["readings_paging"] = paging(central, "/readings?", 5000, proc)
     now = datetime.now(UTC)
     quarter = f"{now.year if now.month > 3 else now.year - 1}Q{((now.month - 1) // 3 - 1) % 4 + 1}"
     out["billing_quarter"] = quarter

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from gateway.event_ids import new_event_id
 from gateway.seqmark import SeqMark
-from gateway.store import Store
+from gateway.store import Store, json_column
 
 log = logging.getLogger(__name__)
 
@@ -347,20 +347,7 @@ class EventLog:
 
     # ------------------------------------------------------------------ log queries
     def query(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> list[Event]:
-        limit = max(1, min(limit, 1000))
-        if types:
-            marks = ",".join("?" * len(types))
-            rows = self.store.query(
-                f"SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? AND type IN ({marks}) "
-                "ORDER BY seq LIMIT ?",
-                (after, *types, limit),
-            )
-        else:
-            rows = self.store.query(
-                "SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
-            )
-        return [Event.from_row(r) for r in rows]
+        return [Event.from_row(r) for r in rows_after(self.store, after, limit, types)]
 
     def oldest_pending_ts(self) -> str | None:
         """When the oldest undelivered event was recorded (None: the outbox is empty); the outbox's first row."""
@@ -392,3 +379,17 @@ class EventLog:
 
         n, _slices = await self.store.delete_in_slices(run)
         return n
+
+
+def rows_after(store: Store, after: int, limit: int, types: list[str] | None = None) -> list[sqlite3.Row]:
+    """Logged events with seq > ``after`` (of these types), in seq order, at most ``limit`` (<= 1,000)."""
+    where = f"AND type IN ({','.join('?' * len(types))}) " if types else ""
+    return store.query(f"SELECT seq, id, ts, type, historical, data FROM events WHERE seq > ? {where}"
+                       "ORDER BY seq LIMIT ?", (after, *(types or []), max(1, min(limit, 1000))))
+
+
+def page(store: Store, after: int, limit: int, types: list[str] | None = None) -> list[dict[str, Any]]:
+    """The ``GET /events`` pull: envelopes straight from the rows, the data decoded in one parse (no Event each)."""
+    rows = rows_after(store, after, limit, types)
+    return [{"id": r[1], "seq": r[0], "ts": r[2], "type": r[3], "historical": bool(r[4]), "data": d}
+            for r, d in zip(rows, json_column(rows, 5), strict=True)]

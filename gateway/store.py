@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -345,3 +346,17 @@ def _iso_now() -> str:
 
 def now_ms() -> float:
     return time.time() * 1000.0
+
+
+def json_column(rows: Sequence[Sequence[Any]], col: int) -> list[Any]:
+    """Column ``col`` (JSON text) of every row, decoded in one parse: a page of 5,000 values is one C call, not
+    5,000 Python-level ``json.loads``. Row by row when the texts do not parse as one list of as many values."""
+    if not rows:
+        return []
+    try:
+        out = json.loads("[" + ",".join(r[col] for r in rows) + "]")
+    except ValueError:
+        out = None
+    if not isinstance(out, list) or len(out) != len(rows):
+        out = [json.loads(r[col]) for r in rows]
+    return out

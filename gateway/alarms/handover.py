@@ -38,6 +38,9 @@ HANDOVER_EVENTS = ("door.forced", "door.held_open", "device.offline", "device.on
                    "meter.online", "meter.anomaly", "alarm.escalated")
 #: at most this many (the newest) in one report; ``events_since_truncated`` says when more happened
 HANDOVER_EVENTS_MAX = 200
+#: with no handover ever recorded, the report's "since" parts cover this much: a full day is both shifts (DOMAIN.md:
+#: day 08:30-18:30, night 18:30-08:30), and what they read from the event log stays a day's worth at any log size
+FIRST_REPORT_WINDOW = timedelta(hours=24)
 
 
 def alarm_items(lifecycle: Lifecycle) -> dict[str, Any]:
@@ -92,11 +95,13 @@ class Handover:
         ctx = self.ctx
         last = self.last()
         since = last["ts"] if last else None
+        covers = since or self.first_window_start()
         report: dict[str, Any] = {"now": format_ts(ctx.clock.now()), "shift": self.current_shift(),
-                                  "since": since, "last_handover": last, **self.own.handover_items()}
-        report["alarms_since"] = db.alarms_raised_since(ctx.store, since)
-        report["events_since"], report["events_since_truncated"] = self.events_since(since)
-        report["failed_swipes"] = self.failed_swipes(since)
+                                  "since": since, "covers_from": covers, "last_handover": last,
+                                  **self.own.handover_items()}
+        report["alarms_since"] = db.alarms_raised_since(ctx.store, covers)
+        report["events_since"], report["events_since_truncated"] = self.events_since(covers)
+        report["failed_swipes"] = self.failed_swipes(covers)
         report["failed_swipes_total"] = sum(f["count"] for f in report["failed_swipes"])
         report["handover_missed"] = self.missed()
         for src in self.sources():
@@ -112,13 +117,21 @@ class Handover:
         report["devices_offline"] = ctx.devices.offline()
         return report
 
+    def first_window_start(self) -> str:
+        """Where the report starts when no handover was ever recorded: :data:`FIRST_REPORT_WINDOW` ago."""
+        return format_ts(self.ctx.clock.now() - FIRST_REPORT_WINDOW)
+
     def _after(self, since: str | None) -> tuple[int, str]:
         """(seq, ts) bounding "since the last handover" in the event log: the last ``shift.handover`` event's seq
-        (exact, whatever the clock did); if that event was already pruned from the log, the handover's time."""
+        (exact, whatever the clock did); if that event was already pruned from the log (or none was recorded:
+        ``since`` is then the first report's window), the time, with the first seq logged after it so the
+        queries read the ``(type, seq)`` index from there instead of every event of the type."""
         if since is None:
-            return 0, ""
+            since = self.first_window_start()
         seq = db.last_handover_seq(self.ctx.store)
-        return (seq, "") if seq is not None else (0, since)
+        if seq is not None:
+            return seq, ""
+        return db.first_seq_after(self.ctx.store, since) - 1, since
 
     def events_since(self, since: str | None, limit: int = HANDOVER_EVENTS_MAX) -> tuple[list[dict[str, Any]], bool]:
         """Door, device, meter and escalation events since the last handover (oldest first), and whether more

@@ -299,6 +299,15 @@ def last_handover_seq(store: Store) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def first_seq_after(store: Store, ts: str) -> int:
+    """The seq of the first event logged after ``ts`` in time order (the newest seq + 1 when none): turns a time
+    bound into a seq bound the ``(type, seq)`` index can start from. One seek in the ``events_ts`` index. Events
+    logged earlier but stamped later (a clock stepped back) are not looked for: the bound is the log's order."""
+    row = store.query_one("SELECT COALESCE((SELECT seq FROM events INDEXED BY events_ts WHERE ts > ? ORDER BY ts "
+                          "LIMIT 1), (SELECT MAX(seq) FROM events) + 1, 1)", (ts,))
+    return int(row[0]) if row is not None else 1
+
+
 def events_after(store: Store, types: tuple[str, ...], after_seq: int, after_ts: str,
                  limit: int) -> list[sqlite3.Row]:
     """Logged events of these types after a seq and a time, newest first, at most ``limit``."""

@@ -44,6 +44,7 @@ def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dec["snapshot"]["job"]["ok"] is True
     assert res["at_3_days"]["rows"]["readings"] == 3 * 20 * 96
     assert res["daemon"]["events_paging"]["rows"] > 0 and res["daemon"]["readings_paging"]["rows"] > 0
+    assert res["daemon"]["restart_to_ready_s"] > 0 and res["daemon"]["query_plans"]["full_scans"] == []
 
 
 def test_bench_alarms_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,9 @@ import sqlite3
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import __version__, gauges
@@ -17,6 +18,7 @@ from gateway.api.auth import Principal, require_role
 from gateway.api.deps import context
 from gateway.context import GatewayContext
 from gateway.events import Emit
+from gateway.events import page as event_page
 from gateway.store import StoreUnavailable, release_ride_along
 
 #: test-event transactions (of 100) queued at a time: a commit of about 1,000 while the next is written
@@ -77,9 +79,12 @@ async def metrics(ctx: GatewayContext = Depends(context)) -> str:
 async def events(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(100, ge=1, le=1000),
                  type: list[str] | None = Query(None),
                  who: Principal = Depends(require_role("central", "operator")),
-                 ctx: GatewayContext = Depends(context)) -> dict[str, Any]:
-    items = [e.envelope() for e in ctx.events.query(after, limit, type)]
-    return {"items": items, "next": items[-1]["seq"] if items else after}
+                 ctx: GatewayContext = Depends(context)) -> Response:
+    """Events after a cursor: written straight to JSON (pydantic's serializer: the same bytes as through ``Page``,
+    without validating a page of envelopes the event log just built)."""
+    items = event_page(ctx.store, after, limit, type)
+    return Response(pydantic_core.to_json({"items": items, "next": items[-1]["seq"] if items else after}),
+                    media_type="application/json")
 
 
 @router.post("/test-events", status_code=202, response_model=TestEventsAccepted)

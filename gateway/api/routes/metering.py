@@ -15,6 +15,7 @@ import json
 from datetime import datetime, tzinfo
 from typing import Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
@@ -129,8 +130,11 @@ async def get_readings(after: str = Query(default="0", max_length=20),
                        start: str | None = Query(default=None, alias="from", max_length=40),
                        end: str | None = Query(default=None, alias="to", max_length=40),
                        who: Principal = Depends(central),
-                       comp: MeteringComponent = Depends(metering)) -> dict[str, Any]:
-    """Readings after a cursor, optionally only some meters / units / a time range ([from, to))."""
+                       comp: MeteringComponent = Depends(metering)) -> Response:
+    """Readings after a cursor, optionally only some meters / units / a time range ([from, to)).
+
+    The page is written straight to JSON (pydantic's serializer, the same bytes as through ``ReadingPage``):
+    validating 5,000 ``Reading`` models a page of rows the register just built cost more than the query."""
     if not (after.isascii() and after.isdigit()) or int(after) >= MAX_CURSOR:
         raise Invalid("invalid_cursor", "after must be a cursor returned as next")
     if len(meter or []) > MAX_FILTER_VALUES or len(unit or []) > MAX_FILTER_VALUES:
@@ -139,7 +143,8 @@ async def get_readings(after: str = Query(default="0", max_length=20),
     lo, hi = _bound("from", start, tz), _bound("to", end, tz)
     if lo and hi and lo >= hi:
         raise Invalid("invalid_range", "from must be before to")
-    return comp.readings_after(int(after), limit, meters=meter, units=unit, start=lo, end=hi)
+    page = comp.readings_after(int(after), limit, meters=meter, units=unit, start=lo, end=hi)
+    return Response(pydantic_core.to_json(page), media_type="application/json")
 
 
 def _bound(name: str, text: str | None, tz: tzinfo) -> str | None:
