@@ -168,6 +168,7 @@ _PAGE: dict[str, tuple[str, str]] = {
     "handover.alarms_since": ("上次交接后的报警", "Alarms since the last handover"),
     "handover.devices_offline": ("离线设备", "Devices offline"),
     "handover.last": ("上次交接", "Last handover"),
+    "handover.covers_from": ("“上次交接后”各项自 {at} 起统计", "The \u201csince the last handover\u201d parts cover from {at}"),
     "handover.events_since": ("上次交接后的事件", "Events since the last handover"),
     "handover.supervision_faults": ("失联的报警主机", "Alarm panels silent"),
     "handover.supervision_off": ("未监测心跳的报警接收", "Receivers not supervised"),

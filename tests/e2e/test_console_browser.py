@@ -142,6 +142,8 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
         '[data-section="unacknowledged_alarms"] li').length === 1 && document.querySelectorAll(
         '[data-section="doors"] li').length === 1""")   # the report caught up with the ack and the relock
     assert in_view(page, "#handover-submit")
+    # no handover on record yet: the report says from when its "since the last handover" parts count (24 h)
+    assert "The \u201csince the last handover\u201d parts cover from" in page.inner_text("#handover-covers")
     shot(page, "duty-1366", doc=True)
     page.fill("#handover-from", "Wang")
     page.fill("#handover-to", "Chen")
@@ -149,6 +151,7 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     page.click("#handover-submit")
     page.wait_for_selector('#activity li[data-type="shift.handover"]')
     page.wait_for_selector("#missed-banner.hidden", state="attached")
+    page.wait_for_selector("#handover-covers", state="detached")   # now they count from the handover itself
 
     # a card lost at night: the duty room finds it in the register and revokes it at once
     lost = wiegand_encode("H10301", 21, 777)

@@ -404,6 +404,9 @@ function renderReport(rep) {
     box.append(el("p", { class: "hint", id: "handover-last" },
       `${L("handover.last")}: ${fmtTime(last.ts)} ${last.from || ""} → ${last.to || ""}${last.notes ? " · " + last.notes : ""}`));
   }
+  if (rep.covers_from && rep.covers_from !== rep.since) {   // no handover recorded, or its event pruned: the last 24 h
+    box.append(el("p", { class: "hint", id: "handover-covers" }, Lf("handover.covers_from", { at: fmtTime(rep.covers_from) })));
+  }
   const keys = REPORT_SECTIONS.concat(Object.keys(rep).filter((k) => !REPORT_SECTIONS.includes(k) && Array.isArray(rep[k])));
   for (const key of keys) {
     const value = rep[key];
