@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import sqlite3
 import time
 import uuid
@@ -58,6 +59,10 @@ def default_components() -> list[Any]:
     return [AccessComponent(), MeteringComponent(), AlarmsComponent(), CommissioningComponent(), ConsoleComponent()]
 
 
+#: the GIL's switch interval in the daemon (CPython's default is 5 ms)
+SWITCH_INTERVAL_S = 0.0005
+
+
 async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = None, *,
                         clock: Clock | None = None, start: bool = True) -> GatewayContext:
     """Open the store, wire the shared services, start the components (no MQTT, no HTTP).
@@ -65,6 +70,9 @@ async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = N
     The daemon uses it, and so do in-process tests of a component.
     """
     comps = list(default_components() if components is None else components)
+    # a thread running Python (the store's writer binding a batch, a backup) hands the GIL back to the loop
+    # after at most this long, not CPython's 5 ms: a door decision waits on the loop (see docs/hardening.md)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     clock = clock or Clock(cfg.gateway.timezone)
     store = Store(cfg.db_path, synchronous=cfg.store.synchronous, busy_timeout_s=cfg.store.busy_timeout_s,
                   fail_after_s=cfg.store.fail_after_s, min_free_mb=cfg.store.min_free_mb)

@@ -41,6 +41,7 @@ from gateway.schema import (  # noqa: F401 - re-exported: the store's public nam
     pending_migrations,
     schema_versions,
 )
+from gateway.storecheckpoint import Checkpointer
 from gateway.storefiles import (  # noqa: F401 - re-exported
     StoreCorrupt,
     backup_database,
@@ -141,6 +142,7 @@ class Store(Writer):
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._writer: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -200,6 +202,12 @@ class Store(Writer):
             dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
             log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)
+        # checkpoints on their own thread, never inside a commit a decision waits on (storecheckpoint)
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = Checkpointer(lambda: connect(self.path, synchronous=self.synchronous,
+                                                          busy_timeout_s=self.busy_timeout_s))
+        self.on_commit(self._checkpointer.committed)
+        self._checkpointer.start()
         self._thread = threading.Thread(target=self._run_writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -214,6 +222,8 @@ class Store(Writer):
         if self._thread:
             self._queue.put(None)
             self._thread.join(timeout=30)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         for hook in self._before_close:
             try:
                 hook()

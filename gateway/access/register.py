@@ -132,7 +132,7 @@ UPSERT_CARD = (
     "status=CASE WHEN access_cards.status='revoked' THEN 'revoked' ELSE excluded.status END, "
     "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
 )
-SNAPSHOT_CHUNK = 4000
+SNAPSHOT_CHUNK = 500
 
 
 def card_row(dec: DecodedCard, holder: tuple[str, str, str], cols: tuple[Any, ...], status: str, *, rev: int,

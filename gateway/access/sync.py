@@ -34,7 +34,7 @@ from gateway.memory import release_memory
 log = logging.getLogger(__name__)
 
 SNAPSHOT_CHUNK = register.SNAPSHOT_CHUNK
-SNAPSHOT_SLICE = 250
+SNAPSHOT_SLICE = 100
 #: a snapshot's answer lists at most this many cards not applied as sent
 MAX_RESULTS = 1000
 STATUS = register.CARD_COLUMNS.index("status")
