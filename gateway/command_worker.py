@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import pickle
 import sys
 from collections.abc import Iterator
@@ -120,6 +121,8 @@ async def free_in_slices(msg: dict[str, Any] | None) -> None:
 
 def main() -> None:
     """Child: read the header line and the payload from stdin, write the envelope to stdout."""
+    with contextlib.suppress(OSError):
+        os.nice(10)  # on a small box the daemon's loop (the doors) comes first
     stdin = sys.stdin.buffer
     header = json.loads(stdin.readline())
     raw = stdin.read()

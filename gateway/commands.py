@@ -90,6 +90,8 @@ class CommandRouter:
         #: id -> (command name, its result to come): a repeat that arrives while the first still runs
         self._running: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self.quiet = QuietLog(log)
+        #: big commands read by a child process (command_worker), not in a thread
+        self.parsed_in_child = 0
 
     def register(self, name: str, handler: Handler, args_model: type[BaseModel] | None = None) -> None:
         """``handler(args)`` gets a validated ``args_model`` instance (or the raw dict) and returns a result dict."""
@@ -116,7 +118,9 @@ class CommandRouter:
     async def _read_big(self, name: str, raw: bytes) -> tuple[dict[str, Any] | None,
                                                               tuple[str | None, str, str] | None, str | None]:
         try:
-            return await parse_in_child(raw, name, self.max_bytes, self.max_depth, self.hmac_key)
+            read = await parse_in_child(raw, name, self.max_bytes, self.max_depth, self.hmac_key)
+            self.parsed_in_child += 1
+            return read
         except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:  # no child: in a thread, as before
             self.quiet.log(("(parser)", "child"), "command parser child unavailable (%s): parsing in a thread", exc)
             msg, refused = await asyncio.to_thread(read_command, raw, self.max_bytes, self.max_depth)

@@ -272,22 +272,23 @@ class Store(Writer):
         self._before_close.append(hook)
 
     # ------------------------------------------------------------------ writes
-    def submit(self, fn: WriteFn[T]) -> Future[T]:
+    def submit(self, fn: WriteFn[T], background: bool = False) -> Future[T]:
         if self._closed:
             raise StoreClosed("store is closed")
         fut: Future[T] = Future()
-        self._queue.put(_Item(fn, fut))
+        self._queue.put(_Item(fn, fut, background))
         return fut
 
-    async def write(self, fn: WriteFn[T]) -> T:
+    async def write(self, fn: WriteFn[T], *, background: bool = False) -> T:
         """Run ``fn(conn)`` in the writer's transaction; return once committed.
 
         An HTTP request's pending audit row (:data:`ride_along`) commits in the
         same transaction as the first write of the request's own task, or not at all.
+        ``background``: a slice of a big job, committed after any foreground write queued beside it.
         """
         ride = ride_along.get()
         if ride is None or not ride.rides_with(asyncio.current_task()):
-            return await asyncio.wrap_future(self.submit(fn))
+            return await asyncio.wrap_future(self.submit(fn, background))
 
         def both(conn: sqlite3.Connection) -> T:
             value = fn(conn)
@@ -308,7 +309,7 @@ class Store(Writer):
         slices. Returns (rows deleted, slices)."""
         total = slices = after = 0
         while True:
-            n, last = await self.write(_slice(fn, after, slice_rows))
+            n, last = await self.write(_slice(fn, after, slice_rows), background=True)
             total += n
             slices += 1
             if n < slice_rows:

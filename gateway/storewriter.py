@@ -15,6 +15,8 @@ up, and a write queued during an attempt joins the next one, so a caller is refu
 a full disk fails an attempt at once: then about ``fail_after_s``). The writer notes when each attempt
 began (``attempt_started``): the systemd watchdog pings while no attempt has run longer than the busy
 timeout plus a margin, so a lock held outside does not get the gateway killed, a wedged writer does.
+Writes submitted as ``background`` (the slices of big jobs) never share a transaction with foreground ones
+queued beside them: those commit first (see :meth:`Writer._attempt_foreground_first`).
 No exception ends the writer thread: one that escapes is logged and the loop carries on. A write that
 raises on its own (not a storage error) is rolled back to its savepoint and fails alone, as before.
 """
@@ -55,10 +57,10 @@ def is_storage_error(exc: BaseException) -> bool:
 
 
 class _Item:
-    __slots__ = ("fn", "fut", "t0")
+    __slots__ = ("fn", "fut", "t0", "background")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any]) -> None:
-        self.fn, self.fut, self.t0 = fn, fut, time.monotonic()
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any], background: bool = False) -> None:
+        self.fn, self.fut, self.t0, self.background = fn, fut, time.monotonic(), background
 
 
 class _BatchFailed(Exception):
@@ -112,7 +114,7 @@ class Writer:
                             item.fut.set_exception(StoreClosed("store closed before the write could commit"))
                     return
                 if pending or self.trouble is not None:
-                    ok = self._attempt(pending)
+                    ok = self._attempt_foreground_first(pending)
                     delay = 0.0 if ok else min(max(delay * 2, 0.05), 2.0)
             except Exception:  # never end the writer: log, wait a little, carry on
                 log.exception("store: writer loop error (carrying on)")
@@ -142,6 +144,20 @@ class Writer:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
                 return False
+
+    def _attempt_foreground_first(self, pending: list[_Item]) -> bool:
+        """Commit ``pending``; background writes (a slice of a prune, of a snapshot's staging) queued with
+        foreground ones (a door decision) go in a transaction of their own after them, so a decision never
+        waits for a queued slice, only for the one already running."""
+        if not any(item.background for item in pending) or all(item.background for item in pending):
+            return self._attempt(pending)
+        fg = [item for item in pending if not item.background]
+        bg = [item for item in pending if item.background]
+        ok = self._attempt(fg)
+        if ok:
+            ok = self._attempt(bg)
+        pending[:] = fg + bg  # what is left of either (each attempt clears its own on success)
+        return ok
 
     def _attempt(self, pending: list[_Item]) -> bool:
         """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed."""

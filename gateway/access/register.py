@@ -132,7 +132,8 @@ UPSERT_CARD = (
     "status=CASE WHEN access_cards.status='revoked' THEN 'revoked' ELSE excluded.status END, "
     "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
 )
-SNAPSHOT_CHUNK = 500
+SNAPSHOT_CHUNK = 250
+DROP_SLICE = 100  # rows of the replaced card table deleted per (background) write after a snapshot
 
 
 def card_row(dec: DecodedCard, holder: tuple[str, str, str], cols: tuple[Any, ...], status: str, *, rev: int,
@@ -393,7 +394,7 @@ def drop_old_slice(conn: sqlite3.Connection) -> int:
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'").fetchone():
         return 0
     n = conn.execute("DELETE FROM access_cards_old WHERE rowid IN "
-                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (SNAPSHOT_CHUNK,)).rowcount
+                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (DROP_SLICE,)).rowcount
     if n == 0:
         conn.execute("DROP TABLE access_cards_old")
     return int(n)
