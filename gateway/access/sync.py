@@ -194,9 +194,10 @@ class Sync:
                 out["results_truncated"] = True
             return out
 
+        t0 = loop.time()
         result = await ctx.events.transact(swap)
-        log.info("card snapshot rev %d applied: %d cards, %d not as sent (unit index %s)", rev, count,
-                 len(result["results"]), index)
+        log.info("card snapshot rev %d applied: %d cards, %d not as sent (unit index %s; swap %.0f ms)", rev, count,
+                 len(result["results"]), index, (loop.time() - t0) * 1000)
         self._tasks.append(loop.create_task(self.drop_old_cards(), name="access.snapshot-cleanup"))
         # the parsed payload is freed once the command returns; give that memory back to the OS then
         loop.call_later(0.5, release_memory)
