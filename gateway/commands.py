@@ -32,6 +32,7 @@ from gateway.command_screen import read_command
 from gateway.command_worker import free_in_slices, gc_paused, parse_in_child
 from gateway.errors import DomainError
 from gateway.events import format_ts
+from gateway.memory import release_memory
 from gateway.metrics import Metrics
 from gateway.store import Store
 
@@ -114,6 +115,7 @@ class CommandRouter:
                 return await self._handle(name, msg, refused, sig)
             finally:
                 await free_in_slices(msg)
+                asyncio.get_running_loop().call_later(0.5, release_memory)  # the freed heap back to the OS
 
     async def _read_big(self, name: str, raw: bytes) -> tuple[dict[str, Any] | None,
                                                               tuple[str | None, str, str] | None, str | None]:
