@@ -135,6 +135,7 @@ class Store(Writer):
                  busy_timeout_s: float = 2.0, fail_after_s: float = 5.0, min_free_mb: float = 16.0) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.sync_full = synchronous.upper() != "NORMAL"
         self.max_batch = max_batch
         self.busy_timeout_s = busy_timeout_s
         self.fail_after_s = fail_after_s

@@ -86,6 +86,8 @@ class Writer:
     _after_commit: list[Callable[[], None]]
     _after_commit_conn: list[Callable[[sqlite3.Connection], None]]
     _after_rollback: list[Callable[[], None]]
+    #: the writer commits with synchronous=FULL (then background-only transactions go without an fsync)
+    sync_full: bool = False
     #: time.monotonic() when the attempt under way began; None while the writer waits or backs off
     attempt_started: float | None = None
 
@@ -160,12 +162,27 @@ class Writer:
         return ok
 
     def _attempt(self, pending: list[_Item]) -> bool:
-        """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed."""
+        """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed.
+
+        A transaction of background writes only commits without its own fsync (``synchronous=NORMAL`` for
+        it): the next foreground commit's fsync of the WAL makes it durable too, and a door decision never
+        waits for a slice's fsync before its own. A big job's slice lost to a power cut is redone (a prune)
+        or thrown away (a snapshot's staging table, recreated by the next snapshot)."""
         self.attempt_started = time.monotonic()
+        lazy = bool(pending) and self.sync_full and all(item.background for item in pending)
         try:
+            if lazy:
+                self._set_sync("NORMAL")
             return self._attempt_once(pending)
         finally:
+            if lazy:
+                self._set_sync("FULL")
             self.attempt_started = None
+
+    def _set_sync(self, level: str) -> None:
+        with contextlib.suppress(sqlite3.Error):  # outside a transaction: it cannot fail but on a closed file
+            assert self._writer is not None
+            self._writer.execute(f"PRAGMA synchronous={level}")
 
     def _attempt_once(self, pending: list[_Item]) -> bool:
         conn = self._writer
