@@ -66,6 +66,7 @@ AUDIT = knob("YEAR_AUDIT", 200)
 SWIPES = knob("YEAR_SWIPES", 1000)
 HTTP_N = knob("YEAR_HTTP_N", 30)
 PAGES = knob("YEAR_PAGES", 50)
+DAEMON = knob("YEAR_DAEMON", 1)  # 0: only the in-process part (the decisions while the big jobs run)
 DOORS = 20
 READS_PER_DAY = 96  # every 15 minutes
 BUSES = 10
@@ -191,6 +192,9 @@ async def in_process(work: Path, res: dict[str, Any]) -> None:
     access, metering = AccessComponent(), MeteringComponent()
     access.readers.start = lambda ctx: None  # type: ignore[method-assign]  # no buses: relay captured below
     ctx = await build_context(cfg, components=[access, metering])
+    if os.environ.get("YEAR_SWITCH_MS"):  # to measure the daemon's GIL switch interval against another
+        sys.setswitchinterval(float(os.environ["YEAR_SWITCH_MS"]) / 1000)
+    res["switch_interval_ms"] = sys.getswitchinterval() * 1000
     try:
         t0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
         await build(cfg, ctx, access, t0, res)
@@ -343,7 +347,8 @@ def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="egw-year-") as tmp:
         work = Path(tmp)
         asyncio.run(in_process(work, res))
-        daemon(work, res)
+        if DAEMON:
+            daemon(work, res)
     res["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     res["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}
     return res

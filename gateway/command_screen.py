@@ -15,8 +15,10 @@ that fails; see README "Extensions to the contract").
 
 from __future__ import annotations
 
+import json
 import re
 from itertools import accumulate
+from typing import Any
 
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 _QUOTED = re.compile(rb'"[^"]*"')
@@ -67,3 +69,20 @@ def guess_id(raw: bytes, scan: int = ID_SCAN_BYTES) -> str | None:
                 return value.group(1).decode("ascii")
         previous = token
     return None
+
+
+def read_command(raw: bytes, max_bytes: int, max_depth: int) -> tuple[dict[str, Any] | None,
+                                                                         tuple[str | None, str, str] | None]:
+    """(the command object, None), or (None, (id or None, code, message)) when it must not or cannot be read."""
+    screened = screen(raw, max_bytes, max_depth)
+    if screened is not None:
+        return None, (guess_id(raw), *screened)
+    try:
+        msg = json.loads(raw)
+    except RecursionError:   # screen() measured the depth; never trust one check alone
+        return None, (guess_id(raw), "too_deep", "command nests too deep to parse")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, (guess_id(raw), "bad_json", f"payload is not JSON: {exc}")
+    if not isinstance(msg, dict):
+        return None, (None, "bad_request", "payload must be a JSON object")
+    return msg, None

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import pickle
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -27,9 +28,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from drivers.quietlog import QuietLog
-from gateway.command_screen import guess_id, screen
+from gateway.command_screen import read_command
+from gateway.command_worker import free_in_slices, gc_paused, parse_in_child
 from gateway.errors import DomainError
 from gateway.events import format_ts
+from gateway.memory import release_memory
 from gateway.metrics import Metrics
 from gateway.store import Store
 
@@ -88,6 +91,8 @@ class CommandRouter:
         #: id -> (command name, its result to come): a repeat that arrives while the first still runs
         self._running: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self.quiet = QuietLog(log)
+        #: big commands read by a child process (command_worker), not in a thread
+        self.parsed_in_child = 0
 
     def register(self, name: str, handler: Handler, args_model: type[BaseModel] | None = None) -> None:
         """``handler(args)`` gets a validated ``args_model`` instance (or the raw dict) and returns a result dict."""
@@ -100,17 +105,39 @@ class CommandRouter:
     async def handle(self, name: str, payload: bytes | str) -> dict[str, Any]:
         """Turn one incoming message into the result to publish on cmd-result (always one, whatever came)."""
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
-        if len(raw) > OFF_LOOP_BYTES:   # a snapshot's screen and parse take a fraction of a second: not on the loop
-            msg, refused = await asyncio.to_thread(self._parse, name, raw)
-        else:
-            msg, refused = self._parse(name, raw)
-        if refused is not None:
-            return refused
+        if len(raw) <= OFF_LOOP_BYTES or len(raw) > self.max_bytes:  # small, or refused on its size alone
+            msg, refused = read_command(raw, self.max_bytes, self.max_depth)
+            return await self._handle(name, msg, refused, None)
+        # a snapshot's screen and parse hold the GIL for half a second: in a child process (command_worker)
+        with gc_paused():
+            msg, refused, sig = await self._read_big(name, raw)
+            try:
+                return await self._handle(name, msg, refused, sig)
+            finally:
+                await free_in_slices(msg)
+                asyncio.get_running_loop().call_later(0.5, release_memory)  # the freed heap back to the OS
+
+    async def _read_big(self, name: str, raw: bytes) -> tuple[dict[str, Any] | None,
+                                                              tuple[str | None, str, str] | None, str | None]:
+        try:
+            read = await parse_in_child(raw, name, self.max_bytes, self.max_depth, self.hmac_key)
+            self.parsed_in_child += 1
+            return read
+        except (OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:  # no child: in a thread, as before
+            self.quiet.log(("(parser)", "child"), "command parser child unavailable (%s): parsing in a thread", exc)
+            msg, refused = await asyncio.to_thread(read_command, raw, self.max_bytes, self.max_depth)
+            return msg, refused, None
+
+    async def _handle(self, name: str, msg: dict[str, Any] | None, refused: tuple[str | None, str, str] | None,
+                      sig: str | None) -> dict[str, Any]:
+        if refused is not None or msg is None:
+            assert refused is not None
+            return self._refuse(name, *refused)
         cmd_id = msg.get("id")
         if not isinstance(cmd_id, str) or not ID_RE.match(cmd_id):
             return self._refuse(name, None, "missing_id", "field 'id' must be a string of 1-128 [A-Za-z0-9._:-]")
-        if (refused := self._screen_sender(name, msg)) is not None:
-            return self._refuse(name, cmd_id, refused["error"]["code"], refused["error"]["message"])
+        if (screened := self._screen_sender(name, msg, sig)) is not None:
+            return self._refuse(name, cmd_id, screened["error"]["code"], screened["error"]["message"])
         stored = self.store.query_one("SELECT name, result FROM commands WHERE id=?", (cmd_id,))
         if stored is not None:
             if stored[0] != name:
@@ -124,21 +151,6 @@ class CommandRouter:
             await asyncio.wait([running[1]])   # the same command again while it runs: its one answer
             return running[1].result()
         return await self._run(cmd_id, name, msg.get("args", {}))
-
-    def _parse(self, name: str, raw: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """(the command object, None), or ({}, the refusal) when it must not or cannot be read."""
-        screened = screen(raw, self.max_bytes, self.max_depth)
-        if screened is not None:
-            return {}, self._refuse(name, guess_id(raw), *screened)
-        try:
-            msg = json.loads(raw)
-        except RecursionError:   # screen() measured the depth; never trust one check alone
-            return {}, self._refuse(name, guess_id(raw), "too_deep", "command nests too deep to parse")
-        except (ValueError, UnicodeDecodeError) as exc:
-            return {}, self._refuse(name, guess_id(raw), "bad_json", f"payload is not JSON: {exc}")
-        if not isinstance(msg, dict):
-            return {}, self._refuse(name, None, "bad_request", "payload must be a JSON object")
-        return msg, None
 
     async def _run(self, cmd_id: str, name: str, args: Any) -> dict[str, Any]:
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -170,10 +182,10 @@ class CommandRouter:
             result["command"] = name[:128]   # id unreadable: central matches the answer by command name
         return self._count(result)
 
-    def _screen_sender(self, name: str, msg: dict[str, Any]) -> dict[str, Any] | None:
+    def _screen_sender(self, name: str, msg: dict[str, Any], sig: str | None = None) -> dict[str, Any] | None:
         """A signature that does not hold, or a command name nobody registered: refused before it runs (nothing
         is stored for a name the sender made up)."""
-        if self.hmac_key is not None and (refused := self._check_signature(name, msg)) is not None:
+        if self.hmac_key is not None and (refused := self._check_signature(name, msg, sig)) is not None:
             return refused
         if name not in self._handlers:
             return _error(msg.get("id"), "unknown_command", f"unknown command '{name[:128]}'; known: {', '.join(self.names)}")
@@ -202,13 +214,14 @@ class CommandRouter:
             return _error(cmd_id, "internal", f"{type(exc).__name__}: {exc}")
         return {"id": cmd_id, "ok": True, "result": result or {}}
 
-    def _check_signature(self, name: str, msg: dict[str, Any]) -> dict[str, Any] | None:
-        """With a key configured, only signed, fresh commands run (a rogue broker client can't open valves)."""
+    def _check_signature(self, name: str, msg: dict[str, Any], expected: str | None = None) -> dict[str, Any] | None:
+        """With a key configured, only signed, fresh commands run (a rogue broker client can't open valves).
+        ``expected``: the signature as computed by the child that parsed a big command (same code)."""
         assert self.hmac_key is not None
         sig, ts = msg.get("sig"), msg.get("ts")
         if not isinstance(sig, str) or not isinstance(ts, str):
             return _error(msg.get("id"), "unsigned", "commands must carry 'ts' (RFC 3339) and 'sig' (HMAC-SHA256)")
-        if not hmac.compare_digest(sig.lower(), sign(self.hmac_key, name, msg)):
+        if not hmac.compare_digest(sig.lower(), expected or sign(self.hmac_key, name, msg)):
             return _error(msg.get("id"), "bad_signature", "signature does not match")
         try:
             when = datetime.fromisoformat(ts.replace("Z", "+00:00"))

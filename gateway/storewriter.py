@@ -15,6 +15,8 @@ up, and a write queued during an attempt joins the next one, so a caller is refu
 a full disk fails an attempt at once: then about ``fail_after_s``). The writer notes when each attempt
 began (``attempt_started``): the systemd watchdog pings while no attempt has run longer than the busy
 timeout plus a margin, so a lock held outside does not get the gateway killed, a wedged writer does.
+Writes submitted as ``background`` (the slices of big jobs) never share a transaction with foreground ones
+queued beside them: those commit first (see :meth:`Writer._attempt_foreground_first`).
 No exception ends the writer thread: one that escapes is logged and the loop carries on. A write that
 raises on its own (not a storage error) is rolled back to its savepoint and fails alone, as before.
 """
@@ -55,10 +57,10 @@ def is_storage_error(exc: BaseException) -> bool:
 
 
 class _Item:
-    __slots__ = ("fn", "fut", "t0")
+    __slots__ = ("fn", "fut", "t0", "background")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any]) -> None:
-        self.fn, self.fut, self.t0 = fn, fut, time.monotonic()
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: Future[Any], background: bool = False) -> None:
+        self.fn, self.fut, self.t0, self.background = fn, fut, time.monotonic(), background
 
 
 class _BatchFailed(Exception):
@@ -84,6 +86,8 @@ class Writer:
     _after_commit: list[Callable[[], None]]
     _after_commit_conn: list[Callable[[sqlite3.Connection], None]]
     _after_rollback: list[Callable[[], None]]
+    #: the writer commits with synchronous=FULL (then background-only transactions go without an fsync)
+    sync_full: bool = False
     #: time.monotonic() when the attempt under way began; None while the writer waits or backs off
     attempt_started: float | None = None
 
@@ -112,7 +116,7 @@ class Writer:
                             item.fut.set_exception(StoreClosed("store closed before the write could commit"))
                     return
                 if pending or self.trouble is not None:
-                    ok = self._attempt(pending)
+                    ok = self._attempt_foreground_first(pending)
                     delay = 0.0 if ok else min(max(delay * 2, 0.05), 2.0)
             except Exception:  # never end the writer: log, wait a little, carry on
                 log.exception("store: writer loop error (carrying on)")
@@ -143,13 +147,42 @@ class Writer:
             except queue.Empty:
                 return False
 
+    def _attempt_foreground_first(self, pending: list[_Item]) -> bool:
+        """Commit ``pending``; background writes (a slice of a prune, of a snapshot's staging) queued with
+        foreground ones (a door decision) go in a transaction of their own after them, so a decision never
+        waits for a queued slice, only for the one already running."""
+        if not any(item.background for item in pending) or all(item.background for item in pending):
+            return self._attempt(pending)
+        fg = [item for item in pending if not item.background]
+        bg = [item for item in pending if item.background]
+        ok = self._attempt(fg)
+        if ok:
+            ok = self._attempt(bg)
+        pending[:] = fg + bg  # what is left of either (each attempt clears its own on success)
+        return ok
+
     def _attempt(self, pending: list[_Item]) -> bool:
-        """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed."""
+        """Commit ``pending`` (or a probe, if empty) in one transaction. False if the store failed.
+
+        A transaction of background writes only commits without its own fsync (``synchronous=NORMAL`` for
+        it): the next foreground commit's fsync of the WAL makes it durable too, and a door decision never
+        waits for a slice's fsync before its own. A big job's slice lost to a power cut is redone (a prune)
+        or thrown away (a snapshot's staging table, recreated by the next snapshot)."""
         self.attempt_started = time.monotonic()
+        lazy = bool(pending) and self.sync_full and all(item.background for item in pending)
         try:
+            if lazy:
+                self._set_sync("NORMAL")
             return self._attempt_once(pending)
         finally:
+            if lazy:
+                self._set_sync("FULL")
             self.attempt_started = None
+
+    def _set_sync(self, level: str) -> None:
+        with contextlib.suppress(sqlite3.Error):  # outside a transaction: it cannot fail but on a closed file
+            assert self._writer is not None
+            self._writer.execute(f"PRAGMA synchronous={level}")
 
     def _attempt_once(self, pending: list[_Item]) -> bool:
         conn = self._writer

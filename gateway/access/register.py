@@ -109,7 +109,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (5, "CREATE INDEX access_cards_revoked_a ON access_cards(card) WHERE status='revoked';\n"
+        "CREATE INDEX access_cards_local_a ON access_cards(card) WHERE source='local' AND confirmed=0;"),
 ]
+#: the staging table's indexes (name base -> definition; names alternate _a/_b with the live table's). The partial
+#: ones (migration 5) find the few cards a snapshot's swap carries over without scanning 100,000 in its transaction
+STAGED_INDEXES = {"unit": "(unit)", "revoked": "(card) WHERE status='revoked'",
+                  "local": "(card) WHERE source='local' AND confirmed=0"}
 
 #: the card table's columns, in table order: every row the register writes is a tuple in this order
 CARD_COLUMNS = ("card", "bits", "format", "facility", "number", "unit", "holder", "holder_kind", "doors",
@@ -132,14 +138,12 @@ UPSERT_CARD = (
     "status=CASE WHEN access_cards.status='revoked' THEN 'revoked' ELSE excluded.status END, "
     "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
 )
-SNAPSHOT_CHUNK = 4000
+SNAPSHOT_CHUNK, DROP_SLICE = 250, 100  # rows staged per write; of the replaced card table deleted per write after
 
 
 def card_row(dec: DecodedCard, holder: tuple[str, str, str], cols: tuple[Any, ...], status: str, *, rev: int,
              source: str, now: str, replaces: str | None = None) -> CardRow:
-    """A register row in :data:`CARD_COLUMNS` order.
-
-    ``holder`` = (unit, holder name, holder kind); ``cols`` = (doors JSON, valid_from, valid_until,
+    """A register row in :data:`CARD_COLUMNS` order. ``holder`` = (unit, holder name, holder kind); ``cols`` = (doors JSON, valid_from, valid_until,
     schedule JSON) as :func:`spec_columns` makes them. A row from central is confirmed (central has
     it); a local one is not until central sends it back.
     """
@@ -355,11 +359,11 @@ def create_staging(conn: sqlite3.Connection) -> str:
     # the live table's own definition (whatever migrations made of it), under the staging name
     live_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='access_cards'").fetchone()[0]
     conn.execute(re.sub(r'^CREATE TABLE\s+(["`]?)access_cards\1', "CREATE TABLE access_cards_next", live_sql))
-    live = {r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='access_cards'")}
-    index = "access_cards_unit_b" if "access_cards_unit_a" in live else "access_cards_unit_a"
-    conn.execute(f"CREATE INDEX {index} ON access_cards_next(unit)")
-    return index
+    live = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='access_cards'")}
+    names = {base: f"access_cards_{base}_{'b' if f'access_cards_{base}_a' in live else 'a'}" for base in STAGED_INDEXES}
+    for base, definition in STAGED_INDEXES.items():
+        conn.execute(f"CREATE INDEX {names[base]} ON access_cards_next{definition}")
+    return names["unit"]
 
 
 def stage_rows(conn: sqlite3.Connection, rows: list[CardRow]) -> None:
@@ -368,20 +372,17 @@ def stage_rows(conn: sqlite3.Connection, rows: list[CardRow]) -> None:
 
 def kept_revoked(conn: sqlite3.Connection, limit: int) -> tuple[int, list[tuple[str, str]]]:
     """Cards the staged snapshot has active that are revoked here: how many, and the first ``limit`` (card, reason)."""
-    sql = ("FROM access_cards_next n JOIN access_cards o ON o.card = n.card "
+    sql = ("FROM access_cards o CROSS JOIN access_cards_next n ON n.card = o.card "  # o first: its partial index
            "WHERE o.status='revoked' AND n.status!='revoked'")
-    n = int(conn.execute(f"SELECT COUNT(*) {sql}").fetchone()[0])
-    return n, [(r[0], r[1]) for r in conn.execute(f"SELECT n.card, o.revoke_reason {sql} ORDER BY n.card LIMIT ?",
-                                                  (limit,))]
+    rows = conn.execute(f"SELECT n.card, o.revoke_reason {sql} ORDER BY n.card LIMIT ?", (limit,)).fetchall()
+    return int(conn.execute(f"SELECT COUNT(*) {sql}").fetchone()[0]), [(r[0], r[1]) for r in rows]
 
 
 def swap_staged(conn: sqlite3.Connection, rev_: int) -> None:
     """Carry over what survives a snapshot, swap the tables by renaming, and set the revision."""
-    # what survives a snapshot: every card revoked here, as it is (its doors, holder and reason: the
-    # snapshot's version of it is not applied), and local issues central has not seen yet
+    # what survives: every card revoked here as it is (the snapshot's version is not applied), unseen local issues
     conn.execute("INSERT OR REPLACE INTO access_cards_next SELECT * FROM access_cards WHERE status='revoked'")
-    conn.execute("INSERT OR IGNORE INTO access_cards_next SELECT * FROM access_cards "
-                 "WHERE source='local' AND confirmed=0")
+    conn.execute("INSERT OR IGNORE INTO access_cards_next SELECT * FROM access_cards WHERE source='local' AND confirmed=0")
     # renames are cheap; dropping 100,000 rows is not: the old table is emptied in slices afterwards
     conn.execute("ALTER TABLE access_cards RENAME TO access_cards_old")
     conn.execute("ALTER TABLE access_cards_next RENAME TO access_cards")
@@ -393,7 +394,7 @@ def drop_old_slice(conn: sqlite3.Connection) -> int:
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'").fetchone():
         return 0
     n = conn.execute("DELETE FROM access_cards_old WHERE rowid IN "
-                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (SNAPSHOT_CHUNK,)).rowcount
+                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (DROP_SLICE,)).rowcount
     if n == 0:
         conn.execute("DROP TABLE access_cards_old")
     return int(n)

@@ -30,11 +30,12 @@ from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
 from gateway.memory import release_memory
+from gateway.store import DELETE_PAUSE_S
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_CHUNK = register.SNAPSHOT_CHUNK
-SNAPSHOT_SLICE = 250
+SNAPSHOT_SLICE = 25
 #: a snapshot's answer lists at most this many cards not applied as sent
 MAX_RESULTS = 1000
 STATUS = register.CARD_COLUMNS.index("status")
@@ -193,9 +194,10 @@ class Sync:
                 out["results_truncated"] = True
             return out
 
+        t0 = loop.time()
         result = await ctx.events.transact(swap)
-        log.info("card snapshot rev %d applied: %d cards, %d not as sent (unit index %s)", rev, count,
-                 len(result["results"]), index)
+        log.info("card snapshot rev %d applied: %d cards, %d not as sent (unit index %s; swap %.0f ms)", rev, count,
+                 len(result["results"]), index, (loop.time() - t0) * 1000)
         self._tasks.append(loop.create_task(self.drop_old_cards(), name="access.snapshot-cleanup"))
         # the parsed payload is freed once the command returns; give that memory back to the OS then
         loop.call_later(0.5, release_memory)
@@ -216,7 +218,7 @@ class Sync:
                     await asyncio.sleep(0)
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(store.write(partial(register.stage_rows, rows=rows)))
+                writing = asyncio.ensure_future(store.write(partial(register.stage_rows, rows=rows), background=True))
                 count += len(rows)
             if writing is not None:
                 await writing
@@ -229,8 +231,8 @@ class Sync:
         """Empty the replaced table a slice per transaction (swipes' writes go in between), then drop it."""
         store = self._ctx.store
         async with self.lock:  # the next sync waits until the old set is gone
-            while await store.write(register.drop_old_slice):
-                await asyncio.sleep(0)
+            while await store.write(register.drop_old_slice, background=True):
+                await asyncio.sleep(DELETE_PAUSE_S)
 
     # ------------------------------------------------------------------ central's cards -> register rows
     def rows(self, cards: list[Any], *, rev: int, offset: int = 0,

@@ -14,7 +14,7 @@ from gateway.events import EventLog
 from gateway.metering import MeteringComponent
 from gateway.store import DELETE_SLICE, Store
 
-OLD = 2 * DELETE_SLICE + 345  # three slices' worth
+OLD = 2 * DELETE_SLICE + 345  # several slices' worth
 
 
 def test_event_prune_runs_in_slices_and_keeps_undelivered_young_and_newest(tmp_path: Path) -> None:

@@ -1,0 +1,82 @@
+"""WAL checkpoints on a thread of their own, never inside the writer's commit.
+
+Why: with SQLite's automatic checkpoint the commit that takes the WAL past 1,000 pages also copies those
+pages into the database file and fsyncs it -- on the writer thread, inside the commit that a door decision
+may be waiting on. While the hourly prune dirties index pages all over a big table, that landed on a
+decision every few slices (the prune's decision p99 was ~10x the quiet one). So the writer turns the
+automatic checkpoint off (``PRAGMA wal_autocheckpoint=0``) and this thread, on its own connection, runs
+PASSIVE checkpoints: they never take the write lock, so commits go on beside them, and SQLite restarts the
+WAL from its start on the first commit after a checkpoint that caught up. It runs when the writer has
+committed :data:`CHECKPOINT_COMMITS` times since the last one or :data:`CHECKPOINT_EVERY_S` after a commit,
+whichever comes first. :meth:`Store.close` still truncates the WAL with the writer's own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("gateway.store")
+
+#: a checkpoint after this many commits at most (a big WAL makes every reader slower)...
+CHECKPOINT_COMMITS = 200
+#: ...or this long after the first commit not checkpointed yet
+CHECKPOINT_EVERY_S = 0.5
+
+
+class Checkpointer:
+    """Runs PASSIVE checkpoints on its own connection, woken by the writer's commits."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._wake = threading.Event()
+        self._stop = False
+        self._dirty = 0
+        self.checkpoints = 0
+        self._thread = threading.Thread(target=self._run, name="store-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def committed(self) -> None:
+        """The writer's after-commit hook (its thread): one more commit to checkpoint."""
+        self._dirty += 1
+        if self._dirty == 1 or self._dirty >= CHECKPOINT_COMMITS:
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop:
+                    return
+                if self._dirty < CHECKPOINT_COMMITS:  # the first commit since the last one: give it a moment
+                    self._wake.wait(CHECKPOINT_EVERY_S)
+                    self._wake.clear()
+                    if self._stop:
+                        return
+                self._dirty = 0
+                try:
+                    conn = conn or self._connect()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # the writer's trouble handling reports a failing store
+                    log.debug("store: checkpoint failed (%s); next time", exc)
+                    if conn is not None:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.close()
+                    conn = None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
