@@ -13,12 +13,18 @@ stands for a committed alarm row + event + outbox row.
    each committed before its ACK (blocks from all connections share a transaction: group commit).
    Aim >= 5,000 blocks/s with ACK p99 < 10 ms. ``daemon_cpu_ms_per_block`` is the figure that does not
    depend on what else the machine runs (the panels, mosquitto and the daemon share its CPUs).
+   ``panels_cpu_ms_per_block`` is this process's (the simulated panels') CPU per block in the same part.
+
+``PYSPY=out.svg`` (or ``.txt`` for py-spy's raw collapsed stacks) records the daemon with py-spy during
+part 3 (py-spy must be installed in the venv; it is not a dependency).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,7 +142,49 @@ async def throughput(port: int, panels_n: int = PANELS, blocks: int = BLOCKS, fi
             "blocks_per_s": round(per * panels_n / elapsed, 1), "answers": answers, "block_to_ack": summary(lat)}
 
 
-def main() -> None:
+def broker_cpu(broker: Mosquitto) -> float:
+    """mosquitto's CPU seconds so far (0 once stopped: NO_BROKER)."""
+    try:
+        t = psutil.Process(broker.proc.pid).cpu_times()  # type: ignore[union-attr]
+    except (psutil.Error, AttributeError):
+        return 0.0
+    return t.user + t.system
+
+
+def threads_cpu(proc: psutil.Process) -> dict[int, float]:
+    out = {t.id: t.user_time + t.system_time for t in proc.threads()}
+    times = proc.cpu_times()
+    out[-1] = times.system   # the kernel's share (syscalls: sockets, WAL writes, fsync), all threads
+    return out
+
+
+def per_thread(before: dict[int, float], after: dict[int, float], main: int, blocks: int) -> dict[str, float]:
+    """The daemon's CPU per block by thread: the event loop ("main") and the others, busiest first
+    (the store's writer thread and paho's network thread are the two big ones)."""
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    out = {"main": round(used.pop(main, 0.0) * 1000 / blocks, 3)}
+    out["system_all_threads"] = round(used.pop(-1, 0.0) * 1000 / blocks, 3)
+    for i, (_tid, sec) in enumerate(sorted(used.items(), key=lambda kv: -kv[1])[:4]):
+        out[f"thread_{i + 1}"] = round(sec * 1000 / blocks, 3)
+    return out
+
+
+def profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the daemon, when ``PYSPY`` names the output (see the module docstring)."""
+    perf = os.environ.get("PERF")
+    if perf:   # perf's view (native frames and the kernel's): PERF=out.data
+        return subprocess.Popen(["perf", "record", "-F", "499", "-o", perf, "-p", str(pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = os.environ.get("PYSPY")
+    if not out:
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "200", "--format", fmt,
+                             "--output", out, *os.environ.get("PYSPY_ARGS", "--nonblocking").split()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker = Mosquitto(work).start()
@@ -165,16 +213,29 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
             c0 = cpu()
             lat_res = asyncio.run(latency(port))
             c1 = cpu()
-            thr_res = asyncio.run(throughput(port))
+            thr_res = asyncio.run(throughput(port, PANELS, BLOCKS))
             c2 = cpu()
+            spy = profiler(gw.proc.pid)  # type: ignore[union-attr]
+            mq = broker_cpu(broker)
+            t2 = threads_cpu(proc)
+            me0 = time.process_time()
             ten_res = asyncio.run(throughput(port, PANELS10, BLOCKS10, 3000))
+            me1 = time.process_time()
+            mq = broker_cpu(broker) - mq
             c3 = cpu()
+            t3 = threads_cpu(proc)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)   # py-spy writes its profile when interrupted
+                spy.wait(60)
             # load-independent: daemon CPU per block (a shared CI box makes wall-clock figures noisy)
             lat_res["daemon_cpu_ms_per_block"] = round((c1 - c0) * 1000 / lat_res["block_to_ack"]["n"], 3)
             thr_res["daemon_cpu_ms_per_block"] = round((c2 - c1) * 1000 / thr_res["blocks"], 3)
             thr_res["blocks_per_cpu_s"] = round(thr_res["blocks"] / max(c2 - c1, 1e-9), 1)
             ten_res["daemon_cpu_ms_per_block"] = round((c3 - c2) * 1000 / ten_res["blocks"], 3)
             ten_res["blocks_per_cpu_s"] = round(ten_res["blocks"] / max(c3 - c2, 1e-9), 1)
+            ten_res["daemon_threads_cpu_ms_per_block"] = per_thread(t2, t3, gw.proc.pid, ten_res["blocks"])  # type: ignore[union-attr]
+            ten_res["mosquitto_cpu_ms_per_block"] = round(mq * 1000 / ten_res["blocks"], 3)
+            ten_res["panels_cpu_ms_per_block"] = round((me1 - me0) * 1000 / ten_res["blocks"], 3)
             ten_res["aim"] = ">= 5000 blocks/s committed before ACK, ACK p99 < 10 ms"
             results = {"latency": lat_res, "throughput": thr_res, "ten_panels_full_speed": ten_res}
         finally:
@@ -191,13 +252,15 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
     print(f"throughput: {thr['blocks_per_s']} blocks/s with {thr['panels']} panels "
           f"(p99 {thr['block_to_ack']['p99_ms']} ms) (target >= 1000/s)")
     print(f"10 panels: {ten['blocks_per_s']} blocks/s at full speed, ACK p50 {ten['block_to_ack']['p50_ms']} ms, "
-          f"p99 {ten['block_to_ack']['p99_ms']} ms; daemon {ten['daemon_cpu_ms_per_block']} ms CPU per block "
-          f"(aim >= 5000/s, p99 < 10 ms)")
+          f"p99 {ten['block_to_ack']['p99_ms']} ms; daemon {ten['daemon_cpu_ms_per_block']} ms CPU per block, "
+          f"panels {ten['panels_cpu_ms_per_block']} ms, mosquitto {ten['mosquitto_cpu_ms_per_block']} ms (aim >= 5000/s, p99 < 10 ms)")
+    print(f"threads  : daemon CPU ms per block by thread (10 panels): {ten['daemon_threads_cpu_ms_per_block']}")
     print(f"cpu      : daemon {thr['daemon_cpu_ms_per_block']} ms CPU per block = {thr['blocks_per_cpu_s']} blocks "
           f"per CPU second (uplink publishing included)")
     print(f"answers  : {lat['answers']} / {thr['answers']} / {ten['answers']}")
     print(f"machine  : {results['machine']['cpus']} CPUs, load average {results['machine']['loadavg_1m_after']}")
     print(f"written  : {out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -190,9 +190,23 @@ class GuardedListener:
             self._per_source.pop(source, None)
 
     async def read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int = 4096) -> bytes:
-        """Up to ``n`` bytes; b"" at end of stream, and after ``idle_timeout_s`` of silence (counted as idle)."""
+        """Up to ``n`` bytes; b"" at end of stream, and after ``idle_timeout_s`` of silence (counted as idle).
+
+        On a connection of this listener the silence is watched by one lazy timer per connection
+        (:meth:`_GuardedProtocol.reading`), not a timeout armed and cancelled around every read:
+        a panel sending back to back reads thousands of times a second (issue 20).
+        """
+        conn = _CURRENT.get()
+        if conn is not None and conn.reader_is(reader):
+            conn.reading(self.limits.idle_timeout_s)
+            try:
+                data = await reader.read(n)
+            finally:
+                conn.read_since = None
+            if not data and conn.idled:
+                self.refused(IDLE, conn.source or "", log_it=False)
+            return data
         try:
-            # asyncio.timeout, not wait_for: no extra task per read on the hot path
             async with asyncio.timeout(self.limits.idle_timeout_s):
                 return await reader.read(n)
         except TimeoutError:
@@ -214,7 +228,8 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
     """Checks the peer in ``connection_made``: a refused connection is aborted before it is read."""
 
     def __init__(self, owner: GuardedListener, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(asyncio.StreamReader(limit=owner.stream_limit, loop=loop), self._run, loop=loop)
+        stream = asyncio.StreamReader(limit=owner.stream_limit, loop=loop)
+        super().__init__(stream, self._run, loop=loop)
         self._owner = owner
         self._transport: asyncio.Transport | None = None
         #: the source key while this connection holds a slot
@@ -222,6 +237,38 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
         self.since = time.monotonic()
         #: it delivered a valid message (see :func:`mark_proven`): never evicted to make room
         self.proven = False
+        #: loop time a read began (None while not reading), the idle timer, and whether it fired
+        self.read_since: float | None = None
+        self.idled = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_s = DEFAULT_IDLE_TIMEOUT_S
+        self._loop = loop
+        self._stream: asyncio.StreamReader | None = stream
+
+    def reader_is(self, reader: asyncio.StreamReader) -> bool:
+        return reader is self._stream
+
+    def reading(self, idle_s: float) -> None:
+        """A read begins: the connection is closed if it stays silent ``idle_s``. One timer, re-armed
+        only when it fires early (data came meanwhile), so a busy connection costs no timer per read."""
+        self.read_since = now = self._loop.time()
+        if self._idle_timer is None or idle_s != self._idle_s:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_s = idle_s
+            self._idle_timer = self._loop.call_at(now + idle_s, self._idle_check)
+
+    def _idle_check(self) -> None:
+        since = self.read_since
+        now = self._loop.time()
+        if since is not None and now - since >= self._idle_s:
+            self.idled = True
+            self._idle_timer = None
+            if self._stream is not None:
+                self._stream.feed_eof()   # the pending read returns b"": the handler ends the connection
+            return
+        due = (since if since is not None else now) + self._idle_s
+        self._idle_timer = self._loop.call_at(due, self._idle_check)
 
     async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _CURRENT.set(self)   # this connection's task: mark_proven() finds it
@@ -248,6 +295,9 @@ class _GuardedProtocol(asyncio.StreamReaderProtocol):
             self._transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._transport is not None:
             self._free()
             self._transport = None

@@ -28,13 +28,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from gateway.event_ids import new_event_id
 from gateway.seqmark import SeqMark
 from gateway.store import Store
 
@@ -53,18 +53,13 @@ def utc_now() -> datetime:
 
 def format_ts(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds and a Z, as in the contract."""
-    ts = ts.astimezone(UTC)
-    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}."
-            f"{ts.microsecond // 1000:03d}Z")
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.isoformat(timespec="milliseconds")[:23] + "Z"   # C code: every event's ts goes through here
 
 
-def new_event_id() -> str:
-    """A random (version 4) UUID string; cheaper than uuid.uuid4() on the hot path."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+#: one encoder for every event's data (``json.dumps`` with options builds a new one per call)
+_encode_data = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 @dataclass(frozen=True)
@@ -237,7 +232,7 @@ class EventLog:
         ts = format_ts(self.clock())
         ev_id = new_event_id()
         historical = not self.online
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        body = _encode_data(data)
         if self._depth_stale:  # a rolled-back attempt counted rows that are not there
             self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             self._depth_stale = False

@@ -41,6 +41,7 @@ from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
 from gateway.reasons import BROKER_REFUSED, DISCONNECTED, NODE_STALLED, NONE, Reason
+from gateway.uplink_client import UplinkClient
 from gateway.uplink_nodes import (
     Nodes,
     UplinkState,
@@ -75,7 +76,7 @@ class Uplink:
         self.state = UplinkState()
         self.window = cfg.mqtt.inflight
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: mqtt.Client | None = None
+        self._client: UplinkClient | None = None
         self._wake = asyncio.Event()
         self._link_up = asyncio.Event()
         self._cursor = 0
@@ -101,13 +102,14 @@ class Uplink:
         metrics.gauge_fn("mqtt_inflight", lambda: len(self._inflight))
 
     # ------------------------------------------------------------------ client
-    def _build_client(self) -> mqtt.Client:
+    def _build_client(self) -> UplinkClient:
         client = make_client(self.cfg, self.nodes.client_id(base_client_id(self.cfg)))
+        client.on_batch_acked = self._on_batch_acked
         client.will_set(f"{self.root}/status", self._status_payload("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        client.on_publish = lambda c, u, mid, reason, props: self._on_batch_acked(mid)  # paho's own: status, answers
         client.on_message = self._on_message
         client.on_log = self._on_log
         return client
@@ -153,7 +155,7 @@ class Uplink:
         self._next_node(client)
         self._call(self._link_lost, str(reason), url)
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+    def _on_batch_acked(self, mid: int) -> None:
         # Thousands of PUBACKs a second: queue them and wake the loop once per batch,
         # not once per ack (each wake-up is a syscall and a loop iteration).
         self._acks_in.append(mid)
@@ -288,7 +290,8 @@ class Uplink:
         while True:
             await self._link_up.wait()
             room = self.window - len(self._inflight)
-            if room <= 0:
+            # a page at a time, not a row per PUBACK: each read of the outbox is a query
+            if room <= 0 or (self._inflight and room < self.window // 4):
                 self._wake.clear()
                 await self._wait_wake(1.0)
                 continue
@@ -303,21 +306,18 @@ class Uplink:
             else:
                 await asyncio.sleep(0)  # let acks and commands in between batches
 
-    def _publish_rows(self, rows: list[Any]) -> None:
-        client = self._client
-        assert client is not None
-        prefix = f"{self.root}/event/"
+    def _publish_rows(self, rows: list[tuple[int, str, str]]) -> None:
+        if not self.state.connected:
+            return
         if not self._inflight:
             self.progress_at = time.monotonic()
-        for seq, type_, payload in rows:
-            if not self.state.connected:
-                return
-            info = client.publish(prefix + type_, payload, qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                log.warning("mqtt: publish of seq %d not queued (rc=%s); will retry", seq, info.rc)
-                return
-            self._inflight[info.mid] = seq
-            self._cursor = seq
+        assert self._client is not None
+        mids = self._client.publish_rows(rows)   # one page, one buffer of QoS 1 packets
+        if mids is None:
+            log.warning("mqtt: %d events not queued (no connection); will retry", len(rows))
+            return
+        self._inflight.update(zip(mids, (row[0] for row in rows), strict=True))
+        self._cursor = rows[-1][0]
 
     async def _wait_wake(self, timeout: float) -> None:
         try:

@@ -37,6 +37,7 @@ from gateway.reasons import (
     Reason,
     reason_fields,
 )
+from gateway.uplink_client import UplinkClient
 
 
 @dataclass
@@ -118,11 +119,12 @@ def base_client_id(cfg: GatewayConfig) -> str:
     return f"egw-{cfg.gateway.site}-{cfg.gateway.id}"
 
 
-def make_client(cfg: GatewayConfig, client_id: str) -> mqtt.Client:
+def make_client(cfg: GatewayConfig, client_id: str) -> UplinkClient:
     """A paho client with the uplink's identity, credentials and TLS: the same for every node of a cluster."""
     m = cfg.mqtt
-    client = mqtt.Client(
+    client = UplinkClient(
         CallbackAPIVersion.VERSION2,
+        topic_prefix=f"{cfg.topic_root}/event/",
         client_id=client_id,
         clean_session=True,
         protocol=mqtt.MQTTv311,

@@ -63,11 +63,21 @@ class KeyRing:
         return self.default is not None or bool(self.accounts)
 
 
-def _aes_cbc(key: bytes) -> Any:
-    # imported on first use: cryptography costs ~6 MB of RSS, and most panels send plain blocks
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+#: one Cipher per key, reused (each block still gets its own encryptor/decryptor context): building it
+#: is 6 of the 11 us a decryption takes, twice per encrypted block (the block, the ACK)
+_CIPHERS: dict[bytes, Any] = {}
 
-    return Cipher(algorithms.AES(key), modes.CBC(bytes(16)))
+
+def _aes_cbc(key: bytes) -> Any:
+    cipher = _CIPHERS.get(key)
+    if cipher is None:
+        # imported on first use: cryptography costs ~6 MB of RSS, and most panels send plain blocks
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        if len(_CIPHERS) >= 256:   # a site has a few keys; bounded anyway
+            _CIPHERS.clear()
+        cipher = _CIPHERS[key] = Cipher(algorithms.AES(key), modes.CBC(bytes(16)))
+    return cipher
 
 
 def aes_encrypt(key: bytes, plain: bytes) -> bytes:

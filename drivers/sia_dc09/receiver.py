@@ -171,8 +171,11 @@ class Dc09Receiver:
         else:
             self._count(BlockError(verdict, "refused by handler", msg.seq, msg.receiver, msg.line, msg.account))
         key = self.key_for(msg.account if msg.header_account else "") if msg.encrypted else None
+        # the time only goes into a NAK and an encrypted ACK: a plain ACK does not read the clock again
+        stamped = verdict is Verdict.NAK or (key is not None and verdict is Verdict.ACK)
         return build_response(verdict, seq=msg.seq, receiver=self._rcv(msg.receiver), line=msg.line,
-                              account=msg.account, key=key, now=self.clock(), binary_crc=msg.binary_crc)
+                              account=msg.account, key=key, now=self.clock() if stamped else None,
+                              binary_crc=msg.binary_crc)
 
     def _rcv(self, receiver: str | None) -> str | None:
         return receiver if receiver is not None or not self.receiver_no else self.receiver_no

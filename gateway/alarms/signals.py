@@ -60,10 +60,28 @@ def meaning_signals(receiver: str, account: str, code: str, zone: int, m: Meanin
     return [Signal(receiver, account, code, zone, m.kind, m.text, False, m.informational, raw)]
 
 
+#: signals of recent DC-09 payloads: a site's panels say the same few things over and over (a zone's
+#: alarm, its restore), and reading a payload is pure -- (receiver, ID token, account, payload) decides it
+_DC09_MEMO: dict[tuple[str, str, str, str], tuple[Signal, ...]] = {}
+_DC09_MEMO_MAX = 4096
+
+
 def signals_from_dc09(receiver: str, msg: Dc09Message) -> list[Signal]:
     """The signals in a DC-09 block (empty for NULL). Raises ContactIdError for unknown content."""
     if msg.id_token == "NULL":
         return []
+    key = (receiver, msg.id_token, msg.account, msg.payload)
+    known = _DC09_MEMO.get(key)
+    if known is not None:
+        return list(known)
+    out = _read_dc09(receiver, msg)
+    if len(_DC09_MEMO) >= _DC09_MEMO_MAX:
+        _DC09_MEMO.clear()
+    _DC09_MEMO[key] = tuple(out)
+    return out
+
+
+def _read_dc09(receiver: str, msg: Dc09Message) -> list[Signal]:
     if msg.id_token == "ADM-CID":
         ev = cid.parse_payload(msg.account, msg.payload)
         return [cid_signal(receiver, ev, msg.payload)]

@@ -118,15 +118,17 @@ def alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- inside the receive transaction
 def seen_block(conn: sqlite3.Connection, receiver: str, dedupe: tuple[str, str, str], now: str) -> bool:
-    """True if this DC-09 block was committed before (a retry); otherwise remember it."""
+    """True if this DC-09 block was committed before (a retry); otherwise remember it.
+
+    One statement, not a read and a write (it runs for every block): the row is inserted, or
+    replaced when the seq comes back with other content; the same content changes nothing.
+    """
     account, seq, digest = dedupe
-    row = conn.execute("SELECT digest FROM alarm_dedupe WHERE receiver=? AND account=? AND seq=?",
-                       (receiver, account, seq)).fetchone()
-    if row is not None and row[0] == digest:
-        return True
-    conn.execute("INSERT OR REPLACE INTO alarm_dedupe(receiver, account, seq, digest, received_at) "
-                 "VALUES(?,?,?,?,?)", (receiver, account, seq, digest, now))
-    return False
+    cur = conn.execute("INSERT INTO alarm_dedupe(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?) "
+                       "ON CONFLICT(receiver, account, seq) DO UPDATE SET digest=excluded.digest, "
+                       "received_at=excluded.received_at WHERE alarm_dedupe.digest != excluded.digest",
+                       (receiver, account, seq, digest, now))
+    return cur.rowcount == 0
 
 
 def log_signal(conn: sqlite3.Connection, now: str, s: Signal, alarm: int | None) -> None:

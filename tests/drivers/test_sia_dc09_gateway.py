@@ -86,6 +86,43 @@ def test_ten_panels_at_once_share_commits_and_every_block_is_committed(tmp_path:
     run(tmp_path, "", body)
 
 
+def test_panels_sending_back_to_back_fill_each_batch(tmp_path: Path) -> None:
+    """Ten panels in lock step, in a thread of their own (as on the wire: their answers come a little apart):
+    after the first rounds every batch waits for all ten (issue 20) instead of committing 1 + 9."""
+    async def body(ctx: Any, alarms: AlarmsComponent, port: int) -> None:
+        receiver = alarms.receivers["dc"]
+        receiver.commits.gather_s = 1.0    # long enough that a loaded machine does not make a panel miss it
+
+        async def send(p: Dc09Panel) -> list[str]:
+            out = [await p.send("ADM-CID", f"{1 if k % 2 == 0 else 3}130 01 {k // 2:03d}") for k in range(20)]
+            await p.close()
+            return out
+
+        async def panels() -> list[list[str]]:
+            return await asyncio.gather(*[send(Dc09Panel("127.0.0.1", port, account=f"{200 + i}")) for i in range(10)])
+
+        results = await asyncio.to_thread(asyncio.run, panels())
+        assert all(r == ["ACK"] * 20 for r in results)
+        assert receiver.commits.batches <= 30          # 200 blocks: ~20 batches of ten (+ the first rounds)
+        assert ctx.store.query_one("SELECT COUNT(*) FROM alarm_signals")[0] == 200
+
+    run(tmp_path, "", body)
+
+
+def test_a_panel_that_pauses_between_blocks_is_never_waited_for(tmp_path: Path) -> None:
+    async def body(ctx: Any, alarms: AlarmsComponent, port: int) -> None:
+        receiver = alarms.receivers["dc"]
+        receiver.commits.gather_s = 0.05
+        panel = Dc09Panel("127.0.0.1", port, account="300")
+        for k in range(4):
+            assert await panel.send("ADM-CID", f"1130 01 {k:03d}") == "ACK"
+            await asyncio.sleep(0.2)                   # longer than gather_s: not back to back
+        await panel.close()
+        assert receiver.commits.gathers == 0 and receiver.commits.batches == 4
+
+    run(tmp_path, "", body)
+
+
 def test_a_failed_commit_naks_the_whole_batch_and_the_resent_blocks_land_once(tmp_path: Path) -> None:
     async def body(ctx: Any, alarms: AlarmsComponent, port: int) -> None:
         receiver = alarms.receivers["dc"]

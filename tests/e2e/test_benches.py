@@ -22,6 +22,13 @@ def test_bench_uplink_runs_small_with_any_backlog_and_reports_the_ratio() -> Non
     assert res["backlog_events"] == 1_234
     cmp = res["vs_mosquitto_pub"]
     assert len(cmp["ratios"]) == 1 and cmp["ratio_median"] > 0
+    assert res["backlog_drain_events_per_s"] > 0 and "backlog_reconnect_s" in res
+
+
+def test_bench_uplink_runs_with_no_backlog() -> None:
+    res = bench_uplink.main(sustained=0, backlog=0, cmp_n=100, repeats=1)
+    assert res["lost"] == 0 and res["backlog_events"] == 0 and "backlog_drain_s" not in res
+    assert res["vs_mosquitto_pub"]["ratio_median"] > 0
 
 
 def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,3 +44,17 @@ def test_bench_year_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dec["snapshot"]["job"]["ok"] is True
     assert res["at_3_days"]["rows"]["readings"] == 3 * 20 * 96
     assert res["daemon"]["events_paging"]["rows"] > 0 and res["daemon"]["readings_paging"]["rows"] > 0
+
+
+def test_bench_alarms_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The alarm bench at a tiny size: every block ACKed, and part 3's CPU split (daemon by thread, panels) there."""
+    import bench_alarms
+
+    for name, value in (("RATE", 40.0), ("DURATION", 0.5), ("LAT_PANELS", 2), ("PANELS", 3), ("BLOCKS", 30),
+                        ("PANELS10", 3), ("BLOCKS10", 60)):
+        monkeypatch.setattr(bench_alarms, name, value)
+    res = bench_alarms.main()
+    ten = res["ten_panels_full_speed"]
+    assert ten["answers"] == {"ACK": 60} and res["throughput"]["answers"] == {"ACK": 30}
+    assert set(ten["daemon_threads_cpu_ms_per_block"]) >= {"main", "system_all_threads"}
+    assert ten["daemon_cpu_ms_per_block"] > 0 and ten["panels_cpu_ms_per_block"] >= 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,6 +19,8 @@ from gateway.context import GatewayContext
 from gateway.events import Emit
 from gateway.store import StoreUnavailable, release_ride_along
 
+#: test-event transactions (of 100) queued at a time: a commit of about 1,000 while the next is written
+TEST_WINDOW = 20
 #: the largest cursor SQLite can compare (a bigger int is a 422, not an OverflowError)
 MAX_CURSOR = 2 ** 63 - 1
 
@@ -101,16 +104,17 @@ async def audit(after: int = Query(0, ge=0, le=MAX_CURSOR), limit: int = Query(1
 
 
 async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
-    """Record in transactions of 100: all but the last queued at once, so they interleave with
-    everything else and the writer still group-commits them (100,000 in a few seconds); seq order is
-    the order of ``n``. The last one runs in the request's own task, after the others: it carries the
-    request's audit row, so a row saying 202 is only ever written with the final chunk. If an earlier
-    chunk fails, the row is written alone with the answer (503); if the last one fails after others
-    committed, the row is released to be written alone too (the committed events are answered for)."""
+    """Record in transactions of 100, at most :data:`TEST_WINDOW` of them queued at a time, so they
+    interleave with everything else, the writer still group-commits them, and the uplink sends one
+    group while the next is being written (all queued at once, 20,000 events were one commit and the
+    first left only after the last was on disk). Seq order is the order of ``n``. The last one runs in
+    the request's own task, after the others: it carries the request's audit row, so a row saying 202
+    is only ever written with the final chunk. If an earlier chunk fails, the row is written alone with
+    the answer (503); if the last one fails after others committed, the row is released to be written
+    alone too (the committed events are answered for)."""
     chunks = [(start, min(100, count - start)) for start in range(0, count, 100)]
     *head, (last, n_last) = chunks
-    results = await asyncio.gather(*(ctx.events.transact(_test_batch(start, n, count, by)) for start, n in head),
-                                   return_exceptions=True)
+    results = await _windowed([_test_write(ctx, start, n, count, by) for start, n in head])
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         done = sum(n for (_s, n), r in zip(head, results, strict=True) if not isinstance(r, BaseException))
@@ -125,6 +129,35 @@ async def _record_test_events(ctx: GatewayContext, count: int, by: str) -> None:
         if not isinstance(exc, sqlite3.OperationalError):
             raise
         raise StoreUnavailable(f"{count - n_last} of {count} test events committed, then: {exc}") from exc
+
+
+async def _windowed(writes: list[Callable[[], Coroutine[Any, Any, None]]]) -> list[BaseException | None]:
+    """Start ``writes`` in order with at most :data:`TEST_WINDOW` under way; each one's exception or None."""
+    results: list[BaseException | None] = []
+    running: collections.deque[asyncio.Task[None]] = collections.deque()
+    try:
+        for write in writes:
+            if len(running) >= TEST_WINDOW:
+                results.append(await _outcome(running.popleft()))
+            running.append(asyncio.ensure_future(write()))
+        while running:
+            results.append(await _outcome(running.popleft()))
+    finally:
+        for task in running:   # the request was cancelled: as gather() would
+            task.cancel()
+    return results
+
+
+def _test_write(ctx: GatewayContext, start: int, n: int, count: int, by: str) -> Callable[[], Coroutine[Any, Any, None]]:
+    return lambda: ctx.events.transact(_test_batch(start, n, count, by))
+
+
+async def _outcome(task: asyncio.Task[None]) -> BaseException | None:
+    try:
+        await task
+    except Exception as exc:
+        return exc
+    return None
 
 
 def _test_batch(start: int, n: int, count: int, by: str) -> Callable[[sqlite3.Connection, Emit], None]:
