@@ -86,6 +86,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        3,
+        """
+        -- matching a repeat or a restore looks only at the open alarms: the old index held every alarm ever
+        -- raised (a repeat or restore read all of its zone's past alarms to find the one still open)
+        DROP INDEX IF EXISTS alarms_match;
+        CREATE INDEX alarms_active ON alarms(receiver, account, zone, kind, code)
+            WHERE restored_at IS NULL AND state != 'closed';
+        """,
+    ),
 ]
 
 #: an alarm row, in table order (the order of the keys in the JSON)
