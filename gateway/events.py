@@ -194,16 +194,13 @@ class EventLog:
 
         def run(conn: sqlite3.Connection) -> T:
             emitted.clear()
-            outbox: list[tuple[int, str, int]] = []   # the outbox rows, written together after ``fn``
 
             def emit(type_: str, data: dict[str, Any]) -> Event:
-                ev = self.insert(conn, type_, data, outbox)
+                ev = self.insert(conn, type_, data)
                 emitted.append(ev)
                 return ev
 
-            result = fn(conn, emit)
-            self._write_outbox(conn, outbox)
-            return result
+            return fn(conn, emit)
 
         try:
             result = await self.store.write(run)
@@ -230,18 +227,13 @@ class EventLog:
         """From a non-loop thread or tool: commit and return (no subscriber dispatch)."""
         return self.store.write_sync(lambda conn: self.insert(conn, type_, data or {}))
 
-    def insert(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any],
-               outbox: list[tuple[int, str, int]] | None = None) -> Event:
-        """Insert one event and its outbox row. Runs in the writer thread.
-
-        With ``outbox`` (:meth:`transact`), the outbox row is appended there and written with the
-        transaction's others by :meth:`_write_outbox`, before the transaction ends."""
+    def insert(self, conn: sqlite3.Connection, type_: str, data: dict[str, Any]) -> Event:
+        """Insert one event and its outbox row. Runs in the writer thread."""
         ts = format_ts(self.clock())
         ev_id = new_event_id()
         historical = not self.online
         body = _encode_data(data)
         if self._depth_stale:  # a rolled-back attempt counted rows that are not there
-            self._write_outbox(conn, outbox)
             self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             self._depth_stale = False
         cur = conn.execute(
@@ -252,25 +244,14 @@ class EventLog:
         seq = cur.lastrowid
         assert seq is not None
         self._mark.reserve(seq)  # fsynced ahead in blocks before a seq above the ceiling is used
-        if outbox is None:
-            conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
-        else:
-            outbox.append((seq, type_, int(historical)))
+        conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
         self._depth += 1
         self.recorded_total += 1
-        self._enforce_bound(conn, outbox)
+        self._enforce_bound(conn)
         return Event(id=ev_id, seq=seq, ts=ts, type=type_, historical=historical, data=data)
 
-    @staticmethod
-    def _write_outbox(conn: sqlite3.Connection, rows: list[tuple[int, str, int]] | None) -> None:
-        """The outbox rows held back by :meth:`insert`, in seq order, in one statement run per row."""
-        if rows:
-            conn.executemany("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", rows)
-            rows.clear()
-
-    def _enforce_bound(self, conn: sqlite3.Connection, outbox: list[tuple[int, str, int]] | None = None) -> None:
+    def _enforce_bound(self, conn: sqlite3.Connection) -> None:
         if self._depth > self.max_outbox:
-            self._write_outbox(conn, outbox)   # the shed looks for the oldest sheddable row: all rows in place
             placeholders = ",".join("?" * len(SHEDDABLE_TYPES))
             row = conn.execute(
                 f"SELECT seq FROM outbox WHERE type IN ({placeholders}) ORDER BY seq LIMIT 1", SHEDDABLE_TYPES
@@ -289,7 +270,7 @@ class EventLog:
             log.warning("outbox at %d of %d events (80 %%)", self._depth, self.max_outbox)
             data = {"depth": self._depth, "max_events": self.max_outbox, "shed": self.shed_total}
             # inserted right here so the warning is in the same log order as the cause
-            self.insert(conn, "gateway.outbox_near_full", data, outbox)
+            self.insert(conn, "gateway.outbox_near_full", data)
         elif self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
             self._near_full_raised = False
 
