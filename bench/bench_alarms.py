@@ -16,7 +16,8 @@ stands for a committed alarm row + event + outbox row.
    ``panels_cpu_ms_per_block`` is this process's (the simulated panels') CPU per block in the same part.
 
 ``PYSPY=out.svg`` (or ``.txt`` for py-spy's raw collapsed stacks) records the daemon with py-spy during
-part 3 (py-spy must be installed in the venv; it is not a dependency).
+part 3 (py-spy must be installed in the venv; it is not a dependency); ``PERF=out.data`` with ``perf record``
+(``PERF_ARGS="-g"`` for call graphs).
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def profiler(pid: int) -> subprocess.Popen[bytes] | None:
     """py-spy recording the daemon, when ``PYSPY`` names the output (see the module docstring)."""
     perf = os.environ.get("PERF")
     if perf:   # perf's view (native frames and the kernel's): PERF=out.data
-        return subprocess.Popen(["perf", "record", "-F", "499", "-o", perf, "-p", str(pid)],
+        return subprocess.Popen(["perf", "record", *os.environ.get("PERF_ARGS", "").split(), "-F", "499", "-o", perf, "-p", str(pid)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = os.environ.get("PYSPY")
     if not out:

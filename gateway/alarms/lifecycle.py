@@ -19,6 +19,7 @@ from gateway.alarms import rules
 from gateway.alarms import store as db
 from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
 from gateway.alarms.linkage import FireLinkage
+from gateway.alarms.rules import FIRE_KINDS
 from gateway.alarms.signals import KINDS, SYSTEM_ZONE_BASE, Signal
 from gateway.config import AlarmZoneConfig
 from gateway.context import GatewayContext
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: how often the unacknowledged-alarm gauges are refreshed (the alert rules wait minutes)
 GAUGES_EVERY_S = 5.0
+#: an alarm's state after its restore: (not acknowledged, acknowledged)
+RESTORED_STATES = (rules.state_after_restore(False), rules.state_after_restore(True))
 
 
 @dataclass
@@ -56,74 +59,93 @@ class Lifecycle:
         """Several blocks' signals (each with its dedupe row) in one transaction -- group commit
         across connections: one write, one wake-up for all of them. All or none are committed."""
         now = format_ts(self.ctx.clock.now())
-        return await self.ctx.events.transact(
-            lambda conn, emit: [self.commit(conn, emit, now, signals, dedupe) for signals, dedupe in items])
+
+        def txn(conn: sqlite3.Connection, emit: Emit) -> list[Outcome]:
+            logged: list[tuple[Any, ...]] = []   # the panel log's rows, written together at the end, in order
+            outcomes = [self.commit(conn, emit, now, signals, dedupe, logged) for signals, dedupe in items]
+            db.log_signals(conn, logged)
+            return outcomes
+
+        return await self.ctx.events.transact(txn)
 
     def commit(self, conn: sqlite3.Connection, emit: Emit, now: str, signals: list[Signal],
-               dedupe: tuple[str, str, str] | None) -> Outcome:
-        """The transaction body: a retried block changes nothing; otherwise each signal in order."""
+               dedupe: tuple[str, str, str] | None, logged: list[tuple[Any, ...]]) -> Outcome:
+        """The transaction body: a retried block changes nothing; otherwise each signal in order (its panel
+        log rows appended to ``logged``)."""
         out = Outcome()
+        log_signal = logged.append
         if dedupe is not None and signals and db.seen_block(conn, signals[0].receiver, dedupe, now):
             out.duplicate = True
             return out
         for s in signals:
             what = rules.disposition(s)
             if what == "log":
-                db.log_signal(conn, now, s, None)
+                log_signal(db.signal_row(now, s, None))
                 if rules.walk_test(s):
                     emit("alarm.test_received", {"receiver": s.receiver, "account": s.account, "zone": s.zone,
                                                  "code": s.code})
             elif what == "restore":
-                self._restore(conn, emit, now, s, out)
+                self._restore(conn, emit, now, s, out, logged)
             elif what == "reset":
-                self._reset(conn, emit, now, s, out)
+                self._reset(conn, emit, now, s, out, logged)
             else:
-                self._raise(conn, emit, now, s, out)
+                self._raise(conn, emit, now, s, out, logged)
         return out
 
-    def _raise(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
+    def _raise(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome,
+               logged: list[tuple[Any, ...]]) -> None:
         # the same condition reported again while still active is one alarm, not two
-        repeated = db.active_alarm(conn, s)
-        if repeated is not None:
-            db.count_repeat(conn, repeated)
-            db.log_signal(conn, now, s, repeated)
-            return
         zone = self.zones.get((s.receiver, s.zone))
+        if s.kind in FIRE_KINDS:   # its doors are placed (and an unplaced fire warned of) only for a new alarm
+            repeated = db.count_repeat(conn, s)
+            if repeated is not None:
+                logged.append(db.signal_row(now, s, repeated))
+                return
+            doors = self.linkage.doors_for(s, zone)   # fire linkage places the fire (unplaced: every egress door)
+        else:
+            doors = []
         building = zone.building if zone else ""
         name = zone.name if zone else ""
-        doors = self.linkage.doors_for(s, zone)   # fire linkage places the fire (unplaced: every egress door)
-        alarm_id = db.insert_alarm(conn, s, now, building, name, doors)
-        db.log_signal(conn, now, s, alarm_id)
+        alarm_id = db.insert_alarm(conn, s, now, building, name, doors)   # None: a repeat, nothing inserted
+        if alarm_id is None:
+            logged.append(db.signal_row(now, s, db.count_repeat(conn, s)))
+            return
+        logged.append(db.signal_row(now, s, alarm_id))
         emit("alarm.raised", {"alarm": alarm_id, "receiver": s.receiver, "account": s.account, "zone": s.zone,
                               "code": s.code, "kind": s.kind, "building": building, "name": name, "text": s.text})
         out.raised.append(alarm_id)
         if doors:
             out.holds.append((alarm_id, doors))
 
-    def _restore(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
-        rows = db.alarms_to_restore(conn, s, silence=rules.restores_silence_only(s))
+    def _restore(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome,
+                 logged: list[tuple[Any, ...]]) -> None:
+        # the matching open alarms are ended by one statement; each is then logged and announced, oldest first
+        rows = db.restore_alarms(conn, s, now, silence=rules.restores_silence_only(s), states=RESTORED_STATES)
         if not rows:
             if rules.logs_unmatched_restore(s):
-                db.log_signal(conn, now, s, None)
+                logged.append(db.signal_row(now, s, None))
             return
-        for alarm_id, acked_at in rows:
-            self._end(conn, emit, now, s, out, alarm_id, acked_at is not None)
+        for alarm_id, acknowledged in rows:
+            self._ended(emit, now, s, out, alarm_id, acknowledged, logged)
 
-    def _reset(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome) -> None:
+    def _reset(self, conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome,
+               logged: list[tuple[Any, ...]]) -> None:
         """A facility system's reset: its transmitter's component alarms end (each with its own zone, kind)."""
         rows = db.alarms_a_reset_ends(conn, s, SYSTEM_ZONE_BASE)
         if not rows:
-            db.log_signal(conn, now, s, None)
+            logged.append(db.signal_row(now, s, None))
         for r in rows:
             # logged and announced against each alarm's own zone and kind
-            self._end(conn, emit, now, replace(s, zone=r["zone"], kind=r["kind"]), out, r["id"], r["acked_at"] is not None)
+            acknowledged = r["acked_at"] is not None
+            db.mark_restored(conn, r["id"], now, rules.state_after_restore(acknowledged))
+            self._ended(emit, now, replace(s, zone=r["zone"], kind=r["kind"]), out, r["id"], acknowledged, logged)
 
     @staticmethod
-    def _end(conn: sqlite3.Connection, emit: Emit, now: str, s: Signal, out: Outcome, alarm_id: int,
-             acknowledged: bool) -> None:
-        db.log_signal(conn, now, s, alarm_id)
+    def _ended(emit: Emit, now: str, s: Signal, out: Outcome, alarm_id: int, acknowledged: bool,
+               logged: list[tuple[Any, ...]]) -> None:
+        """An alarm was marked restored: its panel log row, its events."""
+        logged.append(db.signal_row(now, s, alarm_id))
         state = rules.state_after_restore(acknowledged)
-        db.mark_restored(conn, alarm_id, now, state)
         emit("alarm.restored", {"alarm": alarm_id, "receiver": s.receiver, "zone": s.zone, "kind": s.kind,
                                 "code": s.code})
         if state == "closed":

@@ -86,6 +86,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        3,
+        """
+        -- matching a repeat or a restore looks only at the open alarms: the old index held every alarm ever
+        -- raised (a repeat or restore read all of its zone's past alarms to find the one still open)
+        DROP INDEX IF EXISTS alarms_match;
+        CREATE INDEX alarms_active ON alarms(receiver, account, zone, kind, code)
+            WHERE restored_at IS NULL AND state != 'closed';
+        """,
+    ),
 ]
 
 #: an alarm row, in table order (the order of the keys in the JSON)
@@ -131,41 +141,61 @@ def seen_block(conn: sqlite3.Connection, receiver: str, dedupe: tuple[str, str, 
     return cur.rowcount == 0
 
 
-def log_signal(conn: sqlite3.Connection, now: str, s: Signal, alarm: int | None) -> None:
-    conn.execute("INSERT INTO alarm_signals(ts, receiver, account, code, zone, kind, restore, alarm, raw) "
-                 "VALUES(?,?,?,?,?,?,?,?,?)",
-                 (now, s.receiver, s.account, s.code, s.zone, s.kind, int(s.restore), alarm, s.raw))
+def signal_row(now: str, s: Signal, alarm: int | None) -> tuple[Any, ...]:
+    """A panel log row, for :func:`log_signals` (the rows of a batch go in at once, in order)."""
+    return (now, s.receiver, s.account, s.code, s.zone, s.kind, int(s.restore), alarm, s.raw)
 
 
-def active_alarm(conn: sqlite3.Connection, s: Signal) -> int | None:
-    """The still-active alarm this signal repeats (same panel, zone, kind and code), if any."""
-    row = conn.execute(f"SELECT id FROM alarms WHERE receiver=? AND account=? AND zone=? AND kind=? AND code=? "
-                       f"AND {_ACTIVE} ORDER BY id DESC LIMIT 1",
+def log_signals(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The panel log rows of a transaction, in order: one statement run for each row."""
+    conn.executemany("INSERT INTO alarm_signals(ts, receiver, account, code, zone, kind, restore, alarm, raw) "
+                     "VALUES(?,?,?,?,?,?,?,?,?)", rows)
+
+
+#: the still-active alarm a signal repeats (same panel, zone, kind and code), newest first
+_MATCH = f"receiver=? AND account=? AND zone=? AND kind=? AND code=? AND {_ACTIVE}"
+
+
+def count_repeat(conn: sqlite3.Connection, s: Signal) -> int | None:
+    """The still-active alarm this signal repeats, its repeats counted; None when there is none."""
+    row = conn.execute(f"UPDATE alarms SET repeats = repeats + 1 WHERE id = "
+                       f"(SELECT id FROM alarms WHERE {_MATCH} ORDER BY id DESC LIMIT 1) RETURNING id",
                        (s.receiver, s.account, s.zone, s.kind, s.code)).fetchone()
     return None if row is None else int(row[0])
 
 
-def count_repeat(conn: sqlite3.Connection, alarm_id: int) -> None:
-    conn.execute("UPDATE alarms SET repeats = repeats + 1 WHERE id=?", (alarm_id,))
-
-
 def insert_alarm(conn: sqlite3.Connection, s: Signal, now: str, building: str, name: str,
-                 doors: list[str]) -> int:
+                 doors: list[str]) -> int | None:
+    """A new alarm -- unless the same condition is still active (a repeat: None, nothing written).
+
+    The check and the insert are one statement (it runs for every alarm a panel sends)."""
+    key = (s.receiver, s.account, s.zone, s.kind, s.code)
     cur = conn.execute(
         "INSERT INTO alarms(receiver, account, zone, code, kind, building, name, text, state, raised_at, "
-        "unlock_doors, hold_released) VALUES(?,?,?,?,?,?,?,?,'raised',?,?,?)",
+        "unlock_doors, hold_released) SELECT ?,?,?,?,?,?,?,?,'raised',?,?,? "
+        f"WHERE NOT EXISTS (SELECT 1 FROM alarms WHERE {_MATCH})",
         (s.receiver, s.account, s.zone, s.code, s.kind, building, name, s.text, now, json.dumps(doors),
-         0 if doors else 1))
-    return int(cur.lastrowid or 0)
+         0 if doors else 1, *key))
+    return int(cur.lastrowid or 0) if cur.rowcount == 1 else None
 
 
-def alarms_to_restore(conn: sqlite3.Connection, s: Signal, *, silence: bool) -> list[tuple[int, str | None]]:
-    """Open alarms this restore ends, oldest first, as (id, acked_at): only the silence alarm for the
-    gateway's own restore, never the silence alarm for a panel's."""
-    sql = f"SELECT id, acked_at FROM alarms WHERE receiver=? AND account=? AND zone=? AND kind=? AND {_ACTIVE}"
-    sql += " AND code=?" if silence else " AND code != ?"
-    rows = conn.execute(sql + " ORDER BY id", (s.receiver, s.account, s.zone, s.kind, SILENT_CODE)).fetchall()
-    return [(int(r[0]), r[1]) for r in rows]
+def restore_alarms(conn: sqlite3.Connection, s: Signal, now: str, *, silence: bool, states: tuple[str, str]
+                   ) -> list[tuple[int, bool]]:
+    """End the open alarms this restore ends, in one statement; (id, was acknowledged), oldest first.
+
+    ``states`` is the state after the restore of an unacknowledged and of an acknowledged alarm; a
+    ``closed`` one gets ``closed_at``. Only the silence alarm for the gateway's own restore, never the
+    silence alarm for a panel's."""
+    not_acked, acked = states
+    code = "code=?" if silence else "code != ?"
+    rows = conn.execute(
+        "UPDATE alarms SET restored_at=?1, "
+        "state = CASE WHEN acked_at IS NULL THEN ?2 ELSE ?3 END, "
+        "closed_at = CASE WHEN (CASE WHEN acked_at IS NULL THEN ?2 ELSE ?3 END) = 'closed' THEN ?1 END "
+        f"WHERE receiver=?4 AND account=?5 AND zone=?6 AND kind=?7 AND {_ACTIVE} AND {code.replace('?', '?8')} "
+        "RETURNING id, acked_at IS NOT NULL",
+        (now, not_acked, acked, s.receiver, s.account, s.zone, s.kind, SILENT_CODE)).fetchall()
+    return sorted((int(r[0]), bool(r[1])) for r in rows)
 
 
 def alarms_a_reset_ends(conn: sqlite3.Connection, s: Signal, zone_below: int) -> list[sqlite3.Row]:
