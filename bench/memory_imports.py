@@ -42,6 +42,10 @@ SKIPPED: list[tuple[str, str]] = [
      "import sys; del sys.modules['pydantic.v1']; import pydantic.v1"),
     ("uvicorn.main: uvicorn's command line, click, multiprocessing (stand-in)",
      "import sys; del sys.modules['uvicorn.main']; import uvicorn.main, uvicorn.supervisors"),
+    ("logging.config: uvicorn's dictConfig, logging.handlers, socketserver (stand-in)",
+     "import sys; del sys.modules['logging.config']; import logging.config"),
+    ("urllib.request: paho's proxy lookup, only with PySocks (stand-in)",
+     "import sys; del sys.modules['urllib.request']; import urllib.request"),
     ("difflib (config advice, only for a wrong config)", "import difflib"),
     ("ctypes (malloc_trim after a card snapshot)", "import ctypes"),
 ]

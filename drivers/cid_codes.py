@@ -33,7 +33,7 @@ alarms, which close on acknowledgement. No gateway imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from drivers.alarm_codes import Kind, Meaning, unknown
 
@@ -357,13 +357,28 @@ def _load(table: str) -> dict[int, CidCode]:
     return out
 
 
-#: every Contact ID event code the gateway knows
-CODES: dict[int, CidCode] = _load(_TABLE)
+_codes: dict[int, CidCode] | None = None
+
+
+def codes() -> dict[int, CidCode]:
+    """Every Contact ID event code the gateway knows: the rows are made the first time a code is asked about
+    (an idle gateway, or one with no Contact ID panel, does not hold them: docs/hardening.md, "Idle memory")."""
+    global _codes
+    if _codes is None:
+        _codes = _load(_TABLE)
+    return _codes
+
+
+def __getattr__(name: str) -> Any:
+    """``CODES``: :func:`codes` (the table, loaded when first read)."""
+    if name == "CODES":
+        return codes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe(code: int, qualifier: int = 1) -> Meaning:
     """What ``qualifier`` + ``code`` means (qualifier 1 new/opening, 3 restore/closing, 6 still present)."""
-    row = CODES.get(code)
+    row = (_codes or codes()).get(code)
     if row is None:
         return unknown(f"{code:03d}", restore=qualifier == 3)
     text = row.text

@@ -1,7 +1,8 @@
 """SIA two-letter event codes (SIA DC-03) -> what each means for the duty room.
 
 The table itself is data, in :mod:`drivers.sia_code_table` (with its sources); this module loads
-it once and answers :func:`describe` with a :class:`drivers.alarm_codes.Meaning`. The SIA-DCS
+it once, at the first code asked about (an idle gateway, or one with no SIA panel, does not hold its ~0.2 MB
+of rows: docs/hardening.md, "Idle memory"), and answers :func:`describe` with a :class:`drivers.alarm_codes.Meaning`. The SIA-DCS
 *syntax* (``Nri1/FA012``, modifiers, text, extended data) is parsed elsewhere; whoever parses it
 asks this module what each code means. A code not in the table is not guessed: it raises a
 visible ``other`` alarm "unknown code XY". No gateway imports.
@@ -10,10 +11,9 @@ visible ``other`` alarm "unknown code XY". No gateway imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from drivers.alarm_codes import KINDS, Kind, Meaning, unknown
-from drivers.sia_code_table import TABLE
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,29 @@ def _load(table: str) -> dict[str, SiaCode]:
     return out
 
 
-#: every SIA event code the gateway knows
-CODES: dict[str, SiaCode] = _load(TABLE)
+_codes: dict[str, SiaCode] | None = None
+
+
+def codes() -> dict[str, SiaCode]:
+    """Every SIA event code the gateway knows (the table is read the first time it is asked for)."""
+    global _codes
+    if _codes is None:
+        from drivers.sia_code_table import TABLE
+
+        _codes = _load(TABLE)
+    return _codes
+
+
+def __getattr__(name: str) -> Any:
+    """``CODES``: :func:`codes` (the table, loaded when first read)."""
+    if name == "CODES":
+        return codes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe(code: str) -> Meaning:
     """What a two-letter code means (``unknown code XY`` for one the table lacks)."""
-    row = CODES.get(code)
+    row = (_codes or codes()).get(code)
     if row is None:
         return unknown(code)
     kind = row.kinds[0]

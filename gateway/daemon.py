@@ -275,6 +275,7 @@ class Daemon:
             if api.tls else None  # HTTPS is done by the protocol: handshakes are counted and timed out too
         protocol = bounded_protocol(limits, refusal_counter(ctx.metrics.inc), tls=tls)
         config = uvicorn.Config(app, host=api.host, port=int(api.listen.rpartition(":")[2]), log_level="warning",
+                                log_config=None,  # its warnings in the daemon's format; logging.config unloaded
                                 lifespan="off", access_log=False, loop="none", http=protocol,
                                 proxy_headers=False,  # X-Forwarded-For only from [api] trusted_proxies (auth)
                                 timeout_keep_alive=api.keepalive_s,  # type: ignore[arg-type]

@@ -13,43 +13,19 @@ So before either is imported, each is registered as a stand-in that answers what
 (``pydantic.v1.BaseModel``, a class nothing is an instance of; ``uvicorn.main.Server``/``main``/``run``) and
 loads the real module the moment anything else is read from it -- from then on it is the real one. A class
 derived from the stand-in's ``BaseModel`` is refused with a TypeError (a v1 model there would be no model).
-And FastAPI's own models (the OpenAPI schema's, about 40) are defined with pydantic's ``defer_build``
+Two modules of the standard library get the same stand-in (:func:`gateway.memory.leave_unused_stdlib_unloaded`):
+``logging.config`` (uvicorn's) and ``urllib.request`` (paho's). And FastAPI's own models (the OpenAPI schema's, about 40) are defined with pydantic's ``defer_build``
 (:func:`gateway.memory.defer_model_builds`): built when the schema is first asked for, not at start.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
 import types
 from collections.abc import Callable
 from typing import Any
 
-from gateway.memory import defer_model_builds
-
-
-def _real(name: str, stand_in: types.ModuleType) -> Any:
-    if sys.modules.get(name) is stand_in:
-        del sys.modules[name]
-    return importlib.import_module(name)
-
-
-def stand_in(name: str, lazy: dict[str, Callable[[types.ModuleType], Any]]) -> types.ModuleType:
-    """Register a stand-in for module ``name`` (unless it is loaded): ``lazy`` gives some attributes without
-    loading it; any other attribute loads the real module. Dunder names (repr, inspect) load nothing."""
-    mod = types.ModuleType(name, f"stand-in for {name} until something needs it (gateway/api)")
-
-    def attribute(attr: str) -> Any:
-        if attr in lazy:
-            value = lazy[attr](mod)
-            setattr(mod, attr, value)
-            return value
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return getattr(_real(name, mod), attr)
-
-    mod.__getattr__ = attribute  # type: ignore[method-assign]
-    return sys.modules.setdefault(name, mod)
+from gateway.memory import defer_model_builds, leave_unused_stdlib_unloaded, load_real, stand_in
 
 
 class _NoV1Model:
@@ -64,7 +40,7 @@ def _uvicorn_cli(attr: str) -> Callable[[types.ModuleType], Any]:
     """``uvicorn.main.main``/``run``: the real function, loaded when called (the daemon never calls them)."""
     def make(mod: types.ModuleType) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
-            return getattr(_real("uvicorn.main", mod), attr)(*args, **kwargs)
+            return getattr(load_real("uvicorn.main", mod), attr)(*args, **kwargs)
         return call
     return make
 
@@ -73,3 +49,4 @@ stand_in("pydantic.v1", {"BaseModel": lambda mod: _NoV1Model})
 stand_in("uvicorn.main", {"Server": lambda mod: importlib.import_module("uvicorn.server").Server,
                           "main": _uvicorn_cli("main"), "run": _uvicorn_cli("run")})
 defer_model_builds()
+leave_unused_stdlib_unloaded()

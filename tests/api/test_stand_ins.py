@@ -69,3 +69,21 @@ def test_a_v1_model_on_the_stand_in_is_refused_loudly() -> None:
             print("refused:", "pydantic 2" in str(exc))
     """)
     assert out.strip() == "refused: True"
+
+
+def test_uvicorns_logging_config_and_pahos_urllib_request_stay_unloaded_until_read() -> None:
+    out = run_fresh("""
+        import sys
+        import gateway.daemon, gateway.uplink, uvicorn, uvicorn.config
+        import gateway.api.app
+        print(sorted(m for m in ("logging.handlers", "socketserver", "http.cookiejar")  # what only they load
+                     if m in sys.modules))
+        import logging.config, urllib.request
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})   # the real dictConfig
+        print(sys.modules["logging.config"].__file__.endswith("config.py"), logging.config.fileConfig.__module__)
+        from urllib.request import getproxies
+        import paho.mqtt.client as paho
+        print(callable(getproxies), paho.urllib.request.proxy_bypass.__module__, urllib.request.__file__ is not None)
+        uvicorn.Config(lambda *a: None, log_config=None).configure_logging()
+    """)
+    assert out.split("\n")[:3] == ["[]", "True logging.config", "True urllib.request True"]
