@@ -60,8 +60,7 @@ def default_components() -> list[Any]:
     return [AccessComponent(), MeteringComponent(), AlarmsComponent(), CommissioningComponent(), ConsoleComponent()]
 
 
-#: a thread running Python (the writer binding a batch) hands the GIL to the loop (the doors) after 0.5 ms, not 5
-SWITCH_INTERVAL_S = 0.0005
+SWITCH_INTERVAL_S = 0.0005  #: the writer binding a batch hands the GIL to the loop (the doors) after 0.5 ms, not 5
 
 async def build_context(cfg: GatewayConfig, components: Iterable[Any] | None = None, *,
                         clock: Clock | None = None, start: bool = True) -> GatewayContext:
