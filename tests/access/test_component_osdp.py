@@ -137,8 +137,9 @@ def test_enrol_by_swipe_then_verify(tmp_path: Path) -> None:
         issued = await site.swipe(CARD_B, "card.issued")
         assert issued.data["card"] == CARD_B and issued.data["unit"] == "3-1-0201"
         assert site.access.enrolments.view(enrol["id"])["state"] == "done"
-        ver = site.access.cards.verification(CARD_B)
-        assert ver["complete"] and ver["doors"][0]["verified"]
+        # the issuing swipe's own decision (which verifies the door) commits after card.issued: wait for it
+        ver = await until(lambda: (v := site.access.cards.verification(CARD_B)) and v["complete"] and v, 10, "verified")
+        assert ver["doors"][0]["verified"]
         assert (await site.swipe(CARD_B, "access.granted")).data["card"] == CARD_B
 
     with_site(tmp_path, body)
