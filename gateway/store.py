@@ -47,6 +47,7 @@ from gateway.storefiles import (  # noqa: F401 - re-exported
     StoreCorrupt,
     backup_database,
     create_private,
+    flush_file,
     newest_backup,
     secure_dir,
     secure_file,
@@ -318,7 +319,14 @@ class Store(Writer):
             if n < slice_rows:
                 return total, slices
             after = last
-            await asyncio.sleep(DELETE_PAUSE_S)
+            await self.settle()
+
+    async def settle(self) -> None:
+        """Between two slices of a big job: the WAL flushed to disk on a thread (a background commit does not
+        fsync; left dirty, its pages would be written by the next door decision's fsync), then the pause that
+        lets the queue in."""
+        await asyncio.to_thread(flush_file, f"{self.path}-wal")
+        await asyncio.sleep(DELETE_PAUSE_S)
 
     def write_sync(self, fn: WriteFn[T], timeout: float | None = 60) -> T:
         """Blocking variant for threads and the CLI (never call it on the event loop)."""

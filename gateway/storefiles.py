@@ -53,6 +53,18 @@ BACKUP_PAUSE_S = 0.002
 BACKUP_FSYNC_EVERY = 1  # steps
 
 
+def flush_file(path: Path | str) -> None:
+    """fdatasync a file another connection writes (the WAL after a background slice); gone = nothing to do."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 def backup_database(path: Path, dest: Path, busy_timeout_s: float = 2.0) -> Path:
     """Online backup with SQLite's backup API (consistent while writes go on).
 

@@ -30,7 +30,7 @@ from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
 from gateway.memory import release_memory
-from gateway.store import DELETE_PAUSE_S
+from gateway.store import flush_file
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,7 @@ class Sync:
                     await asyncio.sleep(0)
                 if writing is not None:
                     await writing
+                    await asyncio.to_thread(flush_file, f"{store.path}-wal")  # off the next decision's fsync
                 writing = asyncio.ensure_future(store.write(partial(register.stage_rows, rows=rows), background=True))
                 count += len(rows)
             if writing is not None:
@@ -232,7 +233,7 @@ class Sync:
         store = self._ctx.store
         async with self.lock:  # the next sync waits until the old set is gone
             while await store.write(register.drop_old_slice, background=True):
-                await asyncio.sleep(DELETE_PAUSE_S)
+                await store.settle()
 
     # ------------------------------------------------------------------ central's cards -> register rows
     def rows(self, cards: list[Any], *, rev: int, offset: int = 0,
