@@ -29,6 +29,9 @@ from gateway.events import Emit, format_ts
 
 log = logging.getLogger(__name__)
 
+#: the doors count as busy this long after a decision: a snapshot stages and cleans up in small slices meanwhile
+DOORS_BUSY_S = 2.0
+
 
 class Swipes:
     """Turns card reads into decisions (or enrolments), and keeps the anti-passback sides."""
@@ -42,8 +45,13 @@ class Swipes:
         self.passback: dict[str, tuple[str, str]] = {}  # door id -> (the pair's entry door, "entry"|"exit")
         self.passback_state: dict[tuple[str, str], str] = {}  # (entry door, card) -> side last passed
         self.stats = {"decisions": 0, "granted": 0, "denied": 0}
+        self.last_decided = float("-inf")  # time.monotonic() of the last decision
         #: hook for benchmarks/tests: called with (reader, card, monotonic at read, granted) after the relay command
         self.on_decided: Callable[[str, str, float, bool], None] | None = None
+
+    def busy(self) -> bool:
+        """A decision in the last :data:`DOORS_BUSY_S`: big jobs go in small slices meanwhile."""
+        return time.monotonic() - self.last_decided < DOORS_BUSY_S
 
     def start(self, ctx: GatewayContext) -> None:
         self.ctx = ctx
@@ -95,6 +103,7 @@ class Swipes:
         return reason
 
     def _count(self, reason: str | None) -> None:
+        self.last_decided = time.monotonic()
         self.stats["decisions"] += 1
         self.stats["granted" if reason is None else "denied"] += 1
         self._ctx.metrics.inc("access_decisions_total", {"result": "granted" if reason is None else reason})

@@ -138,7 +138,6 @@ UPSERT_CARD = (
     "status=CASE WHEN access_cards.status='revoked' THEN 'revoked' ELSE excluded.status END, "
     "rev=excluded.rev, source='central', confirmed=1, updated_at=excluded.updated_at"
 )
-SNAPSHOT_CHUNK, DROP_SLICE = 250, 100  # rows staged per write; of the replaced card table deleted per write after
 
 
 def card_row(dec: DecodedCard, holder: tuple[str, str, str], cols: tuple[Any, ...], status: str, *, rev: int,
@@ -389,12 +388,12 @@ def swap_staged(conn: sqlite3.Connection, rev_: int) -> None:
     set_rev(conn, rev_)
 
 
-def drop_old_slice(conn: sqlite3.Connection) -> int:
+def drop_old_slice(conn: sqlite3.Connection, limit: int) -> int:
     """Delete one slice of the replaced table; drop it once empty. Returns rows deleted (0 = done)."""
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'").fetchone():
         return 0
     n = conn.execute("DELETE FROM access_cards_old WHERE rowid IN "
-                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (DROP_SLICE,)).rowcount
+                     "(SELECT rowid FROM access_cards_old LIMIT ?)", (limit,)).rowcount
     if n == 0:
         conn.execute("DROP TABLE access_cards_old")
     return int(n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,8 @@ def test_snapshot_staging_keeps_local_issues_and_revocations(store: Store) -> No
     cards = {r["card"]: r["status"] for r in store.query("SELECT card, status FROM access_cards")}
     assert cards == {unseen: "active", revoked: "revoked", CARDS[3]: "active"}  # central_old is gone
     assert register.rev(store) == 3
-    assert write(store, register.drop_old_slice) == 3  # the replaced table held three
-    assert write(store, register.drop_old_slice) == 0  # emptied: dropped
+    assert write(store, partial(register.drop_old_slice, limit=100)) == 3  # the replaced table held three
+    assert write(store, partial(register.drop_old_slice, limit=100)) == 0  # emptied: dropped
     assert store.query_one("SELECT 1 FROM sqlite_master WHERE name='access_cards_old'") is None
     assert write(store, register.create_staging) == "access_cards_unit_b"  # the next one takes the other name
 

@@ -58,6 +58,37 @@ def test_snapshot_of_100k_is_atomic_while_swipes_go_on(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_snapshot_stages_in_small_writes_while_the_doors_decide(tmp_path: Path) -> None:
+    """A decision waits at most for the staging write already running: after a swipe (the doors busy for
+    DOORS_BUSY_S) a snapshot stages BUSY_CHUNK cards a write, otherwise SNAPSHOT_CHUNK."""
+    from gateway.access import sync
+
+    async def main() -> None:
+        ctx = await build_context(make_config(tmp_path, DOOR_SITE), components=[AccessComponent()])
+        access: AccessComponent = ctx.components["access"]
+        sizes: list[int] = []
+        stage = sync.register.stage_rows
+
+        def counted(conn: Any, rows: list[Any]) -> Any:
+            sizes.append(len(rows))
+            return stage(conn, rows=rows)
+
+        try:
+            sync.register.stage_rows = counted  # type: ignore[assignment]
+            await access.sync.apply_snapshot(1, cards(1, 1000))
+            assert not access.swipes.busy() and sizes == [sync.SNAPSHOT_CHUNK] * 4
+            sizes.clear()
+            await access.card_read("r1", wiegand_encode("H10304", 9, 9))  # a swipe: the doors are busy now
+            assert access.swipes.busy()
+            await access.sync.apply_snapshot(2, cards(2, 1000))
+            assert sizes == [sync.BUSY_CHUNK] * (1000 // sync.BUSY_CHUNK)
+        finally:
+            sync.register.stage_rows = stage  # type: ignore[assignment]
+            await stop_context(ctx)
+
+    asyncio.run(main())
+
+
 def test_apply_rules_in_process(tmp_path: Path) -> None:
     async def main() -> None:
         ctx = await build_context(make_config(tmp_path, DOOR_SITE), components=[AccessComponent()])
