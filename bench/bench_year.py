@@ -23,6 +23,7 @@ about 8.6 M readings and 1.8 M events. Every knob is an env var so a test runs i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -344,8 +345,10 @@ def main() -> dict[str, Any]:
     res: dict[str, Any] = {"size": {"days": DAYS, "meters": METERS, "events_per_day": EVENTS, "cards": CARDS,
                                     "billing_years": BILLING_YEARS, "audit_per_day": AUDIT},
                            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
-    with tempfile.TemporaryDirectory(prefix="egw-year-") as tmp:
+    keep = os.environ.get("YEAR_KEEP")  # a folder to build in and leave behind (to look at the database after)
+    with contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory(prefix="egw-year-") as tmp:
         work = Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         asyncio.run(in_process(work, res))
         if DAEMON:
             daemon(work, res)
