@@ -41,3 +41,27 @@ def test_first_report_covers_the_last_day(tmp_path: Path) -> None:
         assert rep["failed_swipes"] == [{"door": "gate", "reason": "expired", "count": 1}]
 
     run(tmp_path, body)
+
+
+def test_first_window_bound_survives_an_early_event_stamped_in_the_future(tmp_path: Path) -> None:
+    """A first boot before the clock was set stamps its events in the future; history logged after it is
+    stamped right. The window's seq bound starts after the newest event stamped at or before the window's start,
+    so the report still reads a day, not the whole log from that early event (found by bench_year: 154 ms)."""
+    from gateway.alarms import store as db
+
+    async def body(ctx: Any, alarms: AlarmsComponent, fake: FakeAccess, panel: Dc09Panel) -> None:
+        ctx.clock.offset -= timedelta(hours=20)                       # the early event, stamped "later" than
+        first = (await ctx.events.record("device.offline", {"device": "x"})).seq  # the history logged after it
+        ctx.clock.offset -= timedelta(hours=10)                       # history: 30 hours ago, then now
+        old = (await ctx.events.record("access.denied", {"door": "gate", "card": "26:0a1b2c40",
+                                                              "reason": "expired"})).seq
+        ctx.clock.offset += timedelta(hours=30)
+        new = (await ctx.events.record("access.denied", {"door": "b3-u1", "card": "26:0a1b2c41",
+                                                              "reason": "unknown"})).seq
+        assert first < old < new
+        since = alarms.handover.first_window_start()
+        assert db.first_seq_after(ctx.store, since) == old + 1        # not `first`: the read starts at the day
+        rep = alarms.handover.report()
+        assert rep["failed_swipes"] == [{"door": "b3-u1", "reason": "unknown", "count": 1}]
+
+    run(tmp_path, body)
