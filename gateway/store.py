@@ -325,8 +325,12 @@ class Store(Writer):
         """Between two slices of a big job: the WAL flushed to disk on a thread (a background commit does not
         fsync; left dirty, its pages would be written by the next door decision's fsync), then the pause that
         lets the queue in."""
-        await asyncio.to_thread(flush_file, f"{self.path}-wal")
+        await self.flush_wal()
         await asyncio.sleep(DELETE_PAUSE_S)
+
+    async def flush_wal(self) -> None:
+        """fdatasync the WAL on a worker thread (neither the writer nor the loop waits on the disk for it)."""
+        await asyncio.to_thread(flush_file, f"{self.path}-wal")
 
     def write_sync(self, fn: WriteFn[T], timeout: float | None = 60) -> T:
         """Blocking variant for threads and the CLI (never call it on the event loop)."""

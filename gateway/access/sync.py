@@ -31,7 +31,6 @@ from gateway.commands import CommandError
 from gateway.context import GatewayContext
 from gateway.events import Emit, format_ts
 from gateway.memory import release_memory
-from gateway.store import flush_file
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +227,7 @@ class Sync:
                 start = end
                 if writing is not None:
                     await writing
-                    await asyncio.to_thread(flush_file, f"{store.path}-wal")  # off the next decision's fsync
+                    await store.flush_wal()  # the staged pages off the next decision's fsync
                 writing = asyncio.ensure_future(store.write(partial(register.stage_rows, rows=rows), background=True))
                 count += len(rows)
             if writing is not None:
