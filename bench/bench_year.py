@@ -171,10 +171,14 @@ async def build_day(ctx: Any, day: datetime, d: int, rows: dict[str, int]) -> No
         await ctx.events.mark_delivered(seqs)
 
 
+#: every quiet window's latencies (nothing in the background): pooled, the steadier denominator of the ratios
+QUIET_ALL: list[float] = []
+
+
 async def decisions(access: AccessComponent, cards: list[str], recorder: RelayRecorder,
-                    background: asyncio.Future[Any] | None) -> dict[str, Any]:
+                    background: asyncio.Future[Any] | None, *, quiet: bool = False) -> dict[str, Any]:
     """Granted swipes (card -> decision committed -> relay) every 2 ms: SWIPES of them, or for as long as
-    ``background`` runs (bounded by 10 x SWIPES)."""
+    ``background`` runs (bounded by 10 x SWIPES). ``quiet``: a window with nothing in the background (pooled)."""
     lat: list[float] = []
     for i in range(SWIPES * 10):
         if background is None and i >= SWIPES or background is not None and background.done() and i >= 20:
@@ -185,6 +189,8 @@ async def decisions(access: AccessComponent, cards: list[str], recorder: RelayRe
         if reason is None:
             lat.append(recorder.last_output - t0)
         await asyncio.sleep(0.002)
+    if quiet:
+        QUIET_ALL.extend(lat)
     return summary(lat) if lat else {"n": 0}
 
 
@@ -205,7 +211,7 @@ async def in_process(work: Path, res: dict[str, Any]) -> None:
             access.readers.online[r.id] = True
         ctx.clock.set(t0 + timedelta(days=DAYS + 1, minutes=-1))  # a day more: the first day falls out
         cards = [c["card"] for c in snapshot_cards(CARDS)]
-        dec: dict[str, Any] = {"quiet": await decisions(access, cards, recorder, None)}
+        dec: dict[str, Any] = {"quiet": await decisions(access, cards, recorder, None, quiet=True)}
 
         async def prunes() -> dict[str, Any]:
             t = time.perf_counter()
@@ -224,7 +230,7 @@ async def in_process(work: Path, res: dict[str, Any]) -> None:
 
         # a quiet window right before each job too: on a shared box the load moves, the adjacent ratio says more
         for name, job in (("prune", prunes), ("backup", lambda: timed_backup(cfg, ctx)), ("snapshot", snapshot)):
-            dec[f"quiet_before_{name}"] = await decisions(access, cards, recorder, None)
+            dec[f"quiet_before_{name}"] = await decisions(access, cards, recorder, None, quiet=True)
             task = asyncio.ensure_future(job())
             dec[name] = await decisions(access, cards, recorder, task)
             dec[name]["job"] = await task
@@ -235,7 +241,12 @@ async def in_process(work: Path, res: dict[str, Any]) -> None:
         dec["after_snapshot_old_cards_dropped"] = await decisions(access, cards, recorder, None)
         async with access.sync.lock:  # held by that cleanup until it is done
             pass
-        dec["quiet_after"] = await decisions(access, cards, recorder, None)
+        dec["quiet_after"] = await decisions(access, cards, recorder, None, quiet=True)
+        # the quiet p99 moves between windows of the same run (1.3-2.3 ms on the development VM): every quiet
+        # window pooled is the steadier denominator; the ratios to the first and to the adjacent one stay beside it
+        dec["quiet_pooled"] = summary(QUIET_ALL)
+        for name in ("prune", "backup", "snapshot"):
+            dec[name]["p99_ratio_to_quiet_pooled"] = round(dec[name]["p99_ms"] / dec["quiet_pooled"]["p99_ms"], 2)
         res["decision"] = dec
         res["bytes_after_prune"] = db_bytes(ctx)
         full = res[f"at_{DAYS}_days"]  # before the prune: every row built is there

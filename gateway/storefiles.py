@@ -53,6 +53,7 @@ def create_private(path: Path | str) -> None:
 #: which starts it without waiting) -- see docs/hardening.md "Decisions while the big jobs run"
 BACKUP_STEP_PAGES = 64
 BACKUP_PAUSE_S = 0.002
+_fadvise = getattr(os, "posix_fadvise", None)   # Linux; elsewhere the copy is only flushed at its end
 
 
 def flush_file(path: Path | str) -> None:
@@ -114,7 +115,8 @@ def _copy_in_steps(src: sqlite3.Connection, tmp: Path) -> None:
         def progress(status: int, remaining: int, total: int) -> None:
             # start writing this step's pages now, without waiting (and drop them from the cache: a night's
             # copy of the whole database must not push the live one out); the fsync at the end is then short
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            if _fadvise is not None:
+                _fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             time.sleep(BACKUP_PAUSE_S)
 
         src.backup(out, pages=BACKUP_STEP_PAGES, progress=progress)

@@ -12,7 +12,7 @@ from conftest import make_config
 from gateway.daemon import build_context, stop_context
 from gateway.events import EventLog
 from gateway.metering import MeteringComponent
-from gateway.store import DELETE_SLICE, Store, flush_file
+from gateway.store import BUSY_S, BUSY_SLICE, DELETE_SLICE, Store, flush_file
 
 OLD = 2 * DELETE_SLICE + 345  # several slices' worth
 
@@ -84,6 +84,35 @@ def test_settle_flushes_the_wal_and_copes_with_none(tmp_path: Path) -> None:
             await store.write(lambda c: c.execute("CREATE TABLE t(x)"), background=True)
             await store.settle()
             assert (tmp_path / "s.db-wal").exists()
+        finally:
+            store.close()
+
+    asyncio.run(main())
+
+
+def test_slices_shrink_while_foreground_writes_come_in(tmp_path: Path) -> None:
+    """A decision arriving during a slice waits for all of it: while foreground writes (door decisions, alarms)
+    came in the last BUSY_S, each slice is BUSY_SLICE rows; with none, DELETE_SLICE. Decided per slice."""
+    async def main() -> None:
+        store = Store(tmp_path / "b.db")
+        store.open()
+        try:
+            assert not store.busy()
+            limits: list[int] = []
+
+            def fn(conn, after: int, limit: int) -> tuple[int, int]:
+                limits.append(limit)
+                return (limit, after + limit) if len(limits) < 4 else (0, after)
+
+            assert await store.delete_in_slices(fn) == (3 * DELETE_SLICE, 4)
+            assert limits == [DELETE_SLICE] * 4
+            await store.write(lambda c: None)   # a foreground write: a door decision
+            assert store.busy()
+            limits.clear()
+            assert await store.delete_in_slices(fn) == (3 * BUSY_SLICE, 4)
+            assert limits == [BUSY_SLICE] * 4
+            store.foreground_at -= BUSY_S   # two seconds later, nothing since
+            assert not store.busy()
         finally:
             store.close()
 
