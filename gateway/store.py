@@ -64,14 +64,10 @@ WriteFn = Callable[[sqlite3.Connection], T]
 #: rows a big delete (the hourly prunes) removes per transaction: the writer also commits every door
 #: decision, so a day of rows goes in slices with the queue served between them, never in one transaction
 DELETE_SLICE = 25
-#: ...and this many while foreground writes (door decisions, alarms) came in the last :data:`BUSY_S`: a
-#: decision that arrives during a slice waits for all of it, so when they are frequent the slice's length
-#: *is* their p99 (a day of a 90-day site's readings, a decision every 3 ms: p99 5.1 ms with 25 rows a
-#: slice, 2.2 ms with 5, quiet 1.3-2.0; see docs/hardening.md "Decisions while the big jobs run")
-BUSY_SLICE = 5
-BUSY_S = 2.0
-#: and pause this long between slices: the prune takes a small part of the writer's time (25 rows and 5 ms:
-#: decision p99 during the prune ~1.0x the quiet one, the prune ~4x longer than with 100 rows and 2 ms)
+#: ...BUSY_SLICE while foreground writes (decisions, alarms) came in the last BUSY_S: a decision arriving
+#: mid-slice waits for all of it (90-day site, a decision every 3 ms: p99 5.1 ms with 25 rows, 2.2 with 5)
+BUSY_SLICE, BUSY_S = 5, 2.0
+#: and pause this long between slices (25 rows and 5 ms: the prune ~4x longer than with 100 rows and 2 ms)
 DELETE_PAUSE_S = 0.005
 
 #: ``fn(conn, after, limit)`` deletes at most ``limit`` rows keyed above ``after``; returns (rows, last key)
