@@ -42,7 +42,7 @@ class AccessComponent:
         self.cards = Cards(self.doors)
         self.enrolments = Enrolments(self.doors, self.readers, self.cards)
         self.swipes = Swipes(self.doors, self.readers, self.enrolments)
-        self.sync = Sync(self.cards, self.swipes.busy)
+        self.sync = Sync(self.cards, self.swipes.busy, self.swipes.deciding)
         self.privacy = Privacy()
 
     def commands(self) -> CommandTable:

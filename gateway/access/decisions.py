@@ -46,12 +46,17 @@ class Swipes:
         self.passback_state: dict[tuple[str, str], str] = {}  # (entry door, card) -> side last passed
         self.stats = {"decisions": 0, "granted": 0, "denied": 0}
         self.last_decided = float("-inf")  # time.monotonic() of the last decision
+        self.in_flight = 0  # card reads being decided now (read -> committed -> relay)
         #: hook for benchmarks/tests: called with (reader, card, monotonic at read, granted) after the relay command
         self.on_decided: Callable[[str, str, float, bool], None] | None = None
 
     def busy(self) -> bool:
         """A decision in the last :data:`DOORS_BUSY_S`: big jobs go in small slices meanwhile."""
         return time.monotonic() - self.last_decided < DOORS_BUSY_S
+
+    def deciding(self) -> bool:
+        """A card read is being decided right now: work on the loop (a snapshot's validation) steps aside."""
+        return self.in_flight > 0
 
     def start(self, ctx: GatewayContext) -> None:
         self.ctx = ctx
@@ -68,7 +73,13 @@ class Swipes:
 
     async def card_read(self, reader: str, card: str, at: float | None = None) -> str | None:
         """A card at ``reader``: enrolment, or a decision. Returns the deny reason (None = granted)."""
-        at = time.monotonic() if at is None else at
+        self.in_flight += 1
+        try:
+            return await self._card_read(reader, card, time.monotonic() if at is None else at)
+        finally:
+            self.in_flight -= 1
+
+    async def _card_read(self, reader: str, card: str, at: float) -> str | None:
         doors = self.doors.at_reader(reader)
         if not doors:
             log.warning("card read at reader %s which serves no door: ignored", reader)

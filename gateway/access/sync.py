@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 #: decision p50 / p95 1.9 / 3.5 ms with 20, 1.1 / 1.9 ms with 5, the snapshot 14 s and 29 s)
 SNAPSHOT_CHUNK, DROP_SLICE, BUSY_CHUNK = 250, 100, 5
 SNAPSHOT_SLICE = 25
+#: a validation slice waits for a decision in flight, polling this often, for at most this long
+STEP_ASIDE_S, STEP_ASIDE_MAX_S = 0.0005, 0.02
 #: a snapshot's answer lists at most this many cards not applied as sent
 MAX_RESULTS = 1000
 STATUS = register.CARD_COLUMNS.index("status")
@@ -51,10 +54,13 @@ _FIELDS = frozenset(CardIn.model_fields)
 class Sync:
     """Central's deltas and snapshots, one at a time, with the staging table's clean-up."""
 
-    def __init__(self, cards: Cards, doors_busy: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, cards: Cards, doors_busy: Callable[[], bool] = lambda: False,
+                 deciding: Callable[[], bool] = lambda: False) -> None:
         self.cards = cards
         #: the doors are deciding now: big jobs write in small slices (BUSY_CHUNK)
         self.doors_busy = doors_busy
+        #: a card read is being decided now: the validation on the loop waits (at most STEP_ASIDE_MAX_S)
+        self.deciding = deciding
         self.ctx: GatewayContext | None = None
         #: one register sync at a time (a delta must not land in the middle of a staged snapshot)
         self.lock = asyncio.Lock()
@@ -223,8 +229,8 @@ class Sync:
                 end = min(start + (BUSY_CHUNK if self.doors_busy() else SNAPSHOT_CHUNK), len(cards))
                 rows = []
                 for sl in range(start, end, SNAPSHOT_SLICE):
+                    await self._step_aside()
                     rows += self.rows(cards[sl:min(sl + SNAPSHOT_SLICE, end)], rev=rev, offset=sl, refused=refused)
-                    await asyncio.sleep(0)
                 start = end
                 if writing is not None:
                     await writing
@@ -237,6 +243,15 @@ class Sync:
             if writing is not None and not writing.done():
                 await asyncio.gather(writing, return_exceptions=True)
         return count
+
+    async def _step_aside(self) -> None:
+        """Yield; and while a door decision is in flight, let it finish first (bounded: a stream of them does not
+        stop the snapshot). Why: the loop validating cards holds the GIL, and the decision's transaction on the
+        writer thread takes it back several times per commit, each time waiting up to the switch interval."""
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + STEP_ASIDE_MAX_S
+        while self.deciding() and time.monotonic() < deadline:
+            await asyncio.sleep(STEP_ASIDE_S)
 
     async def drop_old_cards(self) -> None:
         """Empty the replaced table a slice per transaction (swipes' writes go in between), then drop it."""

@@ -178,3 +178,47 @@ exit = "gate-out"
             await stop_context(ctx)
 
     asyncio.run(main())
+
+
+def test_snapshot_validation_steps_aside_while_a_decision_is_in_flight() -> None:
+    """The loop validating a snapshot's cards holds the GIL; a door decision in flight (read -> committed ->
+    relay) goes first: each validation slice waits while one is being decided -- for a bounded time, so a
+    stream of swipes cannot stop a snapshot."""
+    from gateway.access.sync import Sync
+
+    calls: list[bool] = []
+    answers = iter([True, True, True, False])
+
+    def deciding() -> bool:
+        calls.append(True)
+        return next(answers, False)
+
+    asyncio.run(Sync(None, deciding=deciding)._step_aside())  # type: ignore[arg-type]
+    assert len(calls) == 4          # asked until the decision was done
+    asyncio.run(Sync(None, deciding=lambda: True)._step_aside())  # type: ignore[arg-type]  # bounded: returns
+
+
+def test_a_card_read_counts_as_in_flight_until_it_is_answered(tmp_path: Path) -> None:
+    """Swipes.deciding() is what the snapshot's validation asks: true from the read until the relay command."""
+    async def main() -> None:
+        cfg = make_config(tmp_path, DOOR_SITE)
+        access = AccessComponent()
+        ctx = await build_context(cfg, components=[access])
+        try:
+            seen: list[bool] = []
+            real = ctx.events.transact
+
+            async def transact(fn: Any) -> Any:
+                seen.append(access.swipes.deciding())
+                return await real(fn)
+
+            ctx.events.transact = transact  # type: ignore[method-assign]
+            assert not access.swipes.deciding()
+            reader = cfg.readers[0].id
+            await access.card_read(reader, "W26:1:1")
+            assert seen and all(seen)
+            assert not access.swipes.deciding()
+        finally:
+            await stop_context(ctx)
+
+    asyncio.run(main())
