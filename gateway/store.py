@@ -207,7 +207,7 @@ class Store(Writer):
         if existed and behind and backup_dir is not None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             secure_dir(Path(backup_dir))
-            dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db")
+            dest = self.backup_to(Path(backup_dir) / f"pre-migrate-{stamp}.db", paced=False)  # nothing to let by
             log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)
         # checkpoints on their own thread, never inside a commit a decision waits on (storecheckpoint)
@@ -368,9 +368,10 @@ class Store(Writer):
         return self.reader.execute(sql, params).fetchone()
 
     # ------------------------------------------------------------------ backup
-    def backup_to(self, dest: Path | str) -> Path:
-        """Online backup with SQLite's backup API (consistent while writes go on); 0600; no .part left."""
-        return backup_database(self.path, Path(dest), self.busy_timeout_s)
+    def backup_to(self, dest: Path | str, *, paced: bool = True) -> Path:
+        """Online backup (SQLite's backup API; consistent while writes go on); 0600; no .part left. ``paced=False``:
+        no pause between steps (the backup before migrations, when nothing else writes yet)."""
+        return backup_database(self.path, Path(dest), self.busy_timeout_s, paced=paced)
 
 
 def _slice(fn: SliceFn, after: int, limit: int) -> WriteFn[tuple[int, int]]:
