@@ -211,6 +211,7 @@ async def in_process(work: Path, res: dict[str, Any]) -> None:
             access.readers.online[r.id] = True
         ctx.clock.set(t0 + timedelta(days=DAYS + 1, minutes=-1))  # a day more: the first day falls out
         cards = [c["card"] for c in snapshot_cards(CARDS)]
+        QUIET_ALL.clear()
         dec: dict[str, Any] = {"quiet": await decisions(access, cards, recorder, None, quiet=True)}
 
         async def prunes() -> dict[str, Any]:
