@@ -317,14 +317,14 @@ class Store(Writer):
         ride.committed = True
         return value
 
-    async def delete_in_slices(self, fn: SliceFn, slice_rows: int | None = None) -> tuple[int, int]:
+    async def delete_in_slices(self, fn: SliceFn) -> tuple[int, int]:
         """Run ``fn`` as one write per slice, resuming after the last key each time, until a slice comes back
-        short; whatever was queued meanwhile (door decisions) commits between slices. A slice is ``slice_rows``
-        rows, or by default :data:`DELETE_SLICE` -- :data:`BUSY_SLICE` while the store is :meth:`busy`, decided
-        again for every slice. Returns (rows deleted, slices)."""
+        short; whatever was queued meanwhile (door decisions) commits between slices. A slice is
+        :data:`DELETE_SLICE` rows -- :data:`BUSY_SLICE` while the store is :meth:`busy`, decided again for every
+        slice. Returns (rows deleted, slices)."""
         total = slices = after = 0
         while True:
-            limit = slice_rows or (BUSY_SLICE if self.busy() else DELETE_SLICE)
+            limit = BUSY_SLICE if self.busy() else DELETE_SLICE
             n, last = await self.write(_slice(fn, after, limit), background=True)
             total += n
             slices += 1
