@@ -42,7 +42,7 @@ from gateway.schema import (  # noqa: F401 - re-exported: the store's public nam
     pending_migrations,
     schema_versions,
 )
-from gateway.storecheckpoint import Checkpointer
+from gateway.storecheckpoint import WAL_KEEP_BYTES, Checkpointer
 from gateway.storefiles import (  # noqa: F401 - re-exported
     StoreCorrupt,
     backup_database,
@@ -171,6 +171,7 @@ class Store(Writer):
         self._after_commit_conn: list[Callable[[sqlite3.Connection], None]] = []
         #: hooks run in the writer thread after a batch was rolled back (its writes will run again)
         self._after_rollback: list[Callable[[], None]] = []
+        self._between_batches: list[Callable[[sqlite3.Connection], None]] = []
         #: hooks run by :meth:`close` once the writer has stopped (the seq mark notes a clean stop)
         self._before_close: list[Callable[[], None]] = []
 
@@ -212,9 +213,11 @@ class Store(Writer):
         apply_migrations(self._writer, all_migrations)
         # checkpoints on their own thread, never inside a commit a decision waits on (storecheckpoint)
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._writer.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         self._checkpointer = Checkpointer(lambda: connect(self.path, synchronous=self.synchronous,
                                                           busy_timeout_s=self.busy_timeout_s))
         self.on_commit(self._checkpointer.committed)
+        self._between_batches.append(self._checkpointer.finish)   # a WAL a pass left long starts again
         self._checkpointer.start()
         self._thread = threading.Thread(target=self._run_writer, name="store-writer", daemon=True)
         self._thread.start()

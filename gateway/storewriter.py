@@ -86,6 +86,8 @@ class Writer:
     _after_commit: list[Callable[[], None]]
     _after_commit_conn: list[Callable[[sqlite3.Connection], None]]
     _after_rollback: list[Callable[[], None]]
+    #: run on the writer's connection after a batch was committed and answered, before the next one
+    _between_batches: list[Callable[[sqlite3.Connection], None]]
     #: the writer commits with synchronous=FULL (then background-only transactions go without an fsync)
     sync_full: bool = False
     #: time.monotonic() when the attempt under way began; None while the writer waits or backs off
@@ -118,9 +120,20 @@ class Writer:
                 if pending or self.trouble is not None:
                     ok = self._attempt_foreground_first(pending)
                     delay = 0.0 if ok else min(max(delay * 2, 0.05), 2.0)
+                    if ok:
+                        self._between()
             except Exception:  # never end the writer: log, wait a little, carry on
                 log.exception("store: writer loop error (carrying on)")
                 delay = 1.0
+
+    def _between(self) -> None:
+        conn = self._writer
+        assert conn is not None
+        for hook in self._between_batches:
+            try:
+                hook(conn)
+            except Exception:  # pragma: no cover - hooks are ours and catch their own sqlite errors
+                log.exception("store: between-batches hook failed")
 
     def _backoff(self, delay: float, pending: list[_Item]) -> float:
         """The backoff, cut short when a pending write's ``fail_after_s`` is up (it gets one more attempt)."""
