@@ -4,8 +4,9 @@ Why it is built this way:
 
 * **Nothing missed.** Every signal from a panel is committed (alarm row + ``alarm.*`` event +
   the panel log row, one transaction) *before* the panel gets its ACK / confirm. A DC-09 block
-  retried after a crash is recognised by (receiver, account, sequence, content digest) in
-  ``alarm_dedupe`` and ACKed again without a second alarm.
+  retried after a crash is recognised by (receiver, account, sequence, content digest) --
+  appended to ``alarm_blocks``, looked up in memory (``dedupe.py``) -- and ACKed again without a
+  second alarm.
 * **Every alarm is seen by a person.** Lifecycle ``raised -> acknowledged`` (operator, with a
   note) and ``restored`` (from the panel) in either order; ``closed`` once both happened
   (a test alarm closes on acknowledgement alone). Unacknowledged alarms emit

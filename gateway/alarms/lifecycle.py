@@ -13,10 +13,12 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from gateway.alarms import rules
 from gateway.alarms import store as db
+from gateway.alarms.dedupe import RecentBlocks
 from gateway.alarms.errors import AlarmAlreadyAcknowledged, AlarmNotFound, UnknownState
 from gateway.alarms.linkage import FireLinkage
 from gateway.alarms.rules import FIRE_KINDS
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: how often the unacknowledged-alarm gauges are refreshed (the alert rules wait minutes)
 GAUGES_EVERY_S = 5.0
+#: one block's signals and its dedupe key, in a batch
+BatchSignals = tuple[list[Signal], tuple[str, str, str] | None]
 #: an alarm's state after its restore: (not acknowledged, acknowledged)
 RESTORED_STATES = (rules.state_after_restore(False), rules.state_after_restore(True))
 
@@ -49,21 +53,28 @@ class Lifecycle:
         self.ctx = ctx
         self.linkage = linkage
         self.zones: dict[tuple[str, int], AlarmZoneConfig] = {(z.receiver, z.zone): z for z in ctx.config.alarm_zones}
+        #: DC-09 blocks already committed, by panel (a retry is ACKed again, not raised twice)
+        self.blocks = RecentBlocks(lambda: format_ts(ctx.clock.now() - timedelta(hours=ctx.config.alarms.dedupe_keep_h)))
+        ctx.store.on_rollback(self.blocks.rolled_back)
 
     # ------------------------------------------------------------------ signals
     async def record(self, signals: list[Signal], dedupe: tuple[str, str, str] | None = None) -> Outcome:
         """Commit signals (and the dedupe row) in one transaction."""
         return (await self.record_batch([(signals, dedupe)]))[0]
 
-    async def record_batch(self, items: list[tuple[list[Signal], tuple[str, str, str] | None]]) -> list[Outcome]:
+    async def record_batch(self, items: list[BatchSignals]) -> list[Outcome]:
         """Several blocks' signals (each with its dedupe row) in one transaction -- group commit
         across connections: one write, one wake-up for all of them. All or none are committed."""
         now = format_ts(self.ctx.clock.now())
 
         def txn(conn: sqlite3.Connection, emit: Emit) -> list[Outcome]:
             logged: list[tuple[Any, ...]] = []   # the panel log's rows, written together at the end, in order
-            outcomes = [self.commit(conn, emit, now, signals, dedupe, logged) for signals, dedupe in items]
-            db.log_signals(conn, logged)
+            try:
+                outcomes = [self.commit(conn, emit, now, signals, dedupe, logged) for signals, dedupe in items]
+                db.log_signals(conn, logged)
+            except BaseException:   # rolled back to its savepoint: the blocks it appended are not in the table
+                self.blocks.rolled_back()
+                raise
             return outcomes
 
         return await self.ctx.events.transact(txn)
@@ -74,7 +85,7 @@ class Lifecycle:
         log rows appended to ``logged``)."""
         out = Outcome()
         log_signal = logged.append
-        if dedupe is not None and signals and db.seen_block(conn, signals[0].receiver, dedupe, now):
+        if dedupe is not None and signals and self.blocks.seen(conn, signals[0].receiver, dedupe, now):
             out.duplicate = True
             return out
         for s in signals:

@@ -8,6 +8,7 @@ single statement through the store's writer thread.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from typing import Any
@@ -96,6 +97,21 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE restored_at IS NULL AND state != 'closed';
         """,
     ),
+    (
+        4,
+        """
+        -- DC-09 blocks committed, appended in order (no index: the lookup is in memory, gateway/alarms/dedupe.py);
+        -- the upsert into alarm_dedupe wrote a leaf per panel at every commit
+        CREATE TABLE alarm_blocks (
+            id INTEGER PRIMARY KEY,
+            receiver TEXT NOT NULL, account TEXT NOT NULL, seq TEXT NOT NULL, digest TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        INSERT INTO alarm_blocks(receiver, account, seq, digest, received_at)
+            SELECT receiver, account, seq, digest, received_at FROM alarm_dedupe ORDER BY received_at;
+        DROP TABLE alarm_dedupe;
+        """,
+    ),
 ]
 
 #: an alarm row, in table order (the order of the keys in the JSON)
@@ -127,18 +143,18 @@ def alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- inside the receive transaction
-def seen_block(conn: sqlite3.Connection, receiver: str, dedupe: tuple[str, str, str], now: str) -> bool:
-    """True if this DC-09 block was committed before (a retry); otherwise remember it.
+def log_block(conn: sqlite3.Connection, receiver: str, account: str, seq: str, digest: str, now: str) -> None:
+    """A committed DC-09 block, appended (the retry check is :class:`gateway.alarms.dedupe.RecentBlocks`)."""
+    conn.execute("INSERT INTO alarm_blocks(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?)",
+                 (receiver, account, seq, digest, now))
 
-    One statement, not a read and a write (it runs for every block): the row is inserted, or
-    replaced when the seq comes back with other content; the same content changes nothing.
-    """
-    account, seq, digest = dedupe
-    cur = conn.execute("INSERT INTO alarm_dedupe(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?) "
-                       "ON CONFLICT(receiver, account, seq) DO UPDATE SET digest=excluded.digest, "
-                       "received_at=excluded.received_at WHERE alarm_dedupe.digest != excluded.digest",
-                       (receiver, account, seq, digest, now))
-    return cur.rowcount == 0
+
+def recent_blocks(conn: sqlite3.Connection, cutoff: str, limit: int) -> list[tuple[str, str, str, str]]:
+    """(receiver, account, seq, digest) of the newest ``limit`` blocks received since ``cutoff``, oldest first."""
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+        "SELECT receiver, account, seq, digest FROM alarm_blocks "
+        "WHERE id > (SELECT COALESCE(MAX(id), 0) FROM alarm_blocks) - ? AND received_at >= ? ORDER BY id",
+        (limit, cutoff))]
 
 
 def signal_row(now: str, s: Signal, alarm: int | None) -> tuple[Any, ...]:
@@ -267,8 +283,25 @@ def active_silences(store: Store) -> list[dict[str, Any]]:
     return [alarm_dict(r) for r in rows]
 
 
-async def prune_dedupe(store: Store, cutoff: str) -> None:
-    await store.write(lambda c: c.execute("DELETE FROM alarm_dedupe WHERE received_at < ?", (cutoff,)))
+async def prune_dedupe(store: Store, cutoff: str) -> int:
+    """Drop blocks received before ``cutoff``: the rows in front of the first newer one (they are in the order
+    received), in slices that let door decisions through."""
+    first = await asyncio.to_thread(store.query_one, "SELECT id FROM alarm_blocks WHERE received_at >= ? "
+                                    "ORDER BY id LIMIT 1", (cutoff,))
+    if first is None:
+        last = await asyncio.to_thread(store.query_one, "SELECT COALESCE(MAX(id), 0) FROM alarm_blocks")
+        end = (last[0] if last is not None else 0) + 1
+    else:
+        end = first[0]
+
+    def run(conn: sqlite3.Connection, after: int, limit: int) -> tuple[int, int]:
+        row = conn.execute("SELECT id FROM alarm_blocks WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
+                           (after, end, limit - 1)).fetchone()
+        top = row[0] if row is not None else end - 1
+        return conn.execute("DELETE FROM alarm_blocks WHERE id > ? AND id <= ?", (after, top)).rowcount, top
+
+    n, _slices = await store.delete_in_slices(run)
+    return n
 
 
 # ---------------------------------------------------------------------- fire holds
