@@ -24,9 +24,11 @@ from gateway.alarms import store as db
 
 #: blocks remembered per panel (receiver, account); a retry is of the last one or, after a reconnect, of
 #: the few a panel buffered
-KEEP = 64
-#: panels remembered at most (the least recently heard is forgotten first): accounts come from the wire
-MAX_PANELS = 10_000
+KEEP = 32
+#: panels remembered at most (the least recently heard is forgotten first): accounts come from the wire, so
+#: this bounds the memory (~5 MB) whatever a stranger sends; a forgotten panel's retry would be a second
+#: alarm, never a lost one
+MAX_PANELS = 1_000
 #: rows read back at start (and after a rollback): the newest, enough for KEEP blocks of a few hundred panels
 LOAD_ROWS = 20_000
 
