@@ -109,13 +109,15 @@ def small_fs(mnt: Path) -> Iterator[Path]:
 
 def fill(path: Path) -> Path:
     filler = path / "filler"
-    with open(filler, "wb") as f:
-        try:
-            for _ in range(10_000):
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    # unbuffered: a buffered file's close flushes what the last write left and raises ENOSPC once more
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(10_000):
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return filler
 
 
