@@ -255,8 +255,10 @@ class Subscriber:
         return wait_until(find, timeout, what="an MQTT message")
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # disconnect first: it wakes the network thread, which then ends at once; loop_stop() first would wait
+        # out the thread's 1 s select timeout
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 @pytest.fixture
@@ -292,8 +294,8 @@ def mqtt_pub(port: int, topic: str, payload: Any, qos: int = 1) -> None:
     try:
         client.publish(topic, body, qos=qos).wait_for_publish(10)
     finally:
+        client.disconnect()  # before loop_stop(), which would otherwise wait out the thread's 1 s select timeout
         client.loop_stop()
-        client.disconnect()
 
 
 @pytest.fixture(name="mqtt_pub")

@@ -25,6 +25,16 @@ pytestmark = pytest.mark.timeout(120)
 KEY_A = bytes(range(16))
 KEY_B = bytes(range(16))[::-1]
 CMD_OUTPUT = 1  # osdp.Command.Output as the simulator records it
+#: the CP knocks an offline reader back to INIT this often here (the driver's RETRY_OFFLINE_S, 2 s on a site);
+#: the "no decision while refused" windows below last RETRY_S * 1.5, so the handshake is retried in each
+RETRY_S = 1.0
+
+
+@pytest.fixture
+def quick_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drivers.osdp import bus
+
+    monkeypatch.setattr(bus, "RETRY_OFFLINE_S", RETRY_S)
 
 
 def reader_toml(rid: str, url: str, address: int, scbk_file: str = "", install_mode: bool = False) -> str:
@@ -71,7 +81,7 @@ def offline_reason(ctx: Any, reader: str) -> str:
     return evs[-1].data.get("reason", "") if evs else ""
 
 
-def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: Path) -> None:
+def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: Path, quick_retry: None) -> None:
     (tmp_path / "r0.scbk").write_text(KEY_A.hex())
     sim = OsdpReaderSim([0], scbk={0: KEY_B}).start()
     port = sim.port
@@ -95,7 +105,7 @@ def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: 
 
             # the reader answers plain polls but the CP never accepts it: a swipe decides nothing
             sim.swipe(card)
-            await asyncio.sleep(3.0)  # longer than a retry period: the CP tried the handshake again
+            await asyncio.sleep(RETRY_S * 1.5)  # longer than a retry period: the CP tried the handshake again
             assert decisions(ctx) == []
             assert not [c for c in sim.commands() if c["command"] == CMD_OUTPUT]
             assert access.readers.driver_of["r0"].stats["card_reads"] == 0
@@ -124,7 +134,7 @@ def test_key_mismatch_is_offline_with_a_reason_until_the_key_is_fixed(tmp_path: 
     asyncio.run(main())
 
 
-def test_reader_without_secure_channel_or_without_key_is_refused(tmp_path: Path) -> None:
+def test_reader_without_secure_channel_or_without_key_is_refused(tmp_path: Path, quick_retry: None) -> None:
     """Our side has a key: a reader with no secure channel support (address 0) and a factory-fresh reader
     with no key while install mode is off (address 1) are both offline with a reason, never plain."""
     (tmp_path / "a.scbk").write_text(KEY_A.hex())
@@ -146,7 +156,7 @@ def test_reader_without_secure_channel_or_without_key_is_refused(tmp_path: Path)
             assert "install_mode" in fresh  # the hint for a factory-fresh reader
             sim.swipe(card, 0)
             sim.swipe(card, 1)
-            await asyncio.sleep(3.0)
+            await asyncio.sleep(RETRY_S * 1.5)  # the handshake retried meanwhile
             assert decisions(ctx) == []
             for rid in ("r-nosc", "r-fresh"):
                 dev = ctx.devices.devices[rid]
@@ -160,7 +170,7 @@ def test_reader_without_secure_channel_or_without_key_is_refused(tmp_path: Path)
     asyncio.run(main())
 
 
-def test_install_mode_never_falls_back_to_plain_text(tmp_path: Path) -> None:
+def test_install_mode_never_falls_back_to_plain_text(tmp_path: Path, quick_retry: None) -> None:
     """Install mode cannot use libosdp's EnforceSecure (it must try SCBK-D), and libosdp then drops to plain
     text when neither key works. A reader with another key that still answers plain text must not be taken."""
     (tmp_path / "new.scbk").write_text(KEY_A.hex())
@@ -178,7 +188,7 @@ def test_install_mode_never_falls_back_to_plain_text(tmp_path: Path) -> None:
             assert reason.startswith("OSDP secure channel refused: key mismatch"), reason
             assert "SCBK-D" in reason
             sim.swipe(card)
-            await asyncio.sleep(3.0)
+            await asyncio.sleep(RETRY_S * 1.5)  # the handshake retried meanwhile
             assert decisions(ctx) == []
             assert not [c for c in sim.commands() if c["command"] == CMD_OUTPUT]
             assert not [c for c in sim.commands() if c.get("data") == KEY_A], "no key sent in plain text"

@@ -46,17 +46,17 @@ def test_every_sign_in_rotates_the_session(gateway_factory: Any) -> None:
 
 
 def test_a_session_ends_after_its_idle_time(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    # ~7.2 s idle: requests 1 s apart keep it alive on a loaded box too, 12 s without one ends it
-    gw = GatewayProc(tmp_path, mosquitto.port, api_extra="session_idle_h = 0.002")
+    # 1.8 s idle: requests 0.3 s apart (6x margin) keep it alive on a loaded box too, 4 s without one ends it
+    gw = GatewayProc(tmp_path, mosquitto.port, api_extra="session_idle_h = 0.0005")
     gw.start()
     try:
         sid = sign_in(gw, "operator").cookies["egw_session"]
         session = as_session(gw, sid)
-        for _ in range(9):  # requests keep it alive past its idle time
+        for _ in range(9):  # requests keep it alive past its idle time (2.7 s of them)
             assert session.get("/api/v1/doors").status_code == 200
-            time.sleep(1.0)
+            time.sleep(0.3)
         assert session.get("/api/v1/doors").status_code == 200
-        time.sleep(12.0)  # now idle for longer than session_idle_h
+        time.sleep(4.0)  # now idle for longer than session_idle_h
         r = session.get("/api/v1/doors")
         assert r.status_code == 401 and "sign in again" in r.json()["error"]["message"]
         assert session.get("/", follow_redirects=False).headers["location"] == "/login"

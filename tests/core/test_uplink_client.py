@@ -60,8 +60,8 @@ def test_batches_arrive_in_order_and_every_puback_is_seen(tmp_path: Path) -> Non
         wait_until(lambda: own == [status.mid], 10, what="paho's own PUBACK at on_publish")
         assert status.mid not in acked
     finally:
+        client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         client.loop_stop()
-        client.disconnect()
         sub.close()
         broker.stop()
 
@@ -90,7 +90,7 @@ def test_mqtt5_batches_go_through_paho_s_own_publish(tmp_path: Path) -> None:
         wait_until(lambda: len(sub.snapshot()) >= 50 and sorted(own) == sorted(mids), 30, what="50 at QoS 1")
         assert [p["seq"] for _, p in sub.snapshot()] == list(range(1, 51))
     finally:
+        client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         client.loop_stop()
-        client.disconnect()
         sub.close()
         broker.stop()

@@ -77,8 +77,8 @@ class Client:
         return rc is not None and not rc.is_failure
 
     def close(self) -> None:
+        self.client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture
@@ -204,8 +204,8 @@ def test_shipped_mosquitto_conf_runs_with_tls_passwords_and_acl(tmp_path: Path) 
             try:
                 wait_until(lambda: results, 10, what="CONNACK")
             finally:
+                c.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
                 c.loop_stop()
-                c.disconnect()
             return results[0]
 
         assert not connect("gw-test", USERS["gw-test"]).is_failure

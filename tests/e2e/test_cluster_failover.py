@@ -247,7 +247,7 @@ def test_failover_between_two_tls_nodes(tmp_path: Path) -> None:
     finally:
         if gw is not None:
             gw.stop()
+        central.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         central.loop_stop()
-        central.disconnect()
         for b in nodes:
             b.stop()

@@ -69,8 +69,8 @@ def tls_subscriber(port: int, pki: Pki | None, topic: str, *, username: str = ""
             assert self.ready.wait(10), "TLS subscriber could not subscribe"
 
         def close(self) -> None:
+            self.client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
             self.client.loop_stop()
-            self.client.disconnect()
 
     return Sub()
 

@@ -219,8 +219,8 @@ def test_a_thousand_made_up_commands_leave_a_bounded_log(gateway_factory: Any, m
         for info in sent:
             info.wait_for_publish(30)
     finally:
+        client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         client.loop_stop()
-        client.disconnect()
 
     def answered() -> dict[str, str]:
         return {p["id"]: p["error"]["code"] for _, p in results.snapshot()

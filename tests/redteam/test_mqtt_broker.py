@@ -100,8 +100,8 @@ class Central:
         self.client.publish(topic, body, qos=1).wait_for_publish(60)
 
     def close(self) -> None:
+        self.client.disconnect()  # first: loop_stop() alone waits out paho's 1 s select
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture
