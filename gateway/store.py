@@ -1,10 +1,9 @@
 """SQLite store: WAL mode, one writer thread with group commit that never dies, per-area migrations.
 
-Why one writer thread: SQLite allows one writer at a time anyway, and a single
-thread that batches whatever is queued into one transaction turns N fsyncs into
-one. ``await store.write(fn)`` returns only after the transaction holding ``fn``
-has committed, so "recorded" always means "on disk" -- at thousands of writes a
-second on a small box.
+Why one writer thread: SQLite allows one writer at a time anyway, and a single thread that batches whatever
+is queued into one transaction turns N fsyncs into one. ``await store.write(fn)`` returns only after the
+transaction holding ``fn`` has committed, so "recorded" always means "on disk" -- at thousands of writes a
+second on a small box. Checkpoints: :mod:`gateway.storecheckpoint`.
 
 Why the writer never dies and retries a failed transaction (lock, I/O, full disk)
 with backoff, and how ``/health`` learns of it: :mod:`gateway.storewriter`.
@@ -12,8 +11,7 @@ Why an HTTP request's audit row rides along with its first write: :data:`ride_al
 
 Files and their modes: :mod:`gateway.storefiles`.
 
-Reads use a separate connection per thread (WAL lets readers run beside the
-writer and never see a half-written transaction).
+Reads use a separate connection per thread (WAL lets readers run beside the writer, never seeing half a transaction).
 """
 
 from __future__ import annotations
@@ -42,7 +40,7 @@ from gateway.schema import (  # noqa: F401 - re-exported: the store's public nam
     pending_migrations,
     schema_versions,
 )
-from gateway.storecheckpoint import WAL_KEEP_BYTES, Checkpointer
+from gateway.storecheckpoint import Checkpointer, take_over_checkpoints
 from gateway.storefiles import (  # noqa: F401 - re-exported
     StoreCorrupt,
     backup_database,
@@ -171,6 +169,7 @@ class Store(Writer):
         self._after_commit_conn: list[Callable[[sqlite3.Connection], None]] = []
         #: hooks run in the writer thread after a batch was rolled back (its writes will run again)
         self._after_rollback: list[Callable[[], None]] = []
+        #: hooks given the writer's connection after a batch was answered, before the next (a checkpoint's end)
         self._between_batches: list[Callable[[sqlite3.Connection], None]] = []
         #: hooks run by :meth:`close` once the writer has stopped (the seq mark notes a clean stop)
         self._before_close: list[Callable[[], None]] = []
@@ -180,10 +179,9 @@ class Store(Writer):
              *, backup_dir: Path | None = None) -> None:
         """Create the file, apply migrations, start the writer thread.
 
-        An existing database that needs migrating is first copied to ``backup_dir``
-        (an upgrade must never be a one-way door). A file that is not a readable
-        gateway database raises :class:`StoreCorrupt` naming the newest backup.
-        """
+        An existing database that needs migrating is first copied to ``backup_dir`` (an upgrade must never be a
+        one-way door). A file that is not a readable gateway database raises :class:`StoreCorrupt` naming the
+        newest backup."""
         secure_dir(self.path.parent)
         existed = self.path.exists() and self.path.stat().st_size > 0
         self.wal_at_open = Path(f"{self.path}-wal").exists()
@@ -212,8 +210,7 @@ class Store(Writer):
             log.info("store: %s need migrating; backup first: %s", ", ".join(behind), dest)
         apply_migrations(self._writer, all_migrations)
         # checkpoints on their own thread, never inside a commit a decision waits on (storecheckpoint)
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")
-        self._writer.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
+        take_over_checkpoints(self._writer)
         self._checkpointer = Checkpointer(lambda: connect(self.path, synchronous=self.synchronous,
                                                           busy_timeout_s=self.busy_timeout_s))
         self.on_commit(self._checkpointer.committed)

@@ -122,6 +122,12 @@ class Checkpointer:
             log.debug("store: finishing a checkpoint failed (%s)", exc)
 
 
+def take_over_checkpoints(writer: sqlite3.Connection) -> None:
+    """The writer's connection: no automatic checkpoint in its commits; its WAL cut back when it starts again."""
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
+
+
 def _close(conn: sqlite3.Connection | None) -> None:
     if conn is not None:
         with contextlib.suppress(sqlite3.Error):

@@ -21,7 +21,7 @@ from gateway.alarms.intake import Intake
 from gateway.alarms.lifecycle import Lifecycle
 from gateway.alarms.linkage import FireLinkage
 from gateway.alarms.receivers import RECEIVERS, AlarmReceiver
-from gateway.alarms.store import MIGRATIONS
+from gateway.alarms.schema import MIGRATIONS
 from gateway.alarms.supervision import Supervision
 from gateway.context import GatewayContext
 

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.alarms import dedupe
 from gateway.alarms import store as db
+from gateway.alarms.schema import MIGRATIONS
 from gateway.alarms.dedupe import RecentBlocks
 from gateway.schema import apply_migrations
 from gateway.store import Store
@@ -21,7 +22,7 @@ from gateway.store import Store
 
 def open_db(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
-    for _version, sql in db.MIGRATIONS:
+    for _version, sql in MIGRATIONS:
         conn.executescript(sql)
     return conn
 
@@ -60,7 +61,7 @@ def test_a_block_of_a_transaction_that_rolled_back_is_not_a_retry(tmp_path: Path
     async def main() -> None:
         store = Store(tmp_path / "g.db")
         store.open()
-        store.add_migrations("alarms", db.MIGRATIONS)
+        store.add_migrations("alarms", MIGRATIONS)
         blocks = RecentBlocks(lambda: "2000")
         store.on_rollback(blocks.rolled_back)
         try:
@@ -92,7 +93,7 @@ def test_a_block_of_a_transaction_that_rolled_back_is_not_a_retry(tmp_path: Path
 def test_the_old_dedupe_rows_move_over_and_the_prune_keeps_what_is_recent(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    apply_migrations(conn, {"alarms": [m for m in db.MIGRATIONS if m[0] <= 3]})   # the schema before issue 20
+    apply_migrations(conn, {"alarms": [m for m in MIGRATIONS if m[0] <= 3]})   # the schema before issue 20
     conn.executemany("INSERT INTO alarm_dedupe(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?)",
                      [("dc", "1234", f"{i:04d}", "d", f"2026-01-01T00:{i:02d}:00Z") for i in range(50, 0, -1)])
     conn.close()
@@ -100,7 +101,7 @@ def test_the_old_dedupe_rows_move_over_and_the_prune_keeps_what_is_recent(tmp_pa
     async def main() -> None:
         store = Store(path)
         store.open()
-        store.add_migrations("alarms", db.MIGRATIONS)
+        store.add_migrations("alarms", MIGRATIONS)
         try:
             rows = store.query("SELECT seq, received_at FROM alarm_blocks ORDER BY id")
             assert [r[0] for r in rows] == [f"{i:04d}" for i in range(1, 51)]   # in the order received

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from gateway.alarms import store as db
+from gateway.alarms.schema import MIGRATIONS
 from gateway.alarms.signals import SILENT_CODE, Signal
 
 ALARM = Signal("duty-panel", "3001", "130", 12, "burglary")
@@ -17,7 +18,7 @@ STATES = ("restored", "closed")
 
 def open_db(tmp_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(tmp_path / "alarms.db", isolation_level=None)
-    for _version, sql in db.MIGRATIONS:
+    for _version, sql in MIGRATIONS:
         conn.executescript(sql)
     return conn
 
