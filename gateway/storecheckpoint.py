@@ -107,7 +107,6 @@ class Checkpointer:
         finally:
             _close(conn)
 
-
     def finish(self, conn: sqlite3.Connection) -> None:
         """The writer's thread, between two transactions: copy what the last pass left behind, so the next
         commit starts the WAL again. Quick: the pass copied all but the frames committed while it ran (and a
