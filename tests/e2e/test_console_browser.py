@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import wait_until
+from playwright.sync_api import expect
 from console.browser import (
     DUTY_SCREEN,
     PHONE,
@@ -51,6 +52,12 @@ SITE_WORDS = ["test-site", "gw-test", "test-operator", "test-technician", "test-
               "burglary zone 5 still open"]
 RAW_CODE = re.compile(r"\b(?:access|door|card|meter|alarm|device|gateway|shift)\.[a-z_]+\b")
 
+
+
+def count(page: Any, selector: str, n: int) -> None:
+    """Wait until ``selector`` matches ``n`` elements. Through Playwright's own selector engine: the console's CSP
+    (script-src 'self') refuses the string eval ``wait_for_function`` may poll with (seen once on CI)."""
+    expect(page.locator(selector)).to_have_count(n, timeout=20_000)
 
 def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     page = open_page(site, "operator", DUTY_SCREEN)
@@ -92,7 +99,7 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     weights = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.alarm.unacked')].map(e =>
         [e.dataset.kind, getComputedStyle(e).animationName + '/' + getComputedStyle(e).borderLeftWidth]))""")
     assert weights["fire"] == "flash-fire/12px" and weights["burglary"].startswith("flash/"), weights
-    page.wait_for_function("""() => document.querySelectorAll('[data-section="open_alarms"] li').length === 2""")
+    count(page, '[data-section="open_alarms"] li', 2)
     shot(page, "alarms-1366", doc=True)
 
     # the banner leads to the acknowledgement; an empty note is explained in the dialog, which stays open
@@ -115,7 +122,7 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
     site.readers.swipe(wiegand_encode("H10301", 9, 999), 0)
     swipes = page.wait_for_selector('.report-section.has-items[data-section="failed_swipes"]')
     assert "Building 3 unit 1 entrance · unknown card · ×1" in swipes.inner_text()
-    page.wait_for_function("""() => document.querySelectorAll('[data-section="open_alarms"] li').length === 2""")
+    count(page, '[data-section="open_alarms"] li', 2)
 
     # the door the fire released: its cause, and Relock instead of Unlock
     door = page.wait_for_selector('.door[data-door="b3-main"][data-state="unlocked"]')
@@ -137,10 +144,10 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
 
     # the handover form is on screen at 1366x768 (with the banners shown), and recording it ends the missed one
     page.wait_for_selector('.report-section.has-items[data-section="handover_missed"]')
-    page.wait_for_function("""() => document.querySelectorAll(
-        '[data-section="open_alarms"] li').length === 2 && document.querySelectorAll(
-        '[data-section="unacknowledged_alarms"] li').length === 1 && document.querySelectorAll(
-        '[data-section="doors"] li').length === 1""")   # the report caught up with the ack and the relock
+    # the report caught up with the ack and the relock
+    count(page, '[data-section="open_alarms"] li', 2)
+    count(page, '[data-section="unacknowledged_alarms"] li', 1)
+    count(page, '[data-section="doors"] li', 1)
     assert in_view(page, "#handover-submit")
     # no handover on record yet: the report says from when its "since the last handover" parts count (24 h)
     assert "The \u201csince the last handover\u201d parts cover from" in page.inner_text("#handover-covers")
@@ -176,7 +183,7 @@ def test_operator_shift_fire_on_another_tab(site: Site) -> None:
         assert "Uplink to the service centre is down" in page.inner_text("#uplink-banner")
         # what waits, and for how long: the oldest undelivered event's age (issue 21)
         assert site.gw.post("/api/v1/test-events", json={"count": 1}).status_code == 202
-        page.wait_for_function("document.getElementById('uplink-banner').innerText.includes('the oldest has waited')")
+        expect(page.locator("#uplink-banner")).to_contain_text("the oldest has waited", timeout=20_000)
         shot(page, "uplink-down-1366")
     finally:
         site.broker.start()
