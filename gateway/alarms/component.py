@@ -59,6 +59,8 @@ class AlarmsComponent:
         await self.supervision.start()
         await self.linkage.reconcile()
         await self.lifecycle.close_acknowledged_once()
+        if any(rc.protocol == "sia-dc09" for rc in ctx.config.alarm_receivers):
+            await ctx.store.write(self.lifecycle.blocks.load)   # before a panel connects, not in its first commit
         for rc in ctx.config.alarm_receivers:
             receiver = RECEIVERS[rc.protocol](rc, ctx, self.intake)
             self.receivers[rc.id] = receiver

@@ -40,12 +40,12 @@ class RecentBlocks:
         #: the oldest ``received_at`` worth loading (now - dedupe_keep_h)
         self.cutoff = cutoff
         self._panels: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
-        self._stale = True   # loaded on the first lookup, inside the writer's transaction
+        self._stale = True   # loaded at start (:meth:`load`), or by the next lookup
 
     def seen(self, conn: sqlite3.Connection, receiver: str, dedupe: tuple[str, str, str], now: str) -> bool:
         """True if this block was committed before (a retry); otherwise it is appended and remembered."""
         if self._stale:
-            self._load(conn)
+            self.load(conn)
         account, seq, digest = dedupe
         panel = self._panels.get((receiver, account))
         if panel is not None and panel.get(seq) == digest:
@@ -73,7 +73,8 @@ class RecentBlocks:
         if len(panel) > KEEP:
             del panel[next(iter(panel))]
 
-    def _load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Read the recent blocks back from the table (the writer's thread: at start, and after a rollback)."""
         self._panels.clear()
         for receiver, account, seq, digest in db.recent_blocks(conn, self.cutoff(), LOAD_ROWS):
             self._remember(receiver, account, seq, digest)

@@ -188,13 +188,9 @@ def active_silences(store: Store) -> list[dict[str, Any]]:
 async def prune_dedupe(store: Store, cutoff: str) -> int:
     """Drop blocks received before ``cutoff``: the rows in front of the first newer one (they are in the order
     received), in slices that let door decisions through."""
-    first = await asyncio.to_thread(store.query_one, "SELECT id FROM alarm_blocks WHERE received_at >= ? "
-                                    "ORDER BY id LIMIT 1", (cutoff,))
-    if first is None:
-        last = await asyncio.to_thread(store.query_one, "SELECT COALESCE(MAX(id), 0) FROM alarm_blocks")
-        end = (last[0] if last is not None else 0) + 1
-    else:
-        end = first[0]
+    row = await asyncio.to_thread(store.query_one, "SELECT COALESCE((SELECT id FROM alarm_blocks WHERE received_at >= ? "
+                                  "ORDER BY id LIMIT 1), (SELECT COALESCE(MAX(id), 0) + 1 FROM alarm_blocks))", (cutoff,))
+    end = row[0] if row is not None else 1
 
     def run(conn: sqlite3.Connection, after: int, limit: int) -> tuple[int, int]:
         row = conn.execute("SELECT id FROM alarm_blocks WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
