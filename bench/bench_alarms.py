@@ -14,6 +14,10 @@ stands for a committed alarm row + event + outbox row.
    Aim >= 5,000 blocks/s with ACK p99 < 10 ms. ``daemon_cpu_ms_per_block`` is the figure that does not
    depend on what else the machine runs (the panels, mosquitto and the daemon share its CPUs).
    ``panels_cpu_ms_per_block`` is this process's (the simulated panels') CPU per block in the same part.
+   Parts 2 and 3 use :class:`FastPanel` (blocks built before the clock starts, answers checked after it
+   stops, no stream per panel), so the round the figure is made of is the daemon's, not this process's:
+   ten real panels turn their ACKs around side by side in microseconds (issue 20; the previous panels
+   took 0.06-0.09 ms of CPU a block here, one after the other in every round).
 
 ``PYSPY=out.svg`` (or ``.txt`` for py-spy's raw collapsed stacks) records the daemon with py-spy during
 part 3 (py-spy must be installed in the venv; it is not a dependency); ``PERF=out.data`` with ``perf record``
@@ -23,6 +27,7 @@ part 3 (py-spy must be installed in the venv; it is not a dependency); ``PERF=ou
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -55,7 +60,7 @@ BLOCKS10 = int(os.environ.get("BLOCKS10", 30_000))
 
 
 class Panel:
-    """A minimal DC-09 panel for load: one block in flight, waits for the answer."""
+    """A minimal DC-09 panel for the latency part: one block in flight, waits for the answer."""
 
     def __init__(self, port: int, account: str) -> None:
         self.port, self.account = port, account
@@ -120,27 +125,86 @@ async def latency(port: int) -> dict[str, Any]:
             "answers": answers, "block_to_ack": summary(lat)}
 
 
+class FastPanel(asyncio.Protocol):
+    """A panel for the throughput parts: its blocks built before the clock starts, its answers kept as they
+    came and read after it stops, one block in flight on a bare protocol (no stream, no task per block).
+
+    A real panel turns an ACK round in microseconds, and ten of them do so side by side; ten :class:`Panel`
+    in this one process took 0.06-0.09 ms of CPU a block each, in turn, inside every round the daemon's
+    figure is made of (issue 20). This one only writes the next prepared block when an answer is framed.
+    """
+
+    def __init__(self, blocks: list[bytes], done: asyncio.Future[None], remaining: list[int]) -> None:
+        self.blocks, self.done, self.remaining = blocks, done, remaining
+        self.i = 0
+        self.framer = Framer()
+        self.answers: list[bytes] = []
+        self.lat: list[float] = []
+        self.t0 = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        assert self.transport is not None
+        self.transport.write(self.blocks[0])
+
+    def data_received(self, data: bytes) -> None:
+        for body in self.framer.feed(data):
+            now = time.perf_counter()
+            self.answers.append(body)
+            self.lat.append(now - self.t0)
+            self.i += 1
+            if self.i < len(self.blocks):
+                self.t0 = now
+                assert self.transport is not None
+                self.transport.write(self.blocks[self.i])
+            else:
+                self.remaining[0] -= 1
+                if self.remaining[0] == 0 and not self.done.done():
+                    self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.i < len(self.blocks) and not self.done.done():
+            self.done.set_exception(ConnectionError(f"closed after {self.i} answers"))
+
+
+def panel_blocks(account: str, n: int) -> list[bytes]:
+    """What :meth:`Panel.alarm` sends, n times: alarm / restore in turn on a few zones, seq 1..9999 round."""
+    return [build_block("ADM-CID", k % 9999 + 1, account, f"{1 if k % 2 == 0 else 3}130 01 {(k // 2) % 50:03d}")
+            for k in range(n)]
+
+
 async def throughput(port: int, panels_n: int = PANELS, blocks: int = BLOCKS, first: int = 2000) -> dict[str, Any]:
-    panels = [Panel(port, f"{first + i}") for i in range(panels_n)]
-    for p in panels:
-        await p.connect()
     per = blocks // panels_n
-    lat: list[float] = []
-    answers: dict[str, int] = {}
-
-    async def run(p: Panel) -> None:
-        for _ in range(per):
-            ans, dt = await p.alarm()
-            answers[ans] = answers.get(ans, 0) + 1
-            lat.append(dt)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*[run(p) for p in panels])
-    elapsed = time.perf_counter() - t0
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    remaining = [panels_n]
+    panels: list[FastPanel] = []
+    for i in range(panels_n):
+        blocks_i = panel_blocks(f"{first + i}", per)
+        _t, p = await loop.create_connection(functools.partial(FastPanel, blocks_i, done, remaining), "127.0.0.1", port)
+        panels.append(p)
+    t0, c0 = time.perf_counter(), time.process_time()
     for p in panels:
-        await p.close()
+        p.start()
+    await done
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    for p in panels:
+        if p.transport is not None:
+            p.transport.close()
+    answers: dict[str, int] = {}
+    for p in panels:   # read after the clock: each answer's CRC and verdict, as Panel.alarm reads them
+        for body in p.answers:
+            res = parse_response(body)
+            key = res[0] if res else "unreadable"
+            answers[key] = answers.get(key, 0) + 1
+    lat = [x for p in panels for x in p.lat]
     return {"panels": panels_n, "blocks": per * panels_n, "seconds": round(elapsed, 2),
-            "blocks_per_s": round(per * panels_n / elapsed, 1), "answers": answers, "block_to_ack": summary(lat)}
+            "blocks_per_s": round(per * panels_n / elapsed, 1), "answers": answers, "block_to_ack": summary(lat),
+            "panels_cpu_ms_per_block": round(cpu * 1000 / (per * panels_n), 3)}
 
 
 def broker_cpu(broker: Mosquitto) -> float:
@@ -219,9 +283,7 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
             spy = profiler(gw.proc.pid)  # type: ignore[union-attr]
             mq = broker_cpu(broker)
             t2 = threads_cpu(proc)
-            me0 = time.process_time()
             ten_res = asyncio.run(throughput(port, PANELS10, BLOCKS10, 3000))
-            me1 = time.process_time()
             mq = broker_cpu(broker) - mq
             c3 = cpu()
             t3 = threads_cpu(proc)
@@ -236,7 +298,6 @@ max_per_source = 1000   # every bench panel comes from 127.0.0.1
             ten_res["blocks_per_cpu_s"] = round(ten_res["blocks"] / max(c3 - c2, 1e-9), 1)
             ten_res["daemon_threads_cpu_ms_per_block"] = per_thread(t2, t3, gw.proc.pid, ten_res["blocks"])  # type: ignore[union-attr]
             ten_res["mosquitto_cpu_ms_per_block"] = round(mq * 1000 / ten_res["blocks"], 3)
-            ten_res["panels_cpu_ms_per_block"] = round((me1 - me0) * 1000 / ten_res["blocks"], 3)
             ten_res["aim"] = ">= 5000 blocks/s committed before ACK, ACK p99 < 10 ms"
             results = {"latency": lat_res, "throughput": thr_res, "ten_panels_full_speed": ten_res}
         finally:
