@@ -45,5 +45,15 @@ def _compiled() -> Callable[[bytes], int] | None:
     return arc if arc(b"123456789") == 0xBB3D else None
 
 
-#: CRC-16/ARC as DC-09 specifies: ``crc16_arc(b"123456789") == 0xBB3D``
-crc16_arc: Callable[[bytes], int] = _compiled() or crc16_arc_table
+_impl: Callable[[bytes], int] | None = None
+
+
+def crc16_arc(data: bytes) -> int:
+    """CRC-16/ARC as DC-09 specifies: ``crc16_arc(b"123456789") == 0xBB3D``.
+
+    fastcrc is loaded at the first block, not with the module: its library (all of its CRCs, ~0.7 MB
+    resident) stays out of a gateway that never hears a DC-09 panel (the idle-memory aim, issue 20)."""
+    global _impl
+    if _impl is None:
+        _impl = _compiled() or crc16_arc_table
+    return _impl(data)
