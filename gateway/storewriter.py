@@ -22,8 +22,9 @@ raises on its own (not a storage error) is rolled back to its savepoint and fail
 That savepoint keeps the first copy of every page its write changes, in a statement journal; SQLite spills
 one over 64 KiB to a temporary file. An alarm batch of ten blocks changes ~20 pages (80 KiB), so every
 other commit opened, wrote and deleted a file: the writer keeps its temporary storage in memory
-(:data:`WRITER_TEMP_STORE`; a journal is at most the pages one write changes, and the writer runs no big
-sort: migrations run before it starts). Issue 20: 75 -> 39 writes to files a commit, ~8 % of the
+(:data:`WRITER_TEMP_STORE`): a journal is at most the pages one write changes, and the writer's biggest
+sort is a 100k-card snapshot's index build, a few MB (the migrations at open, which may index a year of
+readings, run before the writer thread sets it). Issue 20: 75 -> 39 writes to files a commit, ~8 % of the
 daemon's CPU a DC-09 block.
 """
 
@@ -109,7 +110,8 @@ class Writer:
 
     def _run_writer(self) -> None:
         assert self._writer is not None
-        self._writer.execute(f"PRAGMA temp_store={WRITER_TEMP_STORE}")   # no temp file per savepoint
+        with contextlib.suppress(sqlite3.Error):   # no temp file per savepoint (the default would still work)
+            self._writer.execute(f"PRAGMA temp_store={WRITER_TEMP_STORE}")
         pending: list[_Item] = []
         delay = 0.0
         while True:
