@@ -59,12 +59,16 @@ BLOCKS10 = int(os.environ.get("BLOCKS10", 30_000))
 
 
 
+def panel_block(account: str, k: int) -> bytes:
+    """A panel's k-th block (from 0): alarm and restore in turn on a few zones, seq 1..9999 round."""
+    return build_block("ADM-CID", k % 9999 + 1, account, f"{1 if k % 2 == 0 else 3}130 01 {(k // 2) % 50:03d}")
+
+
 class Panel:
     """A minimal DC-09 panel for the latency part: one block in flight, waits for the answer."""
 
     def __init__(self, port: int, account: str) -> None:
         self.port, self.account = port, account
-        self.seq = 0
         self.n = 0
         self.framer = Framer()
         self.reader: asyncio.StreamReader | None = None
@@ -76,11 +80,8 @@ class Panel:
     async def alarm(self) -> tuple[str, float]:
         """Alternate alarm / restore on a few zones; returns (answer, seconds to the answer)."""
         assert self.reader is not None and self.writer is not None
-        self.seq = self.seq % 9999 + 1
-        q = 1 if self.n % 2 == 0 else 3
-        zone = (self.n // 2) % 50
+        block = panel_block(self.account, self.n)
         self.n += 1
-        block = build_block("ADM-CID", self.seq, self.account, f"{q}130 01 {zone:03d}")
         t0 = time.perf_counter()
         self.writer.write(block)
         while True:
@@ -172,9 +173,8 @@ class FastPanel(asyncio.Protocol):
 
 
 def panel_blocks(account: str, n: int) -> list[bytes]:
-    """What :meth:`Panel.alarm` sends, n times: alarm / restore in turn on a few zones, seq 1..9999 round."""
-    return [build_block("ADM-CID", k % 9999 + 1, account, f"{1 if k % 2 == 0 else 3}130 01 {(k // 2) % 50:03d}")
-            for k in range(n)]
+    """A panel's first n blocks (:func:`panel_block`), built ahead."""
+    return [panel_block(account, k) for k in range(n)]
 
 
 async def throughput(port: int, panels_n: int = PANELS, blocks: int = BLOCKS, first: int = 2000) -> dict[str, Any]:
