@@ -86,6 +86,7 @@ class Uplink:
         self._acks_in: collections.deque[int] = collections.deque()
         self._ack_wake_pending = False
         self._ack_flush_task: asyncio.Task[None] | None = None
+        self._room_wait = False   # the pump waits for room in its window: PUBACKs wake it (else new events do)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_socket_error = ""
         self.outage = OutageLog(log)   # one line when the link goes, one when it is back
@@ -235,7 +236,8 @@ class Uplink:
             self._spawn(self._flush_acks())
         elif self._ack_flush_task is None or self._ack_flush_task.done():
             self._ack_flush_task = self._spawn(self._flush_acks_later())
-        self._wake.set()
+        if self._room_wait:   # else the pump waits for new events, which ring for themselves
+            self._wake.set()
 
     async def _flush_acks_later(self) -> None:
         # Loop until nothing is left: acks that arrive while a flush is being committed
@@ -293,7 +295,9 @@ class Uplink:
             # a page at a time, not a row per PUBACK: each read of the outbox is a query
             if room <= 0 or (self._inflight and room < self.window // 4):
                 self._wake.clear()
-                await self._wait_wake(1.0)
+                self._room_wait = True   # PUBACKs ring the doorbell only now (see _drain_acks_in)
+                await wait_set(self._wake, 1.0)
+                self._room_wait = False
                 continue
             # doorbell cleared *before* reading: a later commit rings again, so a short batch means drained
             self._wake.clear()
@@ -302,7 +306,7 @@ class Uplink:
             if rows:
                 self._publish_rows(rows)
             if len(rows) < limit:
-                await self._wait_wake(1.0)
+                await wait_set(self._wake, 1.0)
             else:
                 await asyncio.sleep(0)  # let acks and commands in between batches
 
@@ -318,12 +322,6 @@ class Uplink:
             return
         self._inflight.update(zip(mids, (row[0] for row in rows), strict=True))
         self._cursor = rows[-1][0]
-
-    async def _wait_wake(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
 
     # ------------------------------------------------------------------ commands
     def _publish_one(self, topic: str, payload: str, *, only_connected: bool = True) -> bool:
@@ -362,6 +360,14 @@ class Uplink:
         self.events.online = False
         self.state.connected = False
         await self._flush_acks()
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` seconds have passed."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        pass
 
 
 async def watch_acks(up: Uplink) -> None:

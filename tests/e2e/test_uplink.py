@@ -66,6 +66,19 @@ def test_broker_outage_loses_nothing_and_marks_history(gateway_factory, mosquitt
     wait_until(lambda: gw.health()["outbox"]["depth"] == 0, 20, what="outbox drained")
 
 
+def test_a_full_window_refills_on_its_pubacks(gateway_factory, mosquitto, mqtt_sub) -> None:  # type: ignore[no-untyped-def]
+    """PUBACKs wake the pump only while its window is full (issue 20: otherwise new events ring for
+    themselves); a window of 4 still moves 400 events in order, a page per PUBACK round, not per second."""
+    gw = gateway_factory(mqtt_extra="inflight = 4\n")
+    sub = mqtt_sub(mosquitto.port, f"{gw.topic_root}/event/#")
+    wait_until(lambda: gw.health()["uplink"]["connected"], 10, what="uplink")
+    assert gw.post("/api/v1/test-events", json={"count": 400}).status_code == 202
+    wait_until(lambda: len(events_of(sub)) >= 400, 30, what="400 events through a window of 4")
+    seqs = [p["seq"] for t, p in sub.snapshot() if "/event/" in t]
+    assert seqs == sorted(seqs) and seqs_gap_free(sub, min(seqs))
+    wait_until(lambda: gw.health()["outbox"]["depth"] == 0, 20, what="outbox drained")
+
+
 def test_kill_9_mid_burst_loses_nothing(gateway_factory, mosquitto, mqtt_sub) -> None:  # type: ignore[no-untyped-def]
     gw = gateway_factory()
     sub = mqtt_sub(mosquitto.port, f"{gw.topic_root}/event/#")
