@@ -19,6 +19,9 @@ stands for a committed alarm row + event + outbox row.
    ten real panels turn their ACKs around side by side in microseconds (issue 20; the previous panels
    took 0.06-0.09 ms of CPU a block here, one after the other in every round).
 
+``STORE_SYNC=normal`` runs the daemon with ``[store] synchronous = "normal"`` (commits not fsynced: survives
+kill -9, not a power cut) to show what the fsync costs a round; the figures of record use the default (full).
+
 ``PYSPY=out.svg`` (or ``.txt`` for py-spy's raw collapsed stacks) records the daemon with py-spy during
 part 3 (py-spy must be installed in the venv; it is not a dependency); ``PERF=out.data`` with ``perf record``
 (``PERF_ARGS="-g"`` for call graphs).
@@ -56,6 +59,8 @@ PANELS = int(os.environ.get("PANELS", 50))
 BLOCKS = int(os.environ.get("BLOCKS", 30_000))
 PANELS10 = int(os.environ.get("PANELS10", 10))
 BLOCKS10 = int(os.environ.get("BLOCKS10", 30_000))
+#: ``[store] synchronous`` for the daemon ("" = the default, full: every commit fsynced before its ACK)
+STORE_SYNC = os.environ.get("STORE_SYNC", "")
 
 
 
@@ -265,6 +270,7 @@ protocol = "sia-dc09"
 listen = "127.0.0.1:{port}"
 accounts = [{accounts}]
 max_per_source = 1000   # every bench panel comes from 127.0.0.1
+{STORE_SYNC and f'[store]{chr(10)}synchronous = "{STORE_SYNC}"'}
 """).start()
         proc = psutil.Process(gw.proc.pid)  # type: ignore[union-attr]
         if os.environ.get("NO_BROKER"):
