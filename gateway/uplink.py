@@ -42,6 +42,7 @@ from gateway.events import EventLog, format_ts, utc_now
 from gateway.metrics import Metrics
 from gateway.reasons import BROKER_REFUSED, DISCONNECTED, NODE_STALLED, NONE, Reason
 from gateway.uplink_client import UplinkClient
+from gateway.uplink_delivered import Delivered
 from gateway.uplink_nodes import (
     Nodes,
     UplinkState,
@@ -59,8 +60,6 @@ from gateway.uplink_outbound import CommandPath, Resender
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger("gateway.mqtt")   # paho's own lines, at debug only: OutageLog says what matters
 
-ACK_FLUSH_S = 0.5  # deleting delivered rows costs a commit (an fsync): batch them; a crash only means re-sends
-ACK_FLUSH_MAX = 5000
 
 
 class Uplink:
@@ -82,10 +81,8 @@ class Uplink:
         self._cursor = 0
         self._generation = 0  # bumps on every connect; stale acks from an old link are ignored
         self._inflight: dict[int, int] = {}  # paho mid -> seq
-        self._acked: list[int] = []
         self._acks_in: collections.deque[int] = collections.deque()
         self._ack_wake_pending = False
-        self._ack_flush_task: asyncio.Task[None] | None = None
         self._room_wait = False   # the pump waits for room in its window: PUBACKs wake it (else new events do)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_socket_error = ""
@@ -94,6 +91,7 @@ class Uplink:
         self._closing = False          # our own disconnect: paho must not move on to another node
         self.progress_at = 0.0         # monotonic: the last PUBACK, or a publish with none outstanding
         self._stalled: Reason = NONE   # why the watchdog dropped the link (the loss reason to log)
+        self.delivered = Delivered(events, self.state, metrics, self._spawn)
         self.resend = Resender(events, self._publish_one, f"{self.root}/event/")
         self.command_path = CommandPath(commands, self.root, lambda t, p: self._publish_one(t, p, only_connected=False),
                                         cfg.mqtt.max_packet_bytes, self._spawn)
@@ -222,38 +220,17 @@ class Uplink:
 
     def _drain_acks_in(self) -> None:
         self._ack_wake_pending = False
-        acks = self._acks_in
-        popped = 0
+        acks, inflight, seqs = self._acks_in, self._inflight, []
         while acks:
-            seq = self._inflight.pop(acks.popleft(), None)
+            seq = inflight.pop(acks.popleft(), None)
             if seq is not None:  # else status/cmd-result, or an ack from a link that is gone
-                self._acked.append(seq)
-                popped += 1
-        if not popped:
-            return
-        self.progress_at = time.monotonic()
-        if len(self._acked) >= ACK_FLUSH_MAX:
-            self._spawn(self._flush_acks())
-        elif self._ack_flush_task is None or self._ack_flush_task.done():
-            self._ack_flush_task = self._spawn(self._flush_acks_later())
-        if self._room_wait:   # else the pump waits for new events, which ring for themselves
-            self._wake.set()
-
-    async def _flush_acks_later(self) -> None:
-        # Loop until nothing is left: acks that arrive while a flush is being committed
-        # must not wait for some later ack to be flushed (the last acks of a burst would
-        # otherwise stay in the outbox, delivered but never marked).
-        while self._acked:
-            await asyncio.sleep(ACK_FLUSH_S)
-            await self._flush_acks()
-
-    async def _flush_acks(self) -> None:
-        seqs, self._acked = self._acked, []
+                seqs.append(seq)
         if not seqs:
             return
-        await self.events.mark_delivered(seqs)
-        self.state.delivered += len(seqs)
-        self.metrics.inc("events_delivered_total", n=len(seqs))
+        self.progress_at = time.monotonic()
+        self.delivered.acked(seqs)
+        if self._room_wait:   # else the pump waits for new events, which ring for themselves
+            self._wake.set()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -342,7 +319,7 @@ class Uplink:
         deadline = time.monotonic() + timeout
         while self._inflight and self.state.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await self._flush_acks()
+        await self.delivered.flush()
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -359,7 +336,7 @@ class Uplink:
         client.loop_stop()
         self.events.online = False
         self.state.connected = False
-        await self._flush_acks()
+        await self.delivered.flush()
 
 
 async def wait_set(event: asyncio.Event, timeout: float) -> None:
