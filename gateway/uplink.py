@@ -57,6 +57,12 @@ from gateway.uplink_nodes import (
 from gateway.uplink_outage import OutageLog
 from gateway.uplink_outbound import CommandPath, Resender
 
+#: while events stream in, the pump sends a short page at most this often. Every page costs the event loop,
+#: paho's thread and the broker a round of wake-ups and system calls: ten panels at full speed made a page of
+#: ten events every 2 ms, and that was a fifth of every round (issue 20). The first event after a quiet
+#: spell goes at once, the next ones wait at most this long; a backlog goes in full pages, unpaced.
+PAGE_EVERY_S = 0.01
+
 log = logging.getLogger(__name__)
 paho_log = logging.getLogger("gateway.mqtt")   # paho's own lines, at debug only: OutageLog says what matters
 
@@ -266,6 +272,7 @@ class Uplink:
         self._link_lost("uplink task ended", self.nodes.current)
 
     async def _pump(self) -> None:
+        loop, sent_at = asyncio.get_running_loop(), 0.0
         while True:
             await self._link_up.wait()
             room = self.window - len(self._inflight)
@@ -282,8 +289,11 @@ class Uplink:
             rows = self.events.pending_wire(self._cursor, limit)
             if rows:
                 self._publish_rows(rows)
+                sent_at = loop.time()
             if len(rows) < limit:
                 await wait_set(self._wake, 1.0)
+                if (gap := sent_at + PAGE_EVERY_S - loop.time()) > 0:   # a stream: a page every PAGE_EVERY_S
+                    await asyncio.sleep(gap)
             else:
                 await asyncio.sleep(0)  # let acks and commands in between batches
 
