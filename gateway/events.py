@@ -287,7 +287,10 @@ class EventLog:
         self._dispatch(events)
 
     def _dispatch(self, events: list[Event]) -> None:
-        self.pages.dispatched(events)
+        if self.online:
+            self.pages.dispatched(events)
+        else:   # the uplink is down: it starts from the table when it is back, memory would only hold RAM
+            self.pages.fresh.clear()
         for wake in self._wakeups:
             wake()
         for ev in events:

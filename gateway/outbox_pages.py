@@ -11,7 +11,8 @@ transaction inserts beside its own events, a write from a thread, a batch commit
 :attr:`OutboxPages.committed_seq` is past what memory holds), an uplink sent back to its oldest row by a
 reconnect, or a memory made stale by the writer (a row shed from a full outbox, the historical flag
 rewritten at a reconnect). A page is therefore always the one the table gives; the test holds it to that
-(tests/core/test_outbox_pages.py).
+(tests/core/test_outbox_pages.py). While the uplink is down nothing is kept (``EventLog`` clears the memory
+instead): a reconnect starts from the table, and an outage must not hold a thousand events in RAM.
 """
 
 from __future__ import annotations

@@ -114,6 +114,7 @@ def test_a_caught_up_uplink_reads_no_table(tmp_path: Path) -> None:
         store = Store(tmp_path / "g.db")
         store.open({})
         log = EventLog(store)
+        log.online = True   # as the uplink sets it while connected
         queries: list[str] = []
         store.reader.set_trace_callback(queries.append)
         try:
@@ -128,6 +129,26 @@ def test_a_caught_up_uplink_reads_no_table(tmp_path: Path) -> None:
             assert [q for q in queries if "outbox" in q]
         finally:
             store.reader.set_trace_callback(None)
+            store.close()
+
+    asyncio.run(main())
+
+
+def test_memory_holds_nothing_while_the_uplink_is_down(tmp_path: Path) -> None:
+    """During an outage nobody pages from memory (a reconnect starts from the table): it keeps no events."""
+    async def main() -> None:
+        store = Store(tmp_path / "g.db")
+        store.open({})
+        log = EventLog(store)
+        try:
+            log.online = True
+            await log.record("alarm.raised", {"i": 0})
+            assert len(log.pages.fresh) == 1
+            log.online = False
+            await asyncio.gather(*(log.record("alarm.raised", {"i": i}) for i in range(1, 50)))
+            assert not log.pages.fresh
+            assert [seq for seq, _t, _w in log.pending_wire(0, 1000)] == list(range(1, 51))
+        finally:
             store.close()
 
     asyncio.run(main())
