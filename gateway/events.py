@@ -287,10 +287,7 @@ class EventLog:
         self._dispatch(events)
 
     def _dispatch(self, events: list[Event]) -> None:
-        if self.online:
-            self.pages.dispatched(events)
-        else:   # the uplink is down: it starts from the table when it is back, memory would only hold RAM
-            self.pages.fresh.clear()
+        self.pages.dispatched(events, uplink_up=self.online)
         for wake in self._wakeups:
             wake()
         for ev in events:

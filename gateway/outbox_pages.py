@@ -11,8 +11,8 @@ transaction inserts beside its own events, a write from a thread, a batch commit
 :attr:`OutboxPages.committed_seq` is past what memory holds), an uplink sent back to its oldest row by a
 reconnect, or a memory made stale by the writer (a row shed from a full outbox, the historical flag
 rewritten at a reconnect). A page is therefore always the one the table gives; the test holds it to that
-(tests/core/test_outbox_pages.py). While the uplink is down nothing is kept (``EventLog`` clears the memory
-instead): a reconnect starts from the table, and an outage must not hold a thousand events in RAM.
+(tests/core/test_outbox_pages.py). While the uplink is down nothing is kept (:meth:`OutboxPages.dispatched`
+clears the memory instead): a reconnect starts from the table, and an outage must not hold a thousand events in RAM.
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ class OutboxPages:
         #: the highest seq committed (set by the writer after each commit, before anyone hears of it)
         self.committed_seq = 0
 
-    def dispatched(self, events: Iterable[Event]) -> None:
+    def dispatched(self, events: Iterable[Event], *, uplink_up: bool) -> None:
         """On the loop, after a commit: the events as the page query would return their rows."""
         fresh = self.fresh
+        if not uplink_up:   # it starts from the table when it is back: memory would only hold RAM
+            fresh.clear()
+            return
         for ev in events:
             if not ev.body or (fresh and ev.seq != fresh[-1][0] + 1):
                 fresh.clear()   # a gap (an event committed but not dispatched, or out of order): the table decides

@@ -67,7 +67,6 @@ log = logging.getLogger(__name__)
 paho_log = logging.getLogger("gateway.mqtt")   # paho's own lines, at debug only: OutageLog says what matters
 
 
-
 class Uplink:
     def __init__(self, cfg: GatewayConfig, events: EventLog, commands: CommandRouter, metrics: Metrics,
                  *, boot_id: str, version: str) -> None:
