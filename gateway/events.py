@@ -121,6 +121,8 @@ class EventLog:
         self.shed_total = 0
         self.recorded_total = 0
         self._depth_stale = False
+        #: shedding reads on above this seq (none below is sheddable): a full outbox is not read again for each event
+        self._shed_from = 0
         self.pages = OutboxPages(store)   # the uplink's next pages
         #: PUBACKed seqs whose removal from the outbox could not commit yet
         self._unmarked: list[int] = []
@@ -165,6 +167,7 @@ class EventLog:
 
     def _rolled_back(self) -> None:
         self._depth_stale = True
+        self._shed_from = 0   # the rows it passed may be gone, their seqs taken again by other types
 
     def _closing(self) -> None:
         self._mark.note_used(self._mark.used, clean=True)
@@ -213,6 +216,7 @@ class EventLog:
         except BaseException:
             # The transaction (or the whole batch, if the commit itself failed, e.g. disk
             # full) was rolled back: the in-memory outbox count must not keep its rows.
+            self._shed_from = 0
             await self._recount()
             raise
         self._dispatch(emitted)
@@ -253,16 +257,17 @@ class EventLog:
         conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
         self._depth += 1
         self.recorded_total += 1
-        self._enforce_bound(conn)
+        self._enforce_bound(conn, seq)
         return Event(id=ev_id, seq=seq, ts=ts, type=type_, historical=historical, data=data, body=body)
 
-    def _enforce_bound(self, conn: sqlite3.Connection) -> None:
+    def _enforce_bound(self, conn: sqlite3.Connection, seq: int) -> None:
         if self._depth > self.max_outbox:
             placeholders = ",".join("?" * len(SHEDDABLE_TYPES))
             row = conn.execute(
-                f"SELECT seq FROM outbox WHERE type IN ({placeholders}) ORDER BY seq LIMIT 1", SHEDDABLE_TYPES
-            ).fetchone()
+                f"SELECT seq FROM outbox WHERE seq > ? AND type IN ({placeholders}) ORDER BY seq LIMIT 1",
+                (self._shed_from, *SHEDDABLE_TYPES)).fetchone()
             if row is not None:
+                self._shed_from = row[0]
                 conn.execute("DELETE FROM outbox WHERE seq=?", (row[0],))
                 self._depth -= 1
                 self.pages.stale = True   # the row may be one the uplink would take from memory
@@ -271,6 +276,7 @@ class EventLog:
                 if self.shed_total == 1 or self.shed_total % 1000 == 0:
                     log.warning("outbox full (%d): shed %d meter.reading events so far", self.max_outbox, self.shed_total)
             else:
+                self._shed_from = seq   # nothing sheddable up to the event just recorded
                 log.error("outbox over its bound (%d > %d) with nothing sheddable: keeping every event", self._depth, self.max_outbox)
         if not self._near_full_raised and self._depth >= self.max_outbox * NEAR_FULL_RATIO:
             self._near_full_raised = True

@@ -149,4 +149,13 @@ CORE_MIGRATIONS: list[tuple[int, str]] = [
             BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
         """,
     ),
+    (
+        3,
+        """
+        -- issue 20: the outbox's type index served only shedding, and cost every event (and every delivery)
+        -- a leaf of its own at each commit; shedding now reads forward from where it last stopped
+        -- (gateway.events.EventLog._enforce_bound)
+        DROP INDEX IF EXISTS outbox_type;
+        """,
+    ),
 ]

@@ -102,4 +102,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP TABLE alarm_dedupe;
         """,
     ),
+    (
+        5,
+        """
+        -- issue 20: nothing reads the panel log by time, and its time index cost every signal a leaf of its
+        -- own at each commit; the log is pruned from the front, in the order received (store.prune_front)
+        DROP INDEX IF EXISTS alarm_signals_ts;
+        """,
+    ),
 ]

@@ -185,18 +185,33 @@ def active_silences(store: Store) -> list[dict[str, Any]]:
     return [alarm_dict(r) for r in rows]
 
 
+#: tables kept in the order their rows came in, pruned from the front: (table, its time column)
+_PRUNED_FRONT = {"alarm_blocks": "received_at", "alarm_signals": "ts"}
+
+
 async def prune_dedupe(store: Store, cutoff: str) -> int:
-    """Drop blocks received before ``cutoff``: the rows in front of the first newer one (they are in the order
-    received), in slices that let door decisions through."""
-    row = await asyncio.to_thread(store.query_one, "SELECT COALESCE((SELECT id FROM alarm_blocks WHERE received_at >= ? "
-                                  "ORDER BY id LIMIT 1), (SELECT COALESCE(MAX(id), 0) + 1 FROM alarm_blocks))", (cutoff,))
+    """Drop DC-09 blocks received before ``cutoff`` (see :func:`prune_front`)."""
+    return await prune_front(store, "alarm_blocks", cutoff)
+
+
+async def prune_panel_log(store: Store, cutoff: str) -> int:
+    """Drop panel log rows (every signal received) logged before ``cutoff`` (see :func:`prune_front`)."""
+    return await prune_front(store, "alarm_signals", cutoff)
+
+
+async def prune_front(store: Store, table: str, cutoff: str) -> int:
+    """Drop a table's rows older than ``cutoff``: the rows in front of the first newer one (they are in the
+    order received, so no index on the time is needed), in slices that let door decisions through."""
+    column = _PRUNED_FRONT[table]
+    row = await asyncio.to_thread(store.query_one, f"SELECT COALESCE((SELECT id FROM {table} WHERE {column} >= ? "
+                                  f"ORDER BY id LIMIT 1), (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}))", (cutoff,))
     end = row[0] if row is not None else 1
 
     def run(conn: sqlite3.Connection, after: int, limit: int) -> tuple[int, int]:
-        row = conn.execute("SELECT id FROM alarm_blocks WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
+        row = conn.execute(f"SELECT id FROM {table} WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
                            (after, end, limit - 1)).fetchone()
         top = row[0] if row is not None else end - 1
-        return conn.execute("DELETE FROM alarm_blocks WHERE id > ? AND id <= ?", (after, top)).rowcount, top
+        return conn.execute(f"DELETE FROM {table} WHERE id > ? AND id <= ?", (after, top)).rowcount, top
 
     n, _slices = await store.delete_in_slices(run)
     return n

@@ -175,6 +175,8 @@ class Supervision:
         return {"supervision_faults": faults, "supervision_off": off}
 
     async def prune(self) -> None:
-        """Forget DC-09 blocks older than ``dedupe_keep_h`` (a retry comes within minutes)."""
-        cutoff = format_ts(self.ctx.clock.now() - timedelta(hours=self.ctx.config.alarms.dedupe_keep_h))
-        await db.prune_dedupe(self.ctx.store, cutoff)
+        """Forget DC-09 blocks older than ``dedupe_keep_h`` (a retry comes within minutes), and panel log rows
+        older than the event log keeps its events (``[outbox] retention_days``)."""
+        now = self.ctx.clock.now()
+        await db.prune_dedupe(self.ctx.store, format_ts(now - timedelta(hours=self.ctx.config.alarms.dedupe_keep_h)))
+        await db.prune_panel_log(self.ctx.store, format_ts(now - timedelta(days=self.ctx.config.outbox.retention_days)))

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -426,3 +427,44 @@ def _link(fd: Path) -> str:
         return str(fd.readlink())
     except OSError:   # closed meanwhile (another thread's)
         return ""
+
+
+def test_shedding_reads_on_from_where_it_stopped_and_starts_over_after_a_rollback(tmp_path: Path) -> None:
+    """No type index on the outbox (issue 20): shedding remembers how far it read. An outbox full of alarms is
+    not read again from the start for each new event; a rolled-back write makes it start over, so the
+    oldest reading is still the one shed."""
+    async def main() -> None:
+        store = open_store(tmp_path / "g.db")
+        log = EventLog(store, max_outbox=10)
+        for i in range(12):
+            await log.record("alarm.raised", {"i": i})
+        assert log.shed_total == 0 and log._shed_from == log.last_seq()   # nothing sheddable up to the last alarm
+        await log.record("meter.reading", {"i": 0})           # over the bound: the reading itself is shed
+        assert log.shed_total == 1 and log._shed_from == log.last_seq()
+        store.close()
+
+        store = open_store(tmp_path / "h.db")
+        log = EventLog(store, max_outbox=8)
+        for i in range(6):
+            await log.record("meter.reading", {"i": i})
+        while log.shed_total == 0:
+            await log.record("alarm.raised", {})             # until the outbox is at its bound
+
+        def readings() -> list[str]:
+            return [r[0] for r in store.query("SELECT e.data FROM outbox o JOIN events e USING(seq) "
+                                              "WHERE o.type='meter.reading' ORDER BY o.seq")]
+
+        def boom(conn: sqlite3.Connection, emit: Any) -> None:
+            emit("alarm.raised", {})                          # sheds the oldest reading ... then rolls back
+            raise ValueError("refused")
+
+        before = readings()
+        with pytest.raises(ValueError):
+            await log.transact(boom)
+        assert readings() == before
+        await log.record("alarm.raised", {})                  # sheds that same oldest reading again
+        kept = readings()
+        assert kept == before[1:] and len(before) >= 2
+        store.close()
+
+    asyncio.run(main())
