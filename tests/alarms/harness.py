@@ -7,6 +7,7 @@ holds, ``ctx.handover_sources`` for the handover report) and records what it was
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,23 @@ from conftest import free_port, make_config
 
 from drivers.sim.alarm_panel import Dc09Panel
 from gateway.alarms import AlarmsComponent
+from gateway.alarms.schema import MIGRATIONS
 from gateway.daemon import build_context, stop_context
+from gateway.schema import apply_migrations
+from gateway.store import Store
+
+
+def upgraded_from(path: Path, version: int, sql: str, rows: list[tuple[Any, ...]]) -> Store:
+    """The alarms area's schema as of migration ``version`` holding ``rows`` (inserted by ``sql``), then opened
+    by this gateway: every later migration applied, as an upgrade finds it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, {"alarms": [m for m in MIGRATIONS if m[0] <= version]})
+    conn.executemany(sql, rows)
+    conn.close()
+    store = Store(path)
+    store.open()
+    store.add_migrations("alarms", MIGRATIONS)
+    return store
 
 
 class FakeAccess:

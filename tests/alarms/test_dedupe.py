@@ -11,12 +11,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alarms.harness import upgraded_from
 
 from gateway.alarms import dedupe
 from gateway.alarms import store as db
-from gateway.alarms.schema import MIGRATIONS
 from gateway.alarms.dedupe import RecentBlocks
-from gateway.schema import apply_migrations
+from gateway.alarms.schema import MIGRATIONS
 from gateway.store import Store
 
 
@@ -91,17 +91,10 @@ def test_a_block_of_a_transaction_that_rolled_back_is_not_a_retry(tmp_path: Path
 
 
 def test_the_old_dedupe_rows_move_over_and_the_prune_keeps_what_is_recent(tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    apply_migrations(conn, {"alarms": [m for m in MIGRATIONS if m[0] <= 3]})   # the schema before issue 20
-    conn.executemany("INSERT INTO alarm_dedupe(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?)",
-                     [("dc", "1234", f"{i:04d}", "d", f"2026-01-01T00:{i:02d}:00Z") for i in range(50, 0, -1)])
-    conn.close()
-
     async def main() -> None:
-        store = Store(path)
-        store.open()
-        store.add_migrations("alarms", MIGRATIONS)
+        store = upgraded_from(   # the schema before issue 20
+            tmp_path / "g.db", 3, "INSERT INTO alarm_dedupe(receiver, account, seq, digest, received_at) VALUES(?,?,?,?,?)",
+            [("dc", "1234", f"{i:04d}", "d", f"2026-01-01T00:{i:02d}:00Z") for i in range(50, 0, -1)])
         try:
             rows = store.query("SELECT seq, received_at FROM alarm_blocks ORDER BY id")
             assert [r[0] for r in rows] == [f"{i:04d}" for i in range(1, 51)]   # in the order received

@@ -4,29 +4,19 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
+from alarms.harness import upgraded_from
+
 from gateway.alarms import store as db
-from gateway.alarms.schema import MIGRATIONS
-from gateway.schema import apply_migrations
-from gateway.store import Store
 
 
 def test_the_time_index_goes_and_the_prune_takes_the_front_older_than_the_cutoff(tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    apply_migrations(conn, {"alarms": [m for m in MIGRATIONS if m[0] <= 4]})   # the schema before the drop
-    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name='alarm_signals_ts'").fetchone()[0] == 1
-    conn.executemany("INSERT INTO alarm_signals(ts, receiver, account, code, zone, kind, restore, alarm, raw) "
-                     "VALUES(?, 'dc', '1234', '130', 1, 'burglary', 0, NULL, '')",
-                     [(f"2026-01-{d:02d}T12:00:00Z",) for d in range(1, 31)])
-    conn.close()
-
     async def main() -> None:
-        store = Store(path)
-        store.open()
-        store.add_migrations("alarms", MIGRATIONS)
+        store = upgraded_from(   # the schema before the index was dropped
+            tmp_path / "g.db", 4, "INSERT INTO alarm_signals(ts, receiver, account, code, zone, kind, restore, alarm, "
+            "raw) VALUES(?, 'dc', '1234', '130', 1, 'burglary', 0, NULL, '')",
+            [(f"2026-01-{d:02d}T12:00:00Z",) for d in range(1, 31)])
         try:
             assert store.query_one("SELECT COUNT(*) FROM sqlite_master WHERE name='alarm_signals_ts'")[0] == 0
             assert await db.prune_panel_log(store, "2026-01-11T00:00:00Z") == 10
