@@ -75,14 +75,8 @@ class Event:
     body: str = field(default="", compare=False, repr=False)
 
     def envelope(self, *, historical: bool | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "ts": self.ts,
-            "type": self.type,
-            "historical": self.historical if historical is None else historical,
-            "data": self.data,
-        }
+        return {"id": self.id, "seq": self.seq, "ts": self.ts, "type": self.type,
+                "historical": self.historical if historical is None else historical, "data": self.data}
 
     def to_json(self, *, historical: bool | None = None) -> str:
         return json.dumps(self.envelope(historical=historical), ensure_ascii=False, separators=(",", ":"))
@@ -200,9 +194,11 @@ class EventLog:
         commit, subscribers see each emitted event in order.
         """
         emitted: list[Event] = []
+        shed_from = [self._shed_from]
 
         def run(conn: sqlite3.Connection) -> T:
             emitted.clear()
+            shed_from[0] = min(shed_from[0], self._shed_from)
 
             def emit(type_: str, data: dict[str, Any]) -> Event:
                 ev = self.insert(conn, type_, data)
@@ -215,8 +211,9 @@ class EventLog:
             result = await self.store.write(run)
         except BaseException:
             # The transaction (or the whole batch, if the commit itself failed, e.g. disk
-            # full) was rolled back: the in-memory outbox count must not keep its rows.
-            self._shed_from = 0
+            # full) was rolled back: the in-memory outbox count must not keep its rows, nor shedding
+            # the rows it read past (not back to the start: a refused write must not cost a full read).
+            self._shed_from = min(self._shed_from, shed_from[0])
             await self._recount()
             raise
         self._dispatch(emitted)
