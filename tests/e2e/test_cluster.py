@@ -228,6 +228,11 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
 
         def freeze(i: int) -> None:
             if i == 2:
+                # a command just before the freeze: its packets in reset paho's keepalive clock, so paho's own
+                # ping timeout (2 x 5 s away) cannot beat the watchdog (5-6 s after the first unacked publish).
+                # Without it an idle gateway may have a PINGREQ in flight as the node freezes (CI, 2026-12-06).
+                mqtt_pub(cluster.mqtt_ports[2], f"{TOPIC_ROOT}/cmd/ping", {"id": "before-freeze"})
+                assert answer(central, "before-freeze")["ok"] is True
                 mark[0] = len(gw.log.read_text())
                 assert cluster.run("freeze", str(on)).returncode == 0
 
