@@ -36,6 +36,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from drivers.asyncwait import wait_set
 from gateway.commands import CommandRouter
 from gateway.config import GatewayConfig
 from gateway.events import EventLog, format_ts, utc_now
@@ -346,14 +347,6 @@ class Uplink:
         self.events.online = False
         self.state.connected = False
         await self.delivered.flush()
-
-
-async def wait_set(event: asyncio.Event, timeout: float) -> None:
-    """Until ``event`` is set or ``timeout`` seconds have passed."""
-    try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        pass
 
 
 async def watch_acks(up: Uplink) -> None:

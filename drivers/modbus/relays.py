@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from drivers.asyncwait import wait_set
 from drivers.modbus.errors import ModbusError, ModbusFramingError
 from drivers.modbus.transport import ModbusBus
 from drivers.reasons import BUS_ERROR, NONE, Reason
@@ -161,10 +162,7 @@ class RelayBoard:
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0 or self._wake.is_set():
             return
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
+        await wait_set(self._wake, seconds)
 
     async def _report(self, online: bool, reason: Reason) -> None:
         if self.online is online:

@@ -28,6 +28,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from drivers.asyncwait import wait_set
 from drivers.cjt188.link import Cjt188Bus
 from drivers.modbus import ModbusConnectionError, ModbusError
 from gateway.config import BusConfig, MeteringSection
@@ -136,10 +137,7 @@ class BusScheduler:
         self.wake.clear()
         if self.urgent:
             return
-        try:
-            await asyncio.wait_for(self.wake.wait(), delay)
-        except TimeoutError:
-            pass
+        await wait_set(self.wake, delay)
 
     def _fail_urgent(self, exc: Exception) -> None:
         while self.urgent:
