@@ -95,6 +95,7 @@ class Uplink:
         self.outage = OutageLog(log)   # one line when the link goes, one when it is back
         self.nodes = Nodes(cfg.mqtt.nodes)
         self._closing = False          # our own disconnect: paho must not move on to another node
+        self._socket_open = False      # paho opened a socket whose end is not handled yet (see _on_disconnect)
         self.progress_at = 0.0         # monotonic: the last PUBACK, or a publish with none outstanding
         self._stalled: Reason = NONE   # why the watchdog dropped the link (the loss reason to log)
         self.delivered = Delivered(events, self.state, metrics, self._spawn)
@@ -114,6 +115,7 @@ class Uplink:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        client.on_pre_connect = self._on_pre_connect
         client.on_publish = lambda c, u, mid, reason, props: self._on_batch_acked(mid)  # paho's own: status, answers
         client.on_message = self._on_message
         client.on_log = self._on_log
@@ -155,7 +157,15 @@ class Uplink:
         if level == mqtt.MQTT_LOG_ERR and not text.startswith("Client is not connected"):  # paho's own noise
             self._last_socket_error = text
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._socket_open = True   # a new socket: its end is acted on once
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        # paho 2.2 reports a keepalive timeout twice (its ping check, then its loop's): acting on both moved a
+        # cluster on by two nodes and logged the second as a refused connection to a healthy node (CI, 2026-12-06)
+        if not self._socket_open:
+            return
+        self._socket_open = False
         url = self.nodes.current
         self._next_node(client)
         self._call(self._link_lost, str(reason), url)

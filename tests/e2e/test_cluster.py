@@ -228,9 +228,9 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
 
         def freeze(i: int) -> None:
             if i == 2:
-                # a command just before the freeze: its packets in reset paho's keepalive clock, so paho's own
-                # ping timeout (2 x 5 s away) cannot beat the watchdog (5-6 s after the first unacked publish).
-                # Without it an idle gateway may have a PINGREQ in flight as the node freezes (CI, 2026-12-06).
+                # a command just before the freeze: its packets reset paho's keepalive clock, so paho's own ping
+                # timeout (2 x 5 s away) mostly leaves the move to the watchdog (5-6 s after the first unacked
+                # publish); an idle gateway often has a PINGREQ in flight as the node freezes.
                 mqtt_pub(cluster.mqtt_ports[2], f"{TOPIC_ROOT}/cmd/ping", {"id": "before-freeze"})
                 assert answer(central, "before-freeze")["ok"] is True
                 mark[0] = len(gw.log.read_text())
@@ -243,7 +243,12 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
                        gw.health()["uplink"]["connected"], 90, what="the move off the frozen node")
             # what the log says after the freeze (the kill -9 above already logged "connection ... lost")
             after = gw.log.read_text()[mark[0]:]
-            assert after.count("stopped acknowledging") >= 1, after[-3000:]
+            # why the link was given up: the watchdog (PUBACKs outstanding for the keepalive), or paho's own
+            # keepalive when a PINGREQ was already on its way as the node froze (seen twice in CI on a loaded
+            # machine, with the round trip above). Either is a move off a frozen node that says why; the watchdog
+            # itself is held to in test_cluster_failover.py, where a burst leaves no room for a ping.
+            assert ("stopped acknowledging" in after or
+                    after.count("lost (Keep alive timeout)") == 1), after[-3000:]
             assert after.count(f"mqtt: failover {failovers + 1} to ") == 1, after[-3000:]
             new = cluster.node_of(gw.health()["uplink"]["node"])
             assert new != on

@@ -9,7 +9,9 @@ PUBACKs): the RabbitMQ cluster tests (test_cluster.py) check the shared-session 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +253,75 @@ def test_failover_between_two_tls_nodes(tmp_path: Path) -> None:
         central.loop_stop()
         for b in nodes:
             b.stop()
+
+
+class NoPingBroker:
+    """A node that accepts, acknowledges publishes and subscriptions, and never answers a PINGREQ.
+
+    What paho's own keepalive catches (the watchdog does not: nothing stays unacknowledged). paho 2.2 reports
+    that timeout twice; the gateway must act on it once: one "lost" line, and on to the *next* node.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.pings = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as f:
+            while head := f.read(1):
+                size, shift = 0, 0
+                while True:
+                    byte = f.read(1)[0]
+                    size |= (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                body = f.read(size)
+                kind = head[0] >> 4
+                if kind == 1:                        # CONNECT -> CONNACK
+                    conn.sendall(b"\x20\x02\x00\x00")
+                elif kind == 3 and head[0] & 0x06:   # PUBLISH, QoS 1 -> PUBACK
+                    pid = body[2 + int.from_bytes(body[:2], "big"):][:2]
+                    conn.sendall(b"\x40\x02" + pid)
+                elif kind == 8:                      # SUBSCRIBE -> SUBACK (one filter, QoS 1)
+                    conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+                elif kind == 12:                     # PINGREQ: never answered
+                    self.pings += 1
+                elif kind == 14:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_keepalive_timeout_moves_on_to_the_next_node_once(tmp_path: Path, brokers: list[Mosquitto]) -> None:
+    silent = NoPingBroker()
+    gw = cluster_gateway(tmp_path, brokers)
+    urls = ", ".join(f'"mqtt://127.0.0.1:{p}"' for p in (silent.port, brokers[0].port, brokers[1].port))
+    gw.config_path.write_text(re.sub(r"urls = \[.*\]", f"urls = [{urls}]", gw.config_path.read_text()))
+    try:
+        gw.start()
+        wait_until(lambda: gw.health()["uplink"]["connected"], 20, what="uplink on the node that never pongs")
+        assert gw.health()["uplink"]["node"] == f"mqtt://127.0.0.1:{silent.port}"
+        # keepalive 5 s: a PINGREQ after 5 idle seconds, the link given up 5 s later
+        wait_until(lambda: gw.health()["uplink"]["failovers"] == 1 and gw.health()["uplink"]["connected"], 30,
+                   what="the move off the node that never answers a ping")
+        assert silent.pings >= 1
+        assert gw.health()["uplink"]["node"] == f"mqtt://127.0.0.1:{brokers[0].port}"   # the next, not the one after
+        log = gw.log.read_text()
+        assert log.count(f"mqtt: connection to mqtt://127.0.0.1:{silent.port} lost (Keep alive timeout)") == 1, log
+        assert "closed before the broker accepted it" not in log, log
+        assert log.count("mqtt: failover 1 to ") == 1, log
+    finally:
+        gw.stop()
+        silent.close()
