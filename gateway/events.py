@@ -16,7 +16,7 @@ Why the outbox depth is recounted after a rolled-back batch: the store retries a
 failed batch (:mod:`gateway.storewriter`), so inserts counted in a rolled-back
 attempt run again.
 
-The outbox is bounded (``[outbox] max_events``). At 80 % it raises
+The outbox is bounded (``[outbox] max_events``, :mod:`gateway.outbox_bound`). At 80 % it raises
 ``gateway.outbox_near_full``; when full it sheds ``meter.reading`` rows oldest
 first (the readings themselves stay in the readings table for the HTTP pull) and
 never alarms, access or card events: with nothing left to shed it goes over the
@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.event_ids import new_event_id
+from gateway.outbox_bound import SHEDDABLE_TYPES, OutboxBound
 from gateway.outbox_pages import OutboxPages
 from gateway.seqmark import SeqMark
 from gateway.store import Store, json_column
@@ -43,9 +44,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SHEDDABLE_TYPES = ("meter.reading",)
-NEAR_FULL_RATIO = 0.8
-REARM_RATIO = 0.7
+__all__ = ["SHEDDABLE_TYPES", "Event", "EventLog", "format_ts", "page", "rows_after", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -103,21 +102,15 @@ class EventLog:
         on_metric: Callable[[str, int], None] | None = None,
     ) -> None:
         self.store = store
-        self.max_outbox = max_outbox
         self.clock = clock
         #: set by the uplink: events recorded while it is down are historical
         self.online = False
         self._subscribers: list[Subscriber] = []
         self._wakeups: list[Callable[[], None]] = []
-        self._on_metric = on_metric or (lambda name, n: None)
-        self._depth = store.query("SELECT COUNT(*) FROM outbox")[0][0]
-        self._near_full_raised = self._depth >= self.max_outbox * NEAR_FULL_RATIO
-        self.shed_total = 0
         self.recorded_total = 0
-        self._depth_stale = False
-        #: shedding reads on above this seq (none below is sheddable): a full outbox is not read again for each event
-        self._shed_from = 0
         self.pages = OutboxPages(store)   # the uplink's next pages
+        self.bound = OutboxBound(store.query("SELECT COUNT(*) FROM outbox")[0][0], max_outbox,
+                                 on_metric or (lambda name, n: None), self.pages.mark_stale)
         #: PUBACKed seqs whose removal from the outbox could not commit yet
         self._unmarked: list[int] = []
         self._mark = SeqMark(store.path, synchronous=store.synchronous)
@@ -160,8 +153,7 @@ class EventLog:
                 self._mark.note_used(row[0])
 
     def _rolled_back(self) -> None:
-        self._depth_stale = True
-        self._shed_from = 0   # the rows it passed may be gone, their seqs taken again by other types
+        self.bound.rolled_back()
 
     def _closing(self) -> None:
         self._mark.note_used(self._mark.used, clean=True)
@@ -170,7 +162,15 @@ class EventLog:
     # ------------------------------------------------------------------ state
     @property
     def outbox_depth(self) -> int:
-        return self._depth
+        return self.bound.depth
+
+    @property
+    def max_outbox(self) -> int:
+        return self.bound.max_events
+
+    @property
+    def shed_total(self) -> int:
+        return self.bound.shed_total
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(event)`` on the loop after each commit; returns an unsubscribe function."""
@@ -194,11 +194,12 @@ class EventLog:
         commit, subscribers see each emitted event in order.
         """
         emitted: list[Event] = []
-        shed_from = [self._shed_from]
+        bound = self.bound
+        shed_from = [bound.shed_from]
 
         def run(conn: sqlite3.Connection) -> T:
             emitted.clear()
-            shed_from[0] = min(shed_from[0], self._shed_from)
+            shed_from[0] = min(shed_from[0], bound.shed_from)
 
             def emit(type_: str, data: dict[str, Any]) -> Event:
                 ev = self.insert(conn, type_, data)
@@ -213,7 +214,7 @@ class EventLog:
             # The transaction (or the whole batch, if the commit itself failed, e.g. disk
             # full) was rolled back: the in-memory outbox count must not keep its rows, nor shedding
             # the rows it read past (not back to the start: a refused write must not cost a full read).
-            self._shed_from = min(self._shed_from, shed_from[0])
+            bound.shed_from = min(bound.shed_from, shed_from[0])
             await self._recount()
             raise
         self._dispatch(emitted)
@@ -222,11 +223,8 @@ class EventLog:
     async def _recount(self) -> None:
         """Re-read the outbox depth inside the writer, where nothing else can change it meanwhile."""
 
-        def count(conn: sqlite3.Connection) -> None:
-            self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-
         try:
-            await self.store.write(count)
+            await self.store.write(self.bound.recount)
         except Exception as exc:  # the store is in trouble; the next failure will try again
             log.warning("outbox depth recount failed: %s", exc)
 
@@ -240,9 +238,6 @@ class EventLog:
         ev_id = new_event_id()
         historical = not self.online
         body = _encode_data(data)
-        if self._depth_stale:  # a rolled-back attempt counted rows that are not there
-            self._depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-            self._depth_stale = False
         cur = conn.execute(
             "INSERT INTO events(seq, id, ts, type, historical, data) "
             "VALUES((SELECT MAX(COALESCE(MAX(seq), 0), ?) + 1 FROM events), ?, ?, ?, ?, ?)",
@@ -252,37 +247,12 @@ class EventLog:
         assert seq is not None
         self._mark.reserve(seq)  # fsynced ahead in blocks before a seq above the ceiling is used
         conn.execute("INSERT INTO outbox(seq, type, historical) VALUES(?, ?, ?)", (seq, type_, int(historical)))
-        self._depth += 1
         self.recorded_total += 1
-        self._enforce_bound(conn, seq)
+        if self.bound.added(conn, seq):   # 80 %: inserted right here, in the log's order of the cause
+            b = self.bound
+            self.insert(conn, "gateway.outbox_near_full", {"depth": b.depth, "max_events": b.max_events,
+                                                           "shed": b.shed_total})
         return Event(id=ev_id, seq=seq, ts=ts, type=type_, historical=historical, data=data, body=body)
-
-    def _enforce_bound(self, conn: sqlite3.Connection, seq: int) -> None:
-        if self._depth > self.max_outbox:
-            placeholders = ",".join("?" * len(SHEDDABLE_TYPES))
-            row = conn.execute(
-                f"SELECT seq FROM outbox WHERE seq > ? AND type IN ({placeholders}) ORDER BY seq LIMIT 1",
-                (self._shed_from, *SHEDDABLE_TYPES)).fetchone()
-            if row is not None:
-                self._shed_from = row[0]
-                conn.execute("DELETE FROM outbox WHERE seq=?", (row[0],))
-                self._depth -= 1
-                self.pages.stale = True   # the row may be one the uplink would take from memory
-                self.shed_total += 1
-                self._on_metric("outbox_shed", 1)
-                if self.shed_total == 1 or self.shed_total % 1000 == 0:
-                    log.warning("outbox full (%d): shed %d meter.reading events so far", self.max_outbox, self.shed_total)
-            else:
-                self._shed_from = seq   # nothing sheddable up to the event just recorded
-                log.error("outbox over its bound (%d > %d) with nothing sheddable: keeping every event", self._depth, self.max_outbox)
-        if not self._near_full_raised and self._depth >= self.max_outbox * NEAR_FULL_RATIO:
-            self._near_full_raised = True
-            log.warning("outbox at %d of %d events (80 %%)", self._depth, self.max_outbox)
-            data = {"depth": self._depth, "max_events": self.max_outbox, "shed": self.shed_total}
-            # inserted right here so the warning is in the same log order as the cause
-            self.insert(conn, "gateway.outbox_near_full", data)
-        elif self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
-            self._near_full_raised = False
 
     def dispatch(self, events: list[Event]) -> None:
         """After a commit made outside :meth:`transact` (an HTTP request's audit row): wake the uplink and
@@ -328,9 +298,7 @@ class EventLog:
                 chunk = seqs[i : i + 500]
                 cur = conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
                 n += cur.rowcount
-            self._depth -= n
-            if self._near_full_raised and self._depth < self.max_outbox * REARM_RATIO:
-                self._near_full_raised = False
+            self.bound.removed(n)
             return n
 
         try:
@@ -342,7 +310,7 @@ class EventLog:
     async def mark_backlog_historical(self) -> int:
         """On (re)connect: whatever is still queued was recorded before this link; send it as history."""
         def run(conn: sqlite3.Connection) -> int:
-            self.pages.stale = True
+            self.pages.mark_stale()
             return int(conn.execute("UPDATE outbox SET historical=1 WHERE historical=0").rowcount)
 
         return await self.store.write(run)

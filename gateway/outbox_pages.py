@@ -43,6 +43,10 @@ class OutboxPages:
         #: the highest seq committed (set by the writer after each commit, before anyone hears of it)
         self.committed_seq = 0
 
+    def mark_stale(self) -> None:
+        """The writer shed or rewrote an outbox row: the next page comes from the table."""
+        self.stale = True
+
     def dispatched(self, events: Iterable[Event], *, uplink_up: bool) -> None:
         """On the loop, after a commit: the events as the page query would return their rows."""
         fresh = self.fresh

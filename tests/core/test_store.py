@@ -438,16 +438,16 @@ def test_shedding_reads_on_from_where_it_stopped_and_starts_over_after_a_rollbac
         log = EventLog(store, max_outbox=10)
         for i in range(12):
             await log.record("alarm.raised", {"i": i})
-        assert log.shed_total == 0 and log._shed_from == log.last_seq()   # nothing sheddable up to the last alarm
+        assert log.shed_total == 0 and log.bound.shed_from == log.last_seq()   # nothing sheddable up to the last alarm
 
         def refused(conn: sqlite3.Connection, emit: Any) -> None:
             raise ValueError("refused")                       # rolled back before it read anything
 
         with pytest.raises(ValueError):
             await log.transact(refused)
-        assert log._shed_from == log.last_seq()               # a refused write does not cost a full read
+        assert log.bound.shed_from == log.last_seq()               # a refused write does not cost a full read
         await log.record("meter.reading", {"i": 0})           # over the bound: the reading itself is shed
-        assert log.shed_total == 1 and log._shed_from == log.last_seq()
+        assert log.shed_total == 1 and log.bound.shed_from == log.last_seq()
         store.close()
 
         store = open_store(tmp_path / "h.db")
