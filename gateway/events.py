@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.event_ids import new_event_id
-from gateway.outbox_bound import SHEDDABLE_TYPES, OutboxBound
+from gateway.outbox_bound import OutboxBound
 from gateway.outbox_pages import OutboxPages
 from gateway.seqmark import SeqMark
 from gateway.store import Store, json_column
@@ -43,8 +43,6 @@ from gateway.store import Store, json_column
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-__all__ = ["SHEDDABLE_TYPES", "Event", "EventLog", "format_ts", "page", "rows_after", "utc_now"]
 
 
 def utc_now() -> datetime:
