@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import queue
 import statistics
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +33,53 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     out = RESULTS / f"{name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     return out
+
+
+def fsync_round(directory: Path, frames: int = 17, rounds: int = 300) -> dict[str, float]:
+    """The disk's part of a commit, bare: ``frames`` WAL-sized frames (24 + 4,096 bytes) written with a ``pwrite``
+    each and one ``fdatasync``, ``rounds`` times, in ``directory``. An alarm round's COMMIT writes ~17 frames."""
+    path = directory / ".fsync-probe"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        frame = os.urandom(4120)
+        os.pwrite(fd, frame * 256, 0)
+        os.fsync(fd)
+        times = []
+        for i in range(rounds):
+            t = time.perf_counter()
+            for k in range(frames):
+                os.pwrite(fd, frame, ((i * frames + k) % 256) * 4120)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return summary(times)
+
+
+def wakeup_round_trip(rounds: int = 2000) -> dict[str, float]:
+    """The store's hand-off, bare: the event loop queues a job for a thread blocked on a queue, the thread answers
+    with ``call_soon_threadsafe`` (two cross-thread wake-ups, as in every write the gateway commits)."""
+
+    async def run() -> list[float]:
+        loop = asyncio.get_running_loop()
+        jobs: queue.SimpleQueue[asyncio.Future[None] | None] = queue.SimpleQueue()
+
+        def worker() -> None:
+            while (fut := jobs.get()) is not None:
+                loop.call_soon_threadsafe(fut.set_result, None)
+
+        thread = threading.Thread(target=worker, daemon=True)
+        thread.start()
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            fut = loop.create_future()
+            jobs.put(fut)
+            await fut
+            times.append(time.perf_counter() - t)
+        jobs.put(None)
+        thread.join()
+        return times
+
+    return summary(asyncio.run(run()))

@@ -59,6 +59,10 @@ def test_bench_alarms_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ten["answers"] == {"ACK": 60} and res["throughput"]["answers"] == {"ACK": 30}
     assert set(ten["daemon_threads_cpu_ms_per_block"]) >= {"main", "system_all_threads"}
     assert ten["daemon_cpu_ms_per_block"] > 0 and ten["panels_cpu_ms_per_block"] >= 0
+    # the VM's speed beside it, bare: the fsync of a round's frames and the store's hand-off, before and after
+    ref = ten["machine_reference"]
+    assert ref["before"]["fsync_17_frames"]["n"] == 300 and ref["after"]["wakeup_round_trip"]["n"] == 2000
+    assert ref["fsync_ceiling_blocks_per_s"] > 0 and 0 < ref["of_fsync_ceiling"]
 
 
 def test_bench_memory_runs_tiny(monkeypatch: pytest.MonkeyPatch) -> None:
