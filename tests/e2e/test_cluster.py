@@ -230,7 +230,7 @@ def test_kill_9_and_sigstop_on_the_cluster(tmp_path: Path, cluster: Cluster) -> 
             if i == 2:
                 # a command just before the freeze: its packets reset paho's keepalive clock, so paho's own ping
                 # timeout (2 x 5 s away) mostly leaves the move to the watchdog (5-6 s after the first unacked
-                # publish); an idle gateway often has a PINGREQ in flight as the node freezes.
+                # publish); an idle gateway may have a PINGREQ in flight as the node freezes.
                 mqtt_pub(cluster.mqtt_ports[2], f"{TOPIC_ROOT}/cmd/ping", {"id": "before-freeze"})
                 assert answer(central, "before-freeze")["ok"] is True
                 mark[0] = len(gw.log.read_text())
