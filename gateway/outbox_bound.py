@@ -26,7 +26,7 @@ log = logging.getLogger("gateway.events")   # the lines operators know, under th
 SHEDDABLE_TYPES = ("meter.reading",)
 NEAR_FULL_RATIO = 0.8
 REARM_RATIO = 0.7
-#: with nothing to shed, one log line per this many events kept over the bound
+#: shedding and keeping over the bound are logged at the first event and then one line per this many
 KEPT_OVER_EVERY = 1000
 
 _FIRST_SHEDDABLE = (f"SELECT seq FROM outbox WHERE seq > ? AND type IN ({','.join('?' * len(SHEDDABLE_TYPES))}) "
@@ -58,19 +58,20 @@ class OutboxBound:
             self.depth += 1
         if self.depth > self.max_events:
             self._over(conn, seq)
-        elif self.kept_over:
-            self.kept_over = 0
+        self._settle()
         if not self.near_full_raised and self.depth >= self.max_events * NEAR_FULL_RATIO:
             self.near_full_raised = True
             log.warning("outbox at %d of %d events (80 %%)", self.depth, self.max_events)
             return True
-        if self.near_full_raised and self.depth < self.max_events * REARM_RATIO:
-            self.near_full_raised = False
         return False
 
     def removed(self, n: int) -> None:
         """``n`` delivered rows went out (writer thread)."""
         self.depth -= n
+        self._settle()
+
+    def _settle(self) -> None:
+        """Back under the bound: the next spell over it is said again; under 70 %: the warning re-arms."""
         if self.depth <= self.max_events:
             self.kept_over = 0
         if self.near_full_raised and self.depth < self.max_events * REARM_RATIO:
@@ -90,7 +91,7 @@ class OutboxBound:
         if row is None:
             self.shed_from = seq   # nothing sheddable up to the event just recorded
             self.kept_over += 1
-            if self.kept_over == 1 or self.kept_over % KEPT_OVER_EVERY == 0:
+            if _said_at(self.kept_over):
                 log.error("outbox over its bound (%d > %d) with nothing sheddable: keeping every event "
                           "(%d kept over it so far)", self.depth, self.max_events, self.kept_over)
             return
@@ -100,5 +101,10 @@ class OutboxBound:
         self._on_shed()
         self.shed_total += 1
         self._on_metric("outbox_shed", 1)
-        if self.shed_total == 1 or self.shed_total % 1000 == 0:
+        if _said_at(self.shed_total):
             log.warning("outbox full (%d): shed %d meter.reading events so far", self.max_events, self.shed_total)
+
+
+def _said_at(count: int) -> bool:
+    """Whether the ``count``-th event of a kind is logged: the first, then one in :data:`KEPT_OVER_EVERY`."""
+    return count == 1 or count % KEPT_OVER_EVERY == 0

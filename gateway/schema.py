@@ -154,7 +154,7 @@ CORE_MIGRATIONS: list[tuple[int, str]] = [
         """
         -- issue 20: the outbox's type index served only shedding, and cost every event (and every delivery)
         -- a leaf of its own at each commit; shedding now reads forward from where it last stopped
-        -- (gateway.events.EventLog._enforce_bound)
+        -- (gateway.outbox_bound.OutboxBound)
         DROP INDEX IF EXISTS outbox_type;
         """,
     ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
+import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,53 +255,52 @@ def test_failover_between_two_tls_nodes(tmp_path: Path) -> None:
             b.stop()
 
 
-class NoPingBroker:
+class NoPingBroker(socketserver.ThreadingTCPServer):
     """A node that accepts, acknowledges publishes and subscriptions, and never answers a PINGREQ.
 
     What paho's own keepalive catches (the watchdog does not: nothing stays unacknowledged). paho 2.2 reports
     that timeout twice; the gateway must act on it once: one "lost" line, and on to the *next* node.
     """
 
+    daemon_threads = True
+
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        super().__init__(("127.0.0.1", 0), NoPingHandler)
+        self.port = self.server_address[1]
         self.pings = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
-
-    def _talk(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("rb") as f:
-            while head := f.read(1):
-                size, shift = 0, 0
-                while True:
-                    byte = f.read(1)[0]
-                    size |= (byte & 0x7F) << shift
-                    shift += 7
-                    if not byte & 0x80:
-                        break
-                body = f.read(size)
-                kind = head[0] >> 4
-                if kind == 1:                        # CONNECT -> CONNACK
-                    conn.sendall(b"\x20\x02\x00\x00")
-                elif kind == 3 and head[0] & 0x06:   # PUBLISH, QoS 1 -> PUBACK
-                    pid = body[2 + int.from_bytes(body[:2], "big"):][:2]
-                    conn.sendall(b"\x40\x02" + pid)
-                elif kind == 8:                      # SUBSCRIBE -> SUBACK (one filter, QoS 1)
-                    conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
-                elif kind == 12:                     # PINGREQ: never answered
-                    self.pings += 1
-                elif kind == 14:
-                    return
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.sock.close()
+        self.shutdown()
+        self.server_close()
+
+
+class NoPingHandler(socketserver.StreamRequestHandler):
+    server: NoPingBroker
+
+    def handle(self) -> None:
+        f, conn = self.rfile, self.request
+        while head := f.read(1):
+            size, shift = 0, 0
+            while True:
+                byte = f.read(1)[0]
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            body = f.read(size)
+            kind = head[0] >> 4
+            if kind == 1:                        # CONNECT -> CONNACK
+                conn.sendall(b"\x20\x02\x00\x00")
+            elif kind == 3 and head[0] & 0x06:   # PUBLISH, QoS 1 -> PUBACK
+                pid = body[2 + int.from_bytes(body[:2], "big"):][:2]
+                conn.sendall(b"\x40\x02" + pid)
+            elif kind == 8:                      # SUBSCRIBE -> SUBACK (one filter, QoS 1)
+                conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+            elif kind == 12:                     # PINGREQ: never answered
+                self.server.pings += 1
+            elif kind == 14:
+                return
 
 
 def test_a_keepalive_timeout_moves_on_to_the_next_node_once(tmp_path: Path, brokers: list[Mosquitto]) -> None:
